@@ -1,0 +1,107 @@
+//! What every SCIM operation works with: the directory, the scope, the request, and the
+//! rules shared by Users and Groups (meta, entity tags, preconditions, admin events).
+
+use crate::directory::{AdminEvent, Directory, EventKind};
+use crate::error::{ScimError, ScimResult};
+use crate::http::{Request, Response};
+use serde_json::{Value, json};
+
+/// Who a request is addressed to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The whole realm.
+    Realm,
+    /// One organization of the realm.
+    Organization { id: String, alias: String },
+}
+
+impl Scope {
+    /// The organization id, in organization scope.
+    pub fn organization(&self) -> Option<&str> {
+        match self {
+            Scope::Realm => None,
+            Scope::Organization { id, .. } => Some(id),
+        }
+    }
+}
+
+/// The handler's view of one request.
+pub struct Ctx<'a> {
+    pub dir: &'a mut dyn Directory,
+    pub scope: Scope,
+    pub request: &'a Request,
+}
+
+impl Ctx<'_> {
+    /// Records an admin event.
+    pub fn emit(&mut self, kind: EventKind, resource_id: &str, related_id: Option<&str>, details: Value) -> ScimResult<()> {
+        self.dir.emit(&AdminEvent {
+            kind,
+            resource_id: resource_id.to_string(),
+            related_id: related_id.map(str::to_string),
+            details: details.to_string(),
+        })?;
+        Ok(())
+    }
+
+    /// The URL of a resource.
+    pub fn location(&self, endpoint: &str, id: &str) -> String {
+        format!("{}/{endpoint}/{id}", self.request.base_url)
+    }
+
+    /// Checks `If-Match` before a change: 412 when the client's version is stale.
+    pub fn check_if_match(&self, version: u64) -> ScimResult<()> {
+        if let Some(expected) = self.request.header("if-match") {
+            if !etag_matches(expected, version) {
+                return Err(ScimError::new(
+                    412,
+                    format!("If-Match: {expected} does not match the current version {}", etag(version)),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `If-None-Match` names the current version (the answer is then 304).
+    pub fn not_modified(&self, version: u64) -> bool {
+        self.request.header("if-none-match").is_some_and(|v| etag_matches(v, version))
+    }
+}
+
+/// The entity tag of a version.
+pub fn etag(version: u64) -> String {
+    format!("W/\"{version}\"")
+}
+
+fn etag_matches(header: &str, version: u64) -> bool {
+    let current = version.to_string();
+    header.split(',').map(str::trim).any(|tag| {
+        tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == current
+    })
+}
+
+/// The `meta` attribute of a resource.
+pub fn meta(resource_type: &str, created: i64, updated: i64, version: u64, location: &str) -> Value {
+    json!({
+        "resourceType": resource_type,
+        "created": crate::time::format_millis(created),
+        "lastModified": crate::time::format_millis(updated),
+        "location": location,
+        "version": etag(version),
+    })
+}
+
+/// A resource response: the body and its ETag, plus a `Location` header when asked
+/// (a 201, or a POST that adopted an existing resource).
+pub fn resource_response(status: u16, body: &Value, with_location: bool) -> Response {
+    let mut response = Response::json(status, body);
+    if let Some(version) = body["meta"]["version"].as_str() {
+        response = response.with_header("etag", version);
+    }
+    if with_location {
+        if let Some(location) = body["meta"]["location"].as_str() {
+            response = response.with_header("location", location);
+        }
+    }
+    response
+}

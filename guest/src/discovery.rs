@@ -1,0 +1,61 @@
+//! The discovery endpoints (RFC 7644 §4): ServiceProviderConfig, ResourceTypes and
+//! Schemas, generated from the same definitions that validate requests.
+
+use crate::error::{ScimError, ScimResult};
+use crate::http::Response;
+use crate::listing::{MAX_PAGE, list_response};
+use crate::schema::{self, RESOURCE_TYPES};
+use serde_json::{Value, json};
+
+/// GET /ServiceProviderConfig.
+pub fn service_provider_config(base_url: &str) -> Response {
+    Response::json(
+        200,
+        &json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            "documentationUri": "https://github.com/scim-host/scim-host",
+            "patch": {"supported": true},
+            "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+            "filter": {"supported": true, "maxResults": MAX_PAGE},
+            "changePassword": {"supported": false},
+            "sort": {"supported": true},
+            "etag": {"supported": true},
+            "authenticationSchemes": [{
+                "type": "oauthbearertoken",
+                "name": "Bearer token",
+                "description": "A bearer token issued by the operator for this realm or organization",
+                "primary": true,
+            }],
+            "meta": {
+                "resourceType": "ServiceProviderConfig",
+                "location": format!("{base_url}/ServiceProviderConfig"),
+            },
+        }),
+    )
+}
+
+/// GET /ResourceTypes and /ResourceTypes/{name}.
+pub fn resource_types(base_url: &str, name: Option<&str>) -> ScimResult<Response> {
+    let all: Vec<Value> = RESOURCE_TYPES.iter().map(|rt| schema::resource_type_json(rt, base_url)).collect();
+    one_or_all(all, name, "ResourceType")
+}
+
+/// GET /Schemas and /Schemas/{urn}.
+pub fn schemas(base_url: &str, id: Option<&str>) -> ScimResult<Response> {
+    let all: Vec<Value> = schema::all_schemas().iter().map(|s| schema::schema_json(s, base_url)).collect();
+    one_or_all(all, id, "Schema")
+}
+
+fn one_or_all(all: Vec<Value>, id: Option<&str>, what: &str) -> ScimResult<Response> {
+    match id {
+        None => {
+            let total = all.len() as u32;
+            Ok(Response::json(200, &list_response(total, 1, all)))
+        }
+        Some(id) => all
+            .into_iter()
+            .find(|v| v["id"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(id)))
+            .map(|v| Response::json(200, &v))
+            .ok_or_else(|| ScimError::not_found(what, id)),
+    }
+}

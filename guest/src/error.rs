@@ -1,0 +1,113 @@
+//! SCIM errors (RFC 7644 §3.12): one type for every failure the SCIM logic reports, and
+//! the one place that renders it.
+
+use crate::directory::DirectoryError;
+use crate::http::Response;
+use serde_json::json;
+
+/// The `scimType` values RFC 7644 §3.12 defines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScimType {
+    InvalidFilter,
+    TooMany,
+    Uniqueness,
+    Mutability,
+    InvalidSyntax,
+    InvalidPath,
+    NoTarget,
+    InvalidValue,
+    InvalidVers,
+    Sensitive,
+}
+
+impl ScimType {
+    /// The keyword as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScimType::InvalidFilter => "invalidFilter",
+            ScimType::TooMany => "tooMany",
+            ScimType::Uniqueness => "uniqueness",
+            ScimType::Mutability => "mutability",
+            ScimType::InvalidSyntax => "invalidSyntax",
+            ScimType::InvalidPath => "invalidPath",
+            ScimType::NoTarget => "noTarget",
+            ScimType::InvalidValue => "invalidValue",
+            ScimType::InvalidVers => "invalidVers",
+            ScimType::Sensitive => "sensitive",
+        }
+    }
+}
+
+/// A SCIM error: an HTTP status, an optional `scimType` and a detail for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScimError {
+    pub status: u16,
+    pub scim_type: Option<ScimType>,
+    pub detail: String,
+}
+
+/// What SCIM operations return.
+pub type ScimResult<T> = Result<T, ScimError>;
+
+impl ScimError {
+    /// An error with a status and no `scimType`.
+    pub fn new(status: u16, detail: impl Into<String>) -> Self {
+        ScimError { status, scim_type: None, detail: detail.into() }
+    }
+
+    /// A 400 with the given `scimType`.
+    pub fn bad_request(scim_type: ScimType, detail: impl Into<String>) -> Self {
+        ScimError { status: 400, scim_type: Some(scim_type), detail: detail.into() }
+    }
+
+    /// 400 invalidValue.
+    pub fn invalid_value(detail: impl Into<String>) -> Self {
+        Self::bad_request(ScimType::InvalidValue, detail)
+    }
+
+    /// 400 invalidSyntax.
+    pub fn invalid_syntax(detail: impl Into<String>) -> Self {
+        Self::bad_request(ScimType::InvalidSyntax, detail)
+    }
+
+    /// 404 for a resource of the given type.
+    pub fn not_found(resource: &str, id: &str) -> Self {
+        Self::new(404, format!("{resource} \"{id}\" not found"))
+    }
+
+    /// 409 uniqueness.
+    pub fn uniqueness(detail: impl Into<String>) -> Self {
+        ScimError { status: 409, scim_type: Some(ScimType::Uniqueness), detail: detail.into() }
+    }
+
+    /// The RFC 7644 §3.12 body.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+            "status": self.status.to_string(),
+            "detail": self.detail,
+        });
+        if let Some(t) = self.scim_type {
+            body["scimType"] = json!(t.as_str());
+        }
+        body
+    }
+
+    /// The HTTP response carrying this error.
+    pub fn into_response(self) -> Response {
+        Response::json(self.status, &self.to_json())
+    }
+}
+
+impl From<DirectoryError> for ScimError {
+    fn from(e: DirectoryError) -> Self {
+        match e {
+            DirectoryError::NotFound(id) => ScimError::new(404, format!("resource \"{id}\" not found")),
+            DirectoryError::Conflict { constraint, detail } => {
+                ScimError::uniqueness(format!("{detail} (constraint {constraint})"))
+            }
+            DirectoryError::Invalid(why) => ScimError::invalid_value(why),
+            DirectoryError::Unavailable(why) => ScimError::new(503, format!("store unavailable: {why}")),
+        }
+    }
+}

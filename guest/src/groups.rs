@@ -1,0 +1,292 @@
+//! SCIM Groups over directory groups, and membership reconciliation: a PUT or PATCH
+//! states the members a group must have; the handler validates every new member first,
+//! then removes the rest and adds the new, emitting a joined/left event for each change.
+
+use crate::context::{Ctx, Scope, meta, resource_response};
+use crate::directory::{Attribute, EventKind, Field, Group, GroupDraft, Member, first_value};
+use crate::error::{ScimError, ScimResult};
+use crate::filter::AttrPath;
+use crate::http::Response;
+use crate::listing::{self, Paging, list_response};
+use crate::patch;
+use crate::projection::Projection;
+use crate::schema::{GROUP_SCHEMA, RESOURCE_TYPES, ResourceType};
+use crate::users::{DOCUMENT_ATTRIBUTE, EXTERNAL_ID};
+use serde_json::{Map, Value, json};
+use std::collections::HashSet;
+
+fn resource_type() -> &'static ResourceType {
+    &RESOURCE_TYPES[1]
+}
+
+/// Maps a filter or sort attribute to a stored field (and whether it is case-exact).
+pub fn group_field(path: &AttrPath) -> Option<(Field, bool)> {
+    if path.urn.as_deref().is_some_and(|u| !u.eq_ignore_ascii_case(GROUP_SCHEMA)) {
+        return None;
+    }
+    let dotted = path.dotted();
+    let is = |name: &str| dotted.eq_ignore_ascii_case(name);
+    if is("id") {
+        Some((Field::Id, true))
+    } else if is("displayName") {
+        Some((Field::GroupName, false))
+    } else if is("externalId") {
+        Some((Field::Attribute(EXTERNAL_ID.into()), true))
+    } else if is("meta.created") {
+        Some((Field::CreatedAt, false))
+    } else if is("meta.lastModified") {
+        Some((Field::UpdatedAt, false))
+    } else {
+        None
+    }
+}
+
+/// A canonical group, split into the directory draft and the wanted member ids.
+fn draft_from(ctx: &Ctx, resource: &Map<String, Value>) -> ScimResult<(GroupDraft, Vec<String>)> {
+    let mut members = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, member) in resource.get("members").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        if member.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("Group")) {
+            return Err(ScimError::invalid_value(format!(
+                "members[{i}]: nested groups are not supported (member \"{}\")",
+                member.get("value").and_then(Value::as_str).unwrap_or_default()
+            )));
+        }
+        let Some(id) = member.get("value").and_then(Value::as_str) else {
+            return Err(ScimError::invalid_value(format!("members[{i}]: 'value' (the user's id) is required")));
+        };
+        if seen.insert(id.to_string()) {
+            members.push(id.to_string());
+        }
+    }
+    let mut document = resource.clone();
+    document.remove("members");
+    let mut attributes = Vec::new();
+    if let Some(x) = resource.get(EXTERNAL_ID).and_then(Value::as_str) {
+        attributes.push(Attribute::single(EXTERNAL_ID, x));
+    }
+    attributes.push(Attribute::single(DOCUMENT_ATTRIBUTE, Value::Object(document).to_string()));
+    let draft = GroupDraft {
+        name: resource.get("displayName").and_then(Value::as_str).unwrap_or_default().to_string(),
+        organization: ctx.scope.organization().map(str::to_string),
+        attributes,
+    };
+    Ok((draft, members))
+}
+
+/// The stored resource with the directory's own fields laid over it.
+fn document(group: &Group) -> Map<String, Value> {
+    let mut doc = first_value(&group.attributes, DOCUMENT_ATTRIBUTE)
+        .and_then(|s| serde_json::from_str::<Map<String, Value>>(s).ok())
+        .unwrap_or_default();
+    doc.insert("displayName".into(), json!(group.name));
+    match first_value(&group.attributes, EXTERNAL_ID) {
+        Some(x) => doc.insert(EXTERNAL_ID.into(), json!(x)),
+        None => doc.remove(EXTERNAL_ID),
+    };
+    doc
+}
+
+/// A group as SCIM JSON; `members` is included when given.
+pub fn render(ctx: &Ctx, group: &Group, members: Option<&[Member]>) -> Value {
+    let mut doc = document(group);
+    doc.insert("schemas".into(), json!([GROUP_SCHEMA]));
+    doc.insert("id".into(), json!(group.id));
+    if let Some(members) = members {
+        let members: Vec<Value> = members
+            .iter()
+            .map(|m| json!({"value": m.user_id, "display": m.username, "$ref": ctx.location("Users", &m.user_id), "type": "User"}))
+            .collect();
+        doc.insert("members".into(), Value::Array(members));
+    }
+    let location = ctx.location("Groups", &group.id);
+    doc.insert("meta".into(), meta("Group", group.created_at, group.updated_at, group.version, &location));
+    Value::Object(doc)
+}
+
+fn visible(scope: &Scope, group: &Group) -> bool {
+    match scope {
+        Scope::Realm => true,
+        Scope::Organization { id, .. } => group.organization.as_deref() == Some(id),
+    }
+}
+
+fn load(ctx: &mut Ctx, id: &str) -> ScimResult<Group> {
+    match ctx.dir.get_group(id)? {
+        Some(group) if visible(&ctx.scope, &group) => Ok(group),
+        _ => Err(ScimError::not_found("Group", id)),
+    }
+}
+
+fn full(ctx: &mut Ctx, group: &Group, projection: &Projection) -> ScimResult<Value> {
+    let members = if projection.wants("members") { Some(ctx.dir.group_members(&group.id)?) } else { None };
+    Ok(projection.apply(render(ctx, group, members.as_deref())))
+}
+
+/// Checks that every member not already in the group is a user of the scope.
+fn validate_new_members(ctx: &mut Ctx, wanted: &[String], current: &HashSet<&str>) -> ScimResult<()> {
+    for id in wanted.iter().filter(|id| !current.contains(id.as_str())) {
+        let exists = ctx.dir.get_user(id)?.is_some();
+        let in_scope = exists
+            && match ctx.scope.organization().map(str::to_string) {
+                Some(org) => ctx.dir.is_organization_member(&org, id)?,
+                None => true,
+            };
+        if !in_scope {
+            let where_ = match &ctx.scope {
+                Scope::Realm => "in this realm".to_string(),
+                Scope::Organization { alias, .. } => format!("in organization \"{alias}\""),
+            };
+            return Err(ScimError::invalid_value(format!(
+                "members: no user with id \"{id}\" {where_}; the group was not changed"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Makes the group's membership exactly `wanted` (already validated).
+fn reconcile(ctx: &mut Ctx, group_id: &str, current: &[Member], wanted: &[String]) -> ScimResult<bool> {
+    let wanted_set: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+    let current_set: HashSet<&str> = current.iter().map(|m| m.user_id.as_str()).collect();
+    let mut changed = false;
+    for member in current.iter().filter(|m| !wanted_set.contains(m.user_id.as_str())) {
+        if ctx.dir.remove_member(group_id, &member.user_id)? {
+            ctx.emit(EventKind::MemberLeft, group_id, Some(&member.user_id), json!({"userName": member.username}))?;
+            changed = true;
+        }
+    }
+    for id in wanted.iter().filter(|id| !current_set.contains(id.as_str())) {
+        if ctx.dir.add_member(group_id, id)? {
+            ctx.emit(EventKind::MemberJoined, group_id, Some(id), json!({}))?;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+/// Refuses an externalId that belongs to another group.
+fn check_unique(ctx: &mut Ctx, draft: &GroupDraft, own_id: Option<&str>) -> ScimResult<()> {
+    if let Some(x) = first_value(&draft.attributes, EXTERNAL_ID) {
+        if let Some(other) = ctx.dir.get_groups_by_attribute(EXTERNAL_ID, x)?.into_iter().find(|g| Some(g.id.as_str()) != own_id) {
+            return Err(ScimError::uniqueness(format!("externalId \"{x}\" is already used by group {}", other.id)));
+        }
+    }
+    Ok(())
+}
+
+/// Writes a draft and the wanted membership over an existing group.
+fn save(ctx: &mut Ctx, existing: &Group, draft: &GroupDraft, wanted: &[String]) -> ScimResult<Group> {
+    let current = ctx.dir.group_members(&existing.id)?;
+    let current_ids: HashSet<&str> = current.iter().map(|m| m.user_id.as_str()).collect();
+    validate_new_members(ctx, wanted, &current_ids)?;
+    let unchanged = draft.name == existing.name && draft.attributes == existing.attributes;
+    if !unchanged {
+        check_unique(ctx, draft, Some(&existing.id))?;
+        let updated = ctx.dir.update_group(&existing.id, draft)?;
+        ctx.emit(EventKind::GroupUpdated, &updated.id, None, json!({"displayName": updated.name}))?;
+    }
+    let members_changed = reconcile(ctx, &existing.id, &current, wanted)?;
+    if unchanged && !members_changed {
+        return Ok(existing.clone());
+    }
+    load(ctx, &existing.id)
+}
+
+/// POST /Groups: creates the group, or adopts the one with the same externalId.
+pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
+    let resource = resource_type().canonicalize(body, true)?;
+    let (draft, wanted) = draft_from(ctx, &resource)?;
+    let projection = Projection::from_request(ctx.request)?;
+    let existing = match first_value(&draft.attributes, EXTERNAL_ID) {
+        Some(x) => ctx.dir.get_groups_by_attribute(EXTERNAL_ID, x)?.into_iter().next(),
+        None => None,
+    };
+    let (status, group) = match existing {
+        Some(existing) if !visible(&ctx.scope, &existing) => {
+            return Err(ScimError::uniqueness(format!(
+                "externalId \"{}\" is already used by a group outside this organization",
+                first_value(&draft.attributes, EXTERNAL_ID).unwrap_or_default()
+            )));
+        }
+        Some(existing) => (200, save(ctx, &existing, &draft, &wanted)?),
+        None => {
+            validate_new_members(ctx, &wanted, &HashSet::new())?;
+            let group = ctx.dir.create_group(&draft)?;
+            ctx.emit(EventKind::GroupCreated, &group.id, None, json!({"displayName": group.name}))?;
+            if reconcile(ctx, &group.id, &[], &wanted)? {
+                (201, load(ctx, &group.id)?)
+            } else {
+                (201, group)
+            }
+        }
+    };
+    let body = full(ctx, &group, &projection)?;
+    Ok(resource_response(status, &body, true))
+}
+
+/// GET /Groups/{id}.
+pub fn get(ctx: &mut Ctx, id: &str) -> ScimResult<Response> {
+    let group = load(ctx, id)?;
+    if ctx.not_modified(group.version) {
+        return Ok(Response::empty(304).with_header("etag", crate::context::etag(group.version)));
+    }
+    let projection = Projection::from_request(ctx.request)?;
+    let body = full(ctx, &group, &projection)?;
+    Ok(resource_response(200, &body, false))
+}
+
+/// GET /Groups with filter, sorting and paging.
+pub fn list(ctx: &mut Ctx) -> ScimResult<Response> {
+    let query = listing::build_query(ctx.request, group_field, ctx.scope.organization().map(str::to_string))?;
+    let projection = Projection::from_request(ctx.request)?;
+    let page = ctx.dir.search_groups(&query)?;
+    let mut resources = Vec::with_capacity(page.items.len());
+    for group in &page.items {
+        resources.push(full(ctx, group, &projection)?);
+    }
+    let start_index = Paging::from_request(ctx.request)?.start_index;
+    Ok(Response::json(200, &list_response(page.total, start_index, resources)))
+}
+
+/// PUT /Groups/{id}: replaces the group; its members become exactly those sent.
+pub fn replace(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
+    let existing = load(ctx, id)?;
+    ctx.check_if_match(existing.version)?;
+    let resource = resource_type().canonicalize(body, true)?;
+    let (draft, wanted) = draft_from(ctx, &resource)?;
+    let group = save(ctx, &existing, &draft, &wanted)?;
+    let projection = Projection::from_request(ctx.request)?;
+    let body = full(ctx, &group, &projection)?;
+    Ok(resource_response(200, &body, false))
+}
+
+/// PATCH /Groups/{id}: applies the operations to the group with its members, then
+/// saves the result like a PUT.
+pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
+    let existing = load(ctx, id)?;
+    ctx.check_if_match(existing.version)?;
+    let ops = patch::parse_request(body)?;
+    let members = ctx.dir.group_members(&existing.id)?;
+    let mut resource = document(&existing);
+    if !members.is_empty() {
+        let list = members.iter().map(|m| json!({"value": m.user_id, "display": m.username})).collect();
+        resource.insert("members".into(), Value::Array(list));
+    }
+    patch::apply(resource_type(), &mut resource, &ops)?;
+    let resource = resource_type().canonicalize(&Value::Object(resource), false)?;
+    let (draft, wanted) = draft_from(ctx, &resource)?;
+    let group = save(ctx, &existing, &draft, &wanted)?;
+    let projection = Projection::from_request(ctx.request)?;
+    let body = full(ctx, &group, &projection)?;
+    Ok(resource_response(200, &body, false))
+}
+
+/// DELETE /Groups/{id}.
+pub fn delete(ctx: &mut Ctx, id: &str) -> ScimResult<Response> {
+    let group = load(ctx, id)?;
+    ctx.check_if_match(group.version)?;
+    ctx.dir.delete_group(id)?;
+    ctx.emit(EventKind::GroupDeleted, id, None, json!({"displayName": group.name}))?;
+    Ok(Response::empty(204))
+}

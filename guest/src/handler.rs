@@ -1,0 +1,70 @@
+//! Routing inside the SCIM base path: which operation a request is, and the one place
+//! where every failure becomes a SCIM error response.
+
+use crate::context::{Ctx, Scope};
+use crate::directory::Directory;
+use crate::discovery;
+use crate::error::{ScimError, ScimResult, ScimType};
+use crate::groups;
+use crate::http::{Request, Response};
+use crate::users;
+use serde_json::Value;
+
+/// Answers one SCIM request against the directory.
+pub fn handle(dir: &mut dyn Directory, scope: Scope, request: &Request) -> Response {
+    let mut ctx = Ctx { dir, scope, request };
+    match route(&mut ctx) {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+fn route(ctx: &mut Ctx) -> ScimResult<Response> {
+    let request = ctx.request;
+    let segments: Vec<&str> = request.path.split('/').filter(|s| !s.is_empty()).collect();
+    let method = request.method.to_ascii_uppercase();
+    let base = request.base_url.as_str();
+    let not_allowed = |allowed: &str| {
+        Err(ScimError::new(405, format!("{method} is not allowed on {}; allowed: {allowed}", request.path)))
+    };
+    match (segments.as_slice(), method.as_str()) {
+        (["ServiceProviderConfig"], "GET") => Ok(discovery::service_provider_config(base)),
+        (["ServiceProviderConfig"], _) => not_allowed("GET"),
+        (["ResourceTypes"], "GET") => discovery::resource_types(base, None),
+        (["ResourceTypes", name], "GET") => discovery::resource_types(base, Some(name)),
+        (["ResourceTypes", ..], _) => not_allowed("GET"),
+        (["Schemas"], "GET") => discovery::schemas(base, None),
+        (["Schemas", id], "GET") => discovery::schemas(base, Some(id)),
+        (["Schemas", ..], _) => not_allowed("GET"),
+
+        (["Users"], "GET") => users::list(ctx),
+        (["Users"], "POST") => users::create(ctx, &body(request)?),
+        (["Users"], _) => not_allowed("GET, POST"),
+        (["Users", id], "GET") => users::get(ctx, id),
+        (["Users", id], "PUT") => users::replace(ctx, id, &body(request)?),
+        (["Users", id], "PATCH") => users::patch(ctx, id, &body(request)?),
+        (["Users", id], "DELETE") => users::delete(ctx, id),
+        (["Users", _], _) => not_allowed("GET, PUT, PATCH, DELETE"),
+
+        (["Groups"], "GET") => groups::list(ctx),
+        (["Groups"], "POST") => groups::create(ctx, &body(request)?),
+        (["Groups"], _) => not_allowed("GET, POST"),
+        (["Groups", id], "GET") => groups::get(ctx, id),
+        (["Groups", id], "PUT") => groups::replace(ctx, id, &body(request)?),
+        (["Groups", id], "PATCH") => groups::patch(ctx, id, &body(request)?),
+        (["Groups", id], "DELETE") => groups::delete(ctx, id),
+        (["Groups", _], _) => not_allowed("GET, PUT, PATCH, DELETE"),
+
+        _ => Err(ScimError::new(404, format!("no SCIM endpoint at {}", if request.path.is_empty() { "/" } else { &request.path }))),
+    }
+}
+
+/// The request body as JSON; malformed JSON is 400 invalidSyntax naming where it broke.
+fn body(request: &Request) -> ScimResult<Value> {
+    if request.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ScimError::invalid_syntax("the request body is empty; expected a JSON object"));
+    }
+    serde_json::from_slice(&request.body).map_err(|e| {
+        ScimError::bad_request(ScimType::InvalidSyntax, format!("the request body is not valid JSON: {e}"))
+    })
+}

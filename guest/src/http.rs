@@ -1,0 +1,63 @@
+//! The request a handler receives and the response it returns, independent of WIT.
+
+/// One HTTP request below the SCIM base path.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub base_url: String,
+}
+
+/// The handler's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The media type of every SCIM body (RFC 7644 §3.1).
+pub const SCIM_JSON: &str = "application/scim+json";
+
+impl Request {
+    /// The first query parameter of this name (names compared without regard to case,
+    /// as clients disagree on `startIndex` vs `startindex`).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The first header of this name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+impl Response {
+    /// A SCIM JSON response.
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        Response {
+            status,
+            headers: vec![("content-type".into(), SCIM_JSON.into())],
+            body: serde_json::to_vec(body).expect("a JSON value always serializes"),
+        }
+    }
+
+    /// An empty response (204 No Content, 304 Not Modified).
+    pub fn empty(status: u16) -> Self {
+        Response { status, headers: Vec::new(), body: Vec::new() }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// The first header of this name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}

@@ -1,0 +1,30 @@
+//! The stock SCIM 2.0 handler of scim-host, as a plain library.
+//!
+//! [`handle`] answers one SCIM request against a [`Directory`]. The same code runs
+//! natively (unit tests, benchmarks, [`memory::MemoryDirectory`]) and inside the wasm
+//! component, where `component.rs` implements [`Directory`] with the host's imports.
+//! It knows nothing of SQL, sockets, tenants or tokens.
+
+pub mod context;
+pub mod directory;
+pub mod discovery;
+pub mod error;
+pub mod filter;
+pub mod groups;
+pub mod handler;
+pub mod http;
+pub mod listing;
+pub mod memory;
+pub mod patch;
+pub mod projection;
+pub mod schema;
+pub mod time;
+pub mod users;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+
+pub use context::Scope;
+pub use directory::Directory;
+pub use handler::handle;
+pub use http::{Request, Response};

@@ -1,0 +1,352 @@
+//! SCIM Users over directory users: the mapping between the two, and the User endpoints
+//! (idempotent POST, GET, list, PUT, PATCH, DELETE) for both scopes.
+//!
+//! A SCIM user is stored as Keycloak stores one: username, e-mail, names and the enabled
+//! flag in their own fields; the whole canonical resource in the `scim` attribute; and
+//! the attributes clients filter on (externalId, displayName, e-mail values…) as
+//! attributes of their own, so the store can index and search them.
+
+use crate::context::{Ctx, Scope, meta, resource_response};
+use crate::directory::{EventKind, Field, Membership, User, UserDraft, first_value};
+use crate::error::{ScimError, ScimResult};
+use crate::filter::AttrPath;
+use crate::http::Response;
+use crate::listing::{self, Paging, list_response};
+use crate::patch;
+use crate::projection::Projection;
+use crate::schema::{ENTERPRISE_USER_SCHEMA, RESOURCE_TYPES, ResourceType, USER_SCHEMA};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// The attribute holding the canonical SCIM resource.
+pub const DOCUMENT_ATTRIBUTE: &str = "scim";
+/// The attribute holding the client's id for the resource.
+pub const EXTERNAL_ID: &str = "externalId";
+
+/// Core User attributes stored as searchable attributes, by dotted path.
+const SEARCHABLE: [&str; 12] = [
+    "displayName",
+    "nickName",
+    "title",
+    "userType",
+    "preferredLanguage",
+    "locale",
+    "timezone",
+    "profileUrl",
+    "name.formatted",
+    "name.middleName",
+    "emails.value",
+    "phoneNumbers.value",
+];
+
+/// Enterprise extension attributes stored as searchable attributes.
+const SEARCHABLE_ENTERPRISE: [&str; 6] =
+    ["employeeNumber", "costCenter", "organization", "division", "department", "manager.value"];
+
+fn resource_type() -> &'static ResourceType {
+    &RESOURCE_TYPES[0]
+}
+
+/// Maps a filter or sort attribute to a stored field (and whether it is case-exact).
+pub fn user_field(path: &AttrPath) -> Option<(Field, bool)> {
+    let dotted = path.dotted();
+    let is = |name: &str| dotted.eq_ignore_ascii_case(name);
+    match path.urn.as_deref() {
+        Some(urn) if urn.eq_ignore_ascii_case(ENTERPRISE_USER_SCHEMA) => SEARCHABLE_ENTERPRISE
+            .iter()
+            .find(|n| is(n))
+            .map(|n| (Field::Attribute(format!("{ENTERPRISE_USER_SCHEMA}:{n}")), false)),
+        Some(urn) if !urn.eq_ignore_ascii_case(USER_SCHEMA) => None,
+        _ if is("id") => Some((Field::Id, true)),
+        _ if is("userName") => Some((Field::Username, false)),
+        _ if is("externalId") => Some((Field::Attribute(EXTERNAL_ID.into()), true)),
+        _ if is("active") => Some((Field::Enabled, false)),
+        _ if is("name.givenName") => Some((Field::FirstName, false)),
+        _ if is("name.familyName") => Some((Field::LastName, false)),
+        _ if is("emails") => Some((Field::Attribute("emails.value".into()), false)),
+        _ if is("phoneNumbers") => Some((Field::Attribute("phoneNumbers.value".into()), false)),
+        _ if is("meta.created") => Some((Field::CreatedAt, false)),
+        _ if is("meta.lastModified") => Some((Field::UpdatedAt, false)),
+        _ => SEARCHABLE.iter().find(|n| is(n)).map(|n| (Field::Attribute(n.to_string()), false)),
+    }
+}
+
+/// The string values at a dotted path of a canonical resource.
+fn values_at(resource: &Map<String, Value>, dotted: &str) -> Vec<String> {
+    let mut parts = dotted.splitn(2, '.');
+    let name = parts.next().unwrap_or_default();
+    let sub = parts.next();
+    let strings = |v: &Value| v.as_str().map(str::to_string);
+    match (resource.get(name), sub) {
+        (Some(Value::Array(items)), Some(sub)) => items.iter().filter_map(|i| i.get(sub).and_then(strings)).collect(),
+        (Some(v), Some(sub)) => v.get(sub).and_then(strings).into_iter().collect(),
+        (Some(v), None) => strings(v).into_iter().collect(),
+        (None, _) => Vec::new(),
+    }
+}
+
+/// The directory draft for a canonical SCIM user.
+pub fn draft_from(resource: &Map<String, Value>) -> UserDraft {
+    let mut attributes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut put = |name: String, values: Vec<String>| {
+        if !values.is_empty() {
+            attributes.insert(name, values);
+        }
+    };
+    put(EXTERNAL_ID.to_string(), values_at(resource, EXTERNAL_ID));
+    for path in SEARCHABLE {
+        put(path.to_string(), values_at(resource, path));
+    }
+    if let Some(Value::Object(ext)) = resource.get(ENTERPRISE_USER_SCHEMA) {
+        for path in SEARCHABLE_ENTERPRISE {
+            put(format!("{ENTERPRISE_USER_SCHEMA}:{path}"), values_at(ext, path));
+        }
+    }
+    let mut document = resource.clone();
+    document.remove("password");
+    put(DOCUMENT_ATTRIBUTE.to_string(), vec![Value::Object(document).to_string()]);
+
+    let emails = resource.get("emails").and_then(Value::as_array);
+    let email = emails.and_then(|list| {
+        list.iter()
+            .find(|e| e.get("primary") == Some(&Value::Bool(true)))
+            .or_else(|| list.first())
+            .and_then(|e| e.get("value"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let name = |sub: &str| resource.get("name").and_then(|n| n.get(sub)).and_then(Value::as_str).map(str::to_string);
+    UserDraft {
+        username: resource.get("userName").and_then(Value::as_str).unwrap_or_default().to_string(),
+        email,
+        first_name: name("givenName"),
+        last_name: name("familyName"),
+        enabled: resource.get("active").and_then(Value::as_bool).unwrap_or(true),
+        attributes: attributes
+            .into_iter()
+            .map(|(name, values)| crate::directory::Attribute { name, values })
+            .collect(),
+    }
+}
+
+fn draft_of(user: &User) -> UserDraft {
+    UserDraft {
+        username: user.username.clone(),
+        email: user.email.clone(),
+        first_name: user.first_name.clone(),
+        last_name: user.last_name.clone(),
+        enabled: user.enabled,
+        attributes: user.attributes.clone(),
+    }
+}
+
+/// The stored resource with the directory's own fields laid over it (they win: other
+/// tools may change a user outside SCIM).
+fn document(user: &User) -> Map<String, Value> {
+    let mut doc = first_value(&user.attributes, DOCUMENT_ATTRIBUTE)
+        .and_then(|s| serde_json::from_str::<Map<String, Value>>(s).ok())
+        .unwrap_or_default();
+    doc.insert("userName".into(), json!(user.username));
+    doc.insert("active".into(), json!(user.enabled));
+    match first_value(&user.attributes, EXTERNAL_ID) {
+        Some(x) => doc.insert(EXTERNAL_ID.into(), json!(x)),
+        None => doc.remove(EXTERNAL_ID),
+    };
+    let mut name = doc.remove("name").and_then(|n| n.as_object().cloned()).unwrap_or_default();
+    for (key, value) in [("givenName", &user.first_name), ("familyName", &user.last_name)] {
+        match value {
+            Some(v) => name.insert(key.into(), json!(v)),
+            None => name.remove(key),
+        };
+    }
+    if !name.is_empty() {
+        doc.insert("name".into(), Value::Object(name));
+    }
+    if !doc.contains_key("emails") {
+        if let Some(email) = &user.email {
+            doc.insert("emails".into(), json!([{"value": email, "primary": true}]));
+        }
+    }
+    doc
+}
+
+/// A user as SCIM JSON.
+pub fn render(ctx: &Ctx, user: &User, groups: &[Membership]) -> Value {
+    let mut doc = document(user);
+    let mut schemas = vec![json!(USER_SCHEMA)];
+    if doc.contains_key(ENTERPRISE_USER_SCHEMA) {
+        schemas.push(json!(ENTERPRISE_USER_SCHEMA));
+    }
+    doc.insert("schemas".into(), Value::Array(schemas));
+    doc.insert("id".into(), json!(user.id));
+    if !groups.is_empty() {
+        let groups: Vec<Value> = groups
+            .iter()
+            .map(|g| {
+                json!({
+                    "value": g.group_id,
+                    "display": g.group_name,
+                    "$ref": ctx.location("Groups", &g.group_id),
+                    "type": "direct",
+                })
+            })
+            .collect();
+        doc.insert("groups".into(), Value::Array(groups));
+    }
+    let location = ctx.location("Users", &user.id);
+    doc.insert("meta".into(), meta("User", user.created_at, user.updated_at, user.version, &location));
+    Value::Object(doc)
+}
+
+/// The user with this id, if it is visible in the scope.
+fn load(ctx: &mut Ctx, id: &str) -> ScimResult<User> {
+    let user = ctx.dir.get_user(id)?.ok_or_else(|| ScimError::not_found("User", id))?;
+    if let Scope::Organization { id: org, .. } = &ctx.scope {
+        if !ctx.dir.is_organization_member(org, id)? {
+            return Err(ScimError::not_found("User", id));
+        }
+    }
+    Ok(user)
+}
+
+/// Renders a user with its groups, honouring `attributes` / `excludedAttributes`.
+fn full(ctx: &mut Ctx, user: &User, projection: &Projection) -> ScimResult<Value> {
+    let groups = if projection.wants("groups") { ctx.dir.user_groups(&user.id)? } else { Vec::new() };
+    Ok(projection.apply(render(ctx, user, &groups)))
+}
+
+/// Refuses a draft whose userName or externalId belongs to another user.
+fn check_unique(ctx: &mut Ctx, draft: &UserDraft, own_id: Option<&str>) -> ScimResult<()> {
+    if let Some(other) = ctx.dir.get_user_by_username(&draft.username)? {
+        if Some(other.id.as_str()) != own_id {
+            return Err(ScimError::uniqueness(format!(
+                "userName \"{}\" is already taken by user {}",
+                draft.username, other.id
+            )));
+        }
+    }
+    if let Some(external_id) = first_value(&draft.attributes, EXTERNAL_ID) {
+        if let Some(other) = ctx.dir.get_users_by_attribute(EXTERNAL_ID, external_id)?.into_iter().find(|u| Some(u.id.as_str()) != own_id) {
+            return Err(ScimError::uniqueness(format!(
+                "externalId \"{external_id}\" is already used by user {}",
+                other.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Writes a draft over an existing user; no write (and no event) when nothing changed.
+fn save(ctx: &mut Ctx, existing: &User, draft: &UserDraft) -> ScimResult<User> {
+    if *draft == draft_of(existing) {
+        return Ok(existing.clone());
+    }
+    check_unique(ctx, draft, Some(&existing.id))?;
+    let user = ctx.dir.update_user(&existing.id, draft)?;
+    ctx.emit(EventKind::UserUpdated, &user.id, None, json!({"userName": user.username}))?;
+    Ok(user)
+}
+
+/// Makes the user a member of the scope's organization, if there is one.
+fn join_scope(ctx: &mut Ctx, user: &User) -> ScimResult<()> {
+    if let Some(org) = ctx.scope.organization().map(str::to_string) {
+        if ctx.dir.add_organization_member(&org, &user.id)? {
+            ctx.emit(EventKind::OrganizationMemberJoined, &user.id, Some(&org), json!({"userName": user.username}))?;
+        }
+    }
+    Ok(())
+}
+
+/// POST /Users: creates the user, or adopts the one with the same externalId, else the
+/// same userName, applying the payload to it (200 instead of 409).
+pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
+    let resource = resource_type().canonicalize(body, true)?;
+    let draft = draft_from(&resource);
+    let by_external_id = match first_value(&draft.attributes, EXTERNAL_ID) {
+        Some(x) => ctx.dir.get_users_by_attribute(EXTERNAL_ID, x)?.into_iter().next(),
+        None => None,
+    };
+    let existing = match by_external_id {
+        Some(user) => Some(user),
+        None => ctx.dir.get_user_by_username(&draft.username)?,
+    };
+    let projection = Projection::from_request(ctx.request)?;
+    let (status, user) = match existing {
+        Some(existing) => (200, save(ctx, &existing, &draft)?),
+        None => {
+            check_unique(ctx, &draft, None)?;
+            let user = ctx.dir.create_user(&draft)?;
+            ctx.emit(EventKind::UserCreated, &user.id, None, json!({"userName": user.username}))?;
+            (201, user)
+        }
+    };
+    join_scope(ctx, &user)?;
+    let body = full(ctx, &user, &projection)?;
+    Ok(resource_response(status, &body, true))
+}
+
+/// GET /Users/{id}.
+pub fn get(ctx: &mut Ctx, id: &str) -> ScimResult<Response> {
+    let user = load(ctx, id)?;
+    if ctx.not_modified(user.version) {
+        return Ok(Response::empty(304).with_header("etag", crate::context::etag(user.version)));
+    }
+    let projection = Projection::from_request(ctx.request)?;
+    let body = full(ctx, &user, &projection)?;
+    Ok(resource_response(200, &body, false))
+}
+
+/// GET /Users with filter, sorting and paging.
+pub fn list(ctx: &mut Ctx) -> ScimResult<Response> {
+    let query = listing::build_query(ctx.request, user_field, ctx.scope.organization().map(str::to_string))?;
+    let projection = Projection::from_request(ctx.request)?;
+    let page = ctx.dir.search_users(&query)?;
+    let mut resources = Vec::with_capacity(page.items.len());
+    for user in &page.items {
+        resources.push(full(ctx, user, &projection)?);
+    }
+    let start_index = Paging::from_request(ctx.request)?.start_index;
+    Ok(Response::json(200, &list_response(page.total, start_index, resources)))
+}
+
+/// PUT /Users/{id}: replaces the user.
+pub fn replace(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
+    let existing = load(ctx, id)?;
+    ctx.check_if_match(existing.version)?;
+    let resource = resource_type().canonicalize(body, true)?;
+    let user = save(ctx, &existing, &draft_from(&resource))?;
+    let projection = Projection::from_request(ctx.request)?;
+    let body = full(ctx, &user, &projection)?;
+    Ok(resource_response(200, &body, false))
+}
+
+/// PATCH /Users/{id}: applies the operations, validates the result as a whole, saves.
+pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
+    let existing = load(ctx, id)?;
+    ctx.check_if_match(existing.version)?;
+    let ops = patch::parse_request(body)?;
+    let mut resource = document(&existing);
+    patch::apply(resource_type(), &mut resource, &ops)?;
+    let resource = resource_type().canonicalize(&Value::Object(resource), false)?;
+    let user = save(ctx, &existing, &draft_from(&resource))?;
+    let projection = Projection::from_request(ctx.request)?;
+    let body = full(ctx, &user, &projection)?;
+    Ok(resource_response(200, &body, false))
+}
+
+/// DELETE /Users/{id}: deletes the user, or in organization scope ends its membership.
+pub fn delete(ctx: &mut Ctx, id: &str) -> ScimResult<Response> {
+    let user = load(ctx, id)?;
+    ctx.check_if_match(user.version)?;
+    match ctx.scope.organization().map(str::to_string) {
+        None => {
+            ctx.dir.delete_user(id)?;
+            ctx.emit(EventKind::UserDeleted, id, None, json!({"userName": user.username}))?;
+        }
+        Some(org) => {
+            ctx.dir.remove_organization_member(&org, id)?;
+            ctx.emit(EventKind::OrganizationMemberLeft, id, Some(&org), json!({"userName": user.username}))?;
+        }
+    }
+    Ok(Response::empty(204))
+}
