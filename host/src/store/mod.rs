@@ -1,0 +1,96 @@
+//! The identity store: realms, users, groups, memberships, organizations, attributes and
+//! admin events, shaped like Keycloak's. A [`Store`] hands out one [`Transaction`] per guest
+//! call; everything the guest reads or writes goes through it, and it either commits whole
+//! or rolls back whole. No WIT type enters here: the bindings convert at the boundary, so a
+//! second backend (PostgreSQL) implements these traits and nothing else.
+
+mod model;
+mod sqlite;
+mod sql_filter;
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+/// What a store operation can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The user, group or organization named does not exist in the realm.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A uniqueness rule would be broken (`constraint` names it: `username`, `external-id`).
+    #[error("conflict on {constraint}: {detail}")]
+    Conflict { constraint: String, detail: String },
+    /// The operation cannot be done as asked (a bad query, a write in a read transaction).
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// A concurrent transaction got in the way (busy database, serialization failure):
+    /// rolling back and running the whole call again will succeed.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// The store is broken or unreachable.
+    #[error("store failure: {0}")]
+    Failed(String),
+}
+
+/// The result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Whether a transaction may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// GET, list and `.search`: never blocks writers, never writes.
+    Read,
+    /// Everything else: takes the write lock up front, so writers queue instead of failing.
+    Write,
+}
+
+/// A storage backend shared by every realm.
+pub trait Store: Send + Sync + 'static {
+    /// Creates the realm if it does not exist.
+    fn ensure_realm(&self, realm: &str) -> StoreResult<()>;
+    /// Creates the organization (by alias) in the realm if it does not exist; returns it.
+    fn ensure_organization(&self, realm: &str, alias: &str, name: &str) -> StoreResult<Organization>;
+    /// Begins the transaction of one guest call in one realm.
+    fn begin(&self, realm: &str, access: Access) -> StoreResult<Box<dyn Transaction>>;
+    /// Admin events of a realm with a sequence number above `after`, oldest first.
+    fn events(&self, realm: &str, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+}
+
+/// One guest call's view of one realm. Dropping it without [`Transaction::commit`] rolls
+/// back.
+pub trait Transaction: Send {
+    fn get_user(&mut self, id: &str) -> StoreResult<Option<User>>;
+    fn get_user_by_username(&mut self, username: &str) -> StoreResult<Option<User>>;
+    fn get_users_by_email(&mut self, email: &str) -> StoreResult<Vec<User>>;
+    fn get_users_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<User>>;
+    fn search_users(&mut self, query: &Query) -> StoreResult<Page<User>>;
+    fn create_user(&mut self, draft: &UserDraft) -> StoreResult<User>;
+    fn update_user(&mut self, id: &str, draft: &UserDraft) -> StoreResult<User>;
+    fn delete_user(&mut self, id: &str) -> StoreResult<bool>;
+
+    fn get_group(&mut self, id: &str) -> StoreResult<Option<Group>>;
+    fn get_groups_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<Group>>;
+    fn search_groups(&mut self, query: &Query) -> StoreResult<Page<Group>>;
+    fn create_group(&mut self, draft: &GroupDraft) -> StoreResult<Group>;
+    fn update_group(&mut self, id: &str, draft: &GroupDraft) -> StoreResult<Group>;
+    fn delete_group(&mut self, id: &str) -> StoreResult<bool>;
+
+    fn group_members(&mut self, group_id: &str) -> StoreResult<Vec<Member>>;
+    fn user_groups(&mut self, user_id: &str) -> StoreResult<Vec<Membership>>;
+    /// Adds the user to the group; false when already a member.
+    fn add_member(&mut self, group_id: &str, user_id: &str) -> StoreResult<bool>;
+    /// Removes the user from the group; false when not a member.
+    fn remove_member(&mut self, group_id: &str, user_id: &str) -> StoreResult<bool>;
+
+    fn get_organization(&mut self, alias: &str) -> StoreResult<Option<Organization>>;
+    fn is_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool>;
+    fn add_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool>;
+    /// Removes the user from the organization and from every group of the organization.
+    fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool>;
+
+    /// Records an admin event, stamped with the time.
+    fn emit(&mut self, event: &AdminEvent) -> StoreResult<()>;
+
+    /// Makes every change of the call durable.
+    fn commit(self: Box<Self>) -> StoreResult<()>;
+}

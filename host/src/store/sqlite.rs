@@ -1,0 +1,979 @@
+//! The embedded store: one SQLite file in WAL mode, shared by every realm.
+//!
+//! Writers take one in-process write connection (a queue of one), then `BEGIN IMMEDIATE`:
+//! they wait their turn instead of polling SQLite's busy handler, and never fail on a
+//! read-to-write upgrade. Readers take a pooled read-only connection, and WAL lets them
+//! read a consistent snapshot while a writer works.
+
+use super::sql_filter::{self, Kind, Sql};
+use super::*;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, params_from_iter};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long a call waits for a connection before answering that the store is busy.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Read connections kept open.
+const MAX_READERS: usize = 32;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS realms (
+    name TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    realm TEXT NOT NULL,
+    id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    username_lower TEXT NOT NULL,
+    email TEXT,
+    email_lower TEXT,
+    first_name TEXT,
+    first_name_lower TEXT,
+    last_name TEXT,
+    last_name_lower TEXT,
+    enabled INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (realm, id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS users_by_username ON users (realm, username_lower);
+CREATE INDEX IF NOT EXISTS users_by_email ON users (realm, email_lower);
+CREATE INDEX IF NOT EXISTS users_by_creation ON users (realm, created_at, id);
+CREATE TABLE IF NOT EXISTS user_attributes (
+    realm TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    value_lower TEXT NOT NULL,
+    PRIMARY KEY (realm, user_id, name, position),
+    FOREIGN KEY (realm, user_id) REFERENCES users (realm, id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS user_attributes_by_value ON user_attributes (realm, name, value_lower);
+CREATE UNIQUE INDEX IF NOT EXISTS user_external_ids ON user_attributes (realm, value) WHERE name = 'externalId';
+CREATE TABLE IF NOT EXISTS groups (
+    realm TEXT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    name_lower TEXT NOT NULL,
+    organization TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (realm, id)
+);
+CREATE INDEX IF NOT EXISTS groups_by_name ON groups (realm, name_lower);
+CREATE INDEX IF NOT EXISTS groups_by_organization ON groups (realm, organization);
+CREATE INDEX IF NOT EXISTS groups_by_creation ON groups (realm, created_at, id);
+CREATE TABLE IF NOT EXISTS group_attributes (
+    realm TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    value_lower TEXT NOT NULL,
+    PRIMARY KEY (realm, group_id, name, position),
+    FOREIGN KEY (realm, group_id) REFERENCES groups (realm, id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS group_attributes_by_value ON group_attributes (realm, name, value_lower);
+CREATE UNIQUE INDEX IF NOT EXISTS group_external_ids ON group_attributes (realm, value) WHERE name = 'externalId';
+CREATE TABLE IF NOT EXISTS memberships (
+    realm TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    UNIQUE (realm, group_id, user_id),
+    FOREIGN KEY (realm, group_id) REFERENCES groups (realm, id) ON DELETE CASCADE,
+    FOREIGN KEY (realm, user_id) REFERENCES users (realm, id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS memberships_by_user ON memberships (realm, user_id);
+CREATE TABLE IF NOT EXISTS organizations (
+    realm TEXT NOT NULL,
+    id TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (realm, id),
+    UNIQUE (realm, alias)
+);
+CREATE TABLE IF NOT EXISTS organization_members (
+    realm TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    PRIMARY KEY (realm, organization_id, user_id),
+    FOREIGN KEY (realm, organization_id) REFERENCES organizations (realm, id) ON DELETE CASCADE,
+    FOREIGN KEY (realm, user_id) REFERENCES users (realm, id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS organization_members_by_user ON organization_members (realm, user_id);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    realm TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    related_id TEXT,
+    details TEXT NOT NULL,
+    request_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_realm ON events (realm, seq);
+"#;
+
+/// A SQLite file holding every realm.
+#[derive(Clone)]
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Arc<Pool>,
+    readers: Arc<Pool>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let store = SqliteStore {
+            path: path.to_path_buf(),
+            writer: Arc::new(Pool::new(1)),
+            readers: Arc::new(Pool::new(MAX_READERS)),
+        };
+        let conn = store.connect(Access::Write)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(failed)?;
+        conn.execute_batch(SCHEMA).map_err(failed)?;
+        store.writer.put(conn);
+        Ok(store)
+    }
+
+    fn connect(&self, access: Access) -> StoreResult<Connection> {
+        let flags = match access {
+            Access::Write => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            Access::Read => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&self.path, flags)
+            .map_err(|e| StoreError::Failed(format!("cannot open {}: {e}", self.path.display())))?;
+        // Another process on the same file is the only writer we can meet here.
+        conn.busy_timeout(Duration::from_secs(5)).map_err(failed)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;").map_err(failed)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
+    }
+
+    fn checkout(&self, access: Access) -> StoreResult<Pooled> {
+        let pool = match access {
+            Access::Read => &self.readers,
+            Access::Write => &self.writer,
+        };
+        match pool.take(CHECKOUT_TIMEOUT)? {
+            Some(conn) => Ok(Pooled { conn: Some(conn), pool: pool.clone() }),
+            None => {
+                let conn = self.connect(access)?;
+                Ok(Pooled { conn: Some(conn), pool: pool.clone() })
+            }
+        }
+    }
+
+    /// Runs `f` in a short write transaction of the store's own (realm and organization set-up).
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        let conn = self.checkout(Access::Write)?;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(classify)?;
+        match f(&conn) {
+            Ok(value) => {
+                conn.execute_batch("COMMIT").map_err(classify)?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(classify(e))
+            }
+        }
+    }
+}
+
+/// A small connection pool: `capacity` connections at most, idle ones kept for reuse.
+/// A std Mutex, not a tokio one: guest calls run on blocking threads and never await.
+struct Pool {
+    state: Mutex<PoolState>,
+    returned: Condvar,
+    capacity: usize,
+}
+
+struct PoolState {
+    idle: Vec<Connection>,
+    out: usize,
+}
+
+impl Pool {
+    fn new(capacity: usize) -> Self {
+        Pool { state: Mutex::new(PoolState { idle: Vec::new(), out: 0 }), returned: Condvar::new(), capacity }
+    }
+
+    /// An idle connection, or `None` when the caller may open a new one.
+    fn take(&self, timeout: Duration) -> StoreResult<Option<Connection>> {
+        let state = self.state.lock().expect("pool lock");
+        let (mut state, waited) = self
+            .returned
+            .wait_timeout_while(state, timeout, |s| s.idle.is_empty() && s.out >= self.capacity)
+            .expect("pool lock");
+        if waited.timed_out() && state.idle.is_empty() && state.out >= self.capacity {
+            return Err(StoreError::Failed(format!(
+                "the store is busy: no connection free after {} s",
+                timeout.as_secs()
+            )));
+        }
+        state.out += 1;
+        Ok(state.idle.pop())
+    }
+
+    fn put(&self, conn: Connection) {
+        let mut state = self.state.lock().expect("pool lock");
+        state.idle.push(conn);
+        self.returned.notify_one();
+    }
+
+    fn give_back(&self, conn: Option<Connection>) {
+        let mut state = self.state.lock().expect("pool lock");
+        state.out -= 1;
+        if let Some(conn) = conn {
+            state.idle.push(conn);
+        }
+        self.returned.notify_one();
+    }
+}
+
+/// A connection checked out of a pool, returned when dropped.
+struct Pooled {
+    conn: Option<Connection>,
+    pool: Arc<Pool>,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("a pooled connection is present until dropped")
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        // A connection left inside a transaction is not reusable; close it.
+        let conn = self.conn.take().filter(|c| c.is_autocommit());
+        self.pool.give_back(conn);
+    }
+}
+
+fn failed(e: rusqlite::Error) -> StoreError {
+    StoreError::Failed(e.to_string())
+}
+
+/// Busy and locked databases are transient: the whole call can run again.
+fn classify(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Transient(e.to_string()),
+        Some(ErrorCode::ReadOnly) => StoreError::Invalid("a reading request cannot write".into()),
+        Some(ErrorCode::ConstraintViolation) => {
+            StoreError::Conflict { constraint: "unique".into(), detail: e.to_string() }
+        }
+        _ => StoreError::Failed(e.to_string()),
+    }
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl Store for SqliteStore {
+    fn ensure_realm(&self, realm: &str) -> StoreResult<()> {
+        self.write(|c| {
+            c.execute("INSERT OR IGNORE INTO realms (name, created_at) VALUES (?1, ?2)", params![realm, now_millis()])
+                .map(drop)
+        })
+    }
+
+    fn ensure_organization(&self, realm: &str, alias: &str, name: &str) -> StoreResult<Organization> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO organizations (realm, id, alias, name) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (realm, alias) DO UPDATE SET name = excluded.name",
+                params![realm, new_id(), alias, name],
+            )?;
+            c.query_row(
+                "SELECT id, alias, name FROM organizations WHERE realm = ?1 AND alias = ?2",
+                params![realm, alias],
+                |r| Ok(Organization { id: r.get(0)?, alias: r.get(1)?, name: r.get(2)? }),
+            )
+        })
+    }
+
+    fn begin(&self, realm: &str, access: Access) -> StoreResult<Box<dyn Transaction>> {
+        let conn = self.checkout(access)?;
+        let begin = match access {
+            Access::Read => "BEGIN DEFERRED",
+            Access::Write => "BEGIN IMMEDIATE",
+        };
+        conn.execute_batch(begin).map_err(classify)?;
+        Ok(Box::new(SqliteTransaction { conn, realm: realm.to_string() }))
+    }
+
+    fn events(&self, realm: &str, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        let conn = self.checkout(Access::Read)?;
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT seq, time, kind, resource_id, related_id, details, request_id FROM events
+                 WHERE realm = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(classify)?;
+        let rows = statement
+            .query_map(params![realm, after, limit], |r| {
+                Ok(StoredEvent {
+                    seq: r.get(0)?,
+                    time: r.get(1)?,
+                    kind: r.get(2)?,
+                    resource_id: r.get(3)?,
+                    related_id: r.get(4)?,
+                    details: r.get(5)?,
+                    request_id: r.get(6)?,
+                })
+            })
+            .map_err(classify)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(classify)
+    }
+}
+
+/// One guest call's transaction. Dropped without commit, it rolls back (the connection
+/// is then closed rather than pooled, see [`Pooled`]).
+struct SqliteTransaction {
+    conn: Pooled,
+    realm: String,
+}
+
+impl Drop for SqliteTransaction {
+    fn drop(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+const USER_COLUMNS: &str =
+    "u.id, u.username, u.email, u.first_name, u.last_name, u.enabled, u.created_at, u.updated_at, u.version";
+const GROUP_COLUMNS: &str = "g.id, g.name, g.organization, g.created_at, g.updated_at, g.version";
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        email: r.get(2)?,
+        first_name: r.get(3)?,
+        last_name: r.get(4)?,
+        enabled: r.get(5)?,
+        created_at: r.get(6)?,
+        updated_at: r.get(7)?,
+        version: r.get::<_, i64>(8)? as u64,
+        attributes: Vec::new(),
+    })
+}
+
+fn group_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Group> {
+    Ok(Group {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        organization: r.get(2)?,
+        created_at: r.get(3)?,
+        updated_at: r.get(4)?,
+        version: r.get::<_, i64>(5)? as u64,
+        attributes: Vec::new(),
+    })
+}
+
+fn lower(value: &Option<String>) -> Option<String> {
+    value.as_ref().map(|v| v.to_lowercase())
+}
+
+/// The externalId among a draft's attributes.
+fn external_id(attributes: &[Attribute]) -> Option<&str> {
+    attributes.iter().find(|a| a.name == "externalId").and_then(|a| a.values.first()).map(String::as_str)
+}
+
+impl SqliteTransaction {
+    fn attributes(&self, table: &str, owner: &str, id: &str) -> StoreResult<Vec<Attribute>> {
+        let sql = format!("SELECT name, value FROM {table} WHERE realm = ?1 AND {owner} = ?2 ORDER BY name, position");
+        let mut statement = self.conn.prepare_cached(&sql).map_err(classify)?;
+        let mut rows = statement.query(params![self.realm, id]).map_err(classify)?;
+        let mut attributes: Vec<Attribute> = Vec::new();
+        while let Some(row) = rows.next().map_err(classify)? {
+            let name: String = row.get(0).map_err(classify)?;
+            let value: String = row.get(1).map_err(classify)?;
+            match attributes.last_mut() {
+                Some(last) if last.name == name => last.values.push(value),
+                _ => attributes.push(Attribute { name, values: vec![value] }),
+            }
+        }
+        Ok(attributes)
+    }
+
+    fn write_attributes(&self, table: &str, owner: &str, id: &str, attributes: &[Attribute]) -> StoreResult<()> {
+        let delete = format!("DELETE FROM {table} WHERE realm = ?1 AND {owner} = ?2");
+        self.conn.prepare_cached(&delete).and_then(|mut s| s.execute(params![self.realm, id])).map_err(classify)?;
+        let insert = format!(
+            "INSERT INTO {table} (realm, {owner}, name, position, value, value_lower) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        );
+        let mut statement = self.conn.prepare_cached(&insert).map_err(classify)?;
+        for attribute in attributes {
+            for (position, value) in attribute.values.iter().enumerate() {
+                statement
+                    .execute(params![self.realm, id, attribute.name, position as i64, value, value.to_lowercase()])
+                    .map_err(classify)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn with_user_attributes(&self, mut user: User) -> StoreResult<User> {
+        user.attributes = self.attributes("user_attributes", "user_id", &user.id)?;
+        Ok(user)
+    }
+
+    fn with_group_attributes(&self, mut group: Group) -> StoreResult<Group> {
+        group.attributes = self.attributes("group_attributes", "group_id", &group.id)?;
+        Ok(group)
+    }
+
+    fn users_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql]) -> StoreResult<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.realm = ?1 AND {condition} ORDER BY u.created_at, u.id");
+        let mut statement = self.conn.prepare_cached(&sql).map_err(classify)?;
+        let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.realm];
+        all.extend_from_slice(args);
+        let users = statement
+            .query_map(all.as_slice(), user_row)
+            .map_err(classify)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(classify)?;
+        users.into_iter().map(|u| self.with_user_attributes(u)).collect()
+    }
+
+    fn groups_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql]) -> StoreResult<Vec<Group>> {
+        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups g WHERE g.realm = ?1 AND {condition} ORDER BY g.created_at, g.id");
+        let mut statement = self.conn.prepare_cached(&sql).map_err(classify)?;
+        let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.realm];
+        all.extend_from_slice(args);
+        let groups = statement
+            .query_map(all.as_slice(), group_row)
+            .map_err(classify)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(classify)?;
+        groups.into_iter().map(|g| self.with_group_attributes(g)).collect()
+    }
+
+    /// Runs a search: the page, then the total.
+    fn search<T>(
+        &self,
+        kind: Kind,
+        query: &Query,
+        row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> StoreResult<(u32, Vec<T>)> {
+        let (table, alias, columns) = match kind {
+            Kind::Users => ("users", "u", USER_COLUMNS),
+            Kind::Groups => ("groups", "g", GROUP_COLUMNS),
+        };
+        let mut sql = Sql::new(&self.realm);
+        let mut conditions = vec![format!("{alias}.realm = ?1")];
+        if let Some(organization) = &query.organization {
+            let org = sql.bind(organization.clone());
+            conditions.push(match kind {
+                Kind::Users => format!(
+                    "u.id IN (SELECT user_id FROM organization_members WHERE realm = ?1 AND organization_id = {org})"
+                ),
+                Kind::Groups => format!("g.organization = {org}"),
+            });
+        }
+        if let Some(filter) = sql_filter::filter(kind, &query.filter, &mut sql)? {
+            conditions.push(filter);
+        }
+        let condition = conditions.join(" AND ");
+        let count_sql = format!("SELECT count(*) FROM {table} {alias} WHERE {condition}");
+        let total: i64 = self
+            .conn
+            .prepare_cached(&count_sql)
+            .and_then(|mut s| s.query_row(params_from_iter(sql.params.iter()), |r| r.get(0)))
+            .map_err(classify)?;
+        if query.limit == 0 {
+            return Ok((total as u32, Vec::new()));
+        }
+        let order = sql_filter::order(kind, query.sort.as_ref(), &mut sql);
+        let limit = sql.bind(query.limit as i64);
+        let offset = sql.bind(query.offset as i64);
+        let page_sql =
+            format!("SELECT {columns} FROM {table} {alias} WHERE {condition} ORDER BY {order} LIMIT {limit} OFFSET {offset}");
+        let items = self
+            .conn
+            .prepare_cached(&page_sql)
+            .and_then(|mut s| s.query_map(params_from_iter(sql.params.iter()), row)?.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(classify)?;
+        Ok((total as u32, items))
+    }
+
+    fn check_user_unique(&self, draft: &UserDraft, own: Option<&str>) -> StoreResult<()> {
+        let taken: Option<String> = self
+            .conn
+            .prepare_cached("SELECT id FROM users WHERE realm = ?1 AND username_lower = ?2")
+            .and_then(|mut s| s.query_row(params![self.realm, draft.username.to_lowercase()], |r| r.get(0)).optional())
+            .map_err(classify)?;
+        if let Some(other) = taken.filter(|id| Some(id.as_str()) != own) {
+            return Err(StoreError::Conflict {
+                constraint: "username".into(),
+                detail: format!("userName \"{}\" is already taken by user {other}", draft.username),
+            });
+        }
+        if let Some(value) = external_id(&draft.attributes) {
+            let taken: Option<String> = self
+                .conn
+                .prepare_cached("SELECT user_id FROM user_attributes WHERE realm = ?1 AND name = 'externalId' AND value = ?2")
+                .and_then(|mut s| s.query_row(params![self.realm, value], |r| r.get(0)).optional())
+                .map_err(classify)?;
+            if let Some(other) = taken.filter(|id| Some(id.as_str()) != own) {
+                return Err(StoreError::Conflict {
+                    constraint: "external-id".into(),
+                    detail: format!("externalId \"{value}\" is already used by user {other}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn check_group_unique(&self, draft: &GroupDraft, own: Option<&str>) -> StoreResult<()> {
+        if let Some(value) = external_id(&draft.attributes) {
+            let taken: Option<String> = self
+                .conn
+                .prepare_cached("SELECT group_id FROM group_attributes WHERE realm = ?1 AND name = 'externalId' AND value = ?2")
+                .and_then(|mut s| s.query_row(params![self.realm, value], |r| r.get(0)).optional())
+                .map_err(classify)?;
+            if let Some(other) = taken.filter(|id| Some(id.as_str()) != own) {
+                return Err(StoreError::Conflict {
+                    constraint: "external-id".into(),
+                    detail: format!("externalId \"{value}\" is already used by group {other}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn exists(&self, table: &str, id: &str) -> StoreResult<bool> {
+        let sql = format!("SELECT 1 FROM {table} WHERE realm = ?1 AND id = ?2");
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.exists(params![self.realm, id]))
+            .map_err(classify)
+    }
+
+    /// Marks groups as changed (their member lists moved): new version, new lastModified.
+    fn touch_groups(&self, condition: &str, args: &[&dyn rusqlite::ToSql]) -> StoreResult<()> {
+        let sql = format!(
+            "UPDATE groups SET version = version + 1, updated_at = ?2 WHERE realm = ?1 AND id IN ({condition})"
+        );
+        let now = now_millis();
+        let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.realm, &now];
+        all.extend_from_slice(args);
+        self.conn.prepare_cached(&sql).and_then(|mut s| s.execute(all.as_slice())).map_err(classify).map(drop)
+    }
+}
+
+impl Transaction for SqliteTransaction {
+    fn get_user(&mut self, id: &str) -> StoreResult<Option<User>> {
+        Ok(self.users_where("u.id = ?2", &[&id])?.pop())
+    }
+
+    fn get_user_by_username(&mut self, username: &str) -> StoreResult<Option<User>> {
+        Ok(self.users_where("u.username_lower = ?2", &[&username.to_lowercase()])?.pop())
+    }
+
+    fn get_users_by_email(&mut self, email: &str) -> StoreResult<Vec<User>> {
+        self.users_where("u.email_lower = ?2", &[&email.to_lowercase()])
+    }
+
+    fn get_users_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<User>> {
+        self.users_where(
+            "u.id IN (SELECT user_id FROM user_attributes WHERE realm = ?1 AND name = ?2 AND value_lower = ?3 AND value = ?4)",
+            &[&name, &value.to_lowercase(), &value],
+        )
+    }
+
+    fn search_users(&mut self, query: &Query) -> StoreResult<Page<User>> {
+        let (total, users) = self.search(Kind::Users, query, user_row)?;
+        let items = users.into_iter().map(|u| self.with_user_attributes(u)).collect::<StoreResult<_>>()?;
+        Ok(Page { total, items })
+    }
+
+    fn create_user(&mut self, draft: &UserDraft) -> StoreResult<User> {
+        self.check_user_unique(draft, None)?;
+        let (id, now) = (new_id(), now_millis());
+        self.conn
+            .prepare_cached(
+                "INSERT INTO users (realm, id, username, username_lower, email, email_lower, first_name,
+                    first_name_lower, last_name, last_name_lower, enabled, created_at, updated_at, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 1)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.realm,
+                    id,
+                    draft.username,
+                    draft.username.to_lowercase(),
+                    draft.email,
+                    lower(&draft.email),
+                    draft.first_name,
+                    lower(&draft.first_name),
+                    draft.last_name,
+                    lower(&draft.last_name),
+                    draft.enabled,
+                    now
+                ])
+            })
+            .map_err(classify)?;
+        self.write_attributes("user_attributes", "user_id", &id, &draft.attributes)?;
+        self.get_user(&id)?.ok_or_else(|| StoreError::Failed(format!("user {id} vanished after insert")))
+    }
+
+    fn update_user(&mut self, id: &str, draft: &UserDraft) -> StoreResult<User> {
+        self.check_user_unique(draft, Some(id))?;
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE users SET username = ?3, username_lower = ?4, email = ?5, email_lower = ?6,
+                    first_name = ?7, first_name_lower = ?8, last_name = ?9, last_name_lower = ?10,
+                    enabled = ?11, updated_at = ?12, version = version + 1
+                 WHERE realm = ?1 AND id = ?2",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.realm,
+                    id,
+                    draft.username,
+                    draft.username.to_lowercase(),
+                    draft.email,
+                    lower(&draft.email),
+                    draft.first_name,
+                    lower(&draft.first_name),
+                    draft.last_name,
+                    lower(&draft.last_name),
+                    draft.enabled,
+                    now_millis()
+                ])
+            })
+            .map_err(classify)?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        self.write_attributes("user_attributes", "user_id", id, &draft.attributes)?;
+        self.get_user(id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    fn delete_user(&mut self, id: &str) -> StoreResult<bool> {
+        self.touch_groups("SELECT group_id FROM memberships WHERE realm = ?1 AND user_id = ?3", &[&id])?;
+        self.conn
+            .prepare_cached("DELETE FROM users WHERE realm = ?1 AND id = ?2")
+            .and_then(|mut s| s.execute(params![self.realm, id]))
+            .map(|n| n > 0)
+            .map_err(classify)
+    }
+
+    fn get_group(&mut self, id: &str) -> StoreResult<Option<Group>> {
+        Ok(self.groups_where("g.id = ?2", &[&id])?.pop())
+    }
+
+    fn get_groups_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<Group>> {
+        self.groups_where(
+            "g.id IN (SELECT group_id FROM group_attributes WHERE realm = ?1 AND name = ?2 AND value_lower = ?3 AND value = ?4)",
+            &[&name, &value.to_lowercase(), &value],
+        )
+    }
+
+    fn search_groups(&mut self, query: &Query) -> StoreResult<Page<Group>> {
+        let (total, groups) = self.search(Kind::Groups, query, group_row)?;
+        let items = groups.into_iter().map(|g| self.with_group_attributes(g)).collect::<StoreResult<_>>()?;
+        Ok(Page { total, items })
+    }
+
+    fn create_group(&mut self, draft: &GroupDraft) -> StoreResult<Group> {
+        self.check_group_unique(draft, None)?;
+        if let Some(organization) = &draft.organization {
+            if !self.exists("organizations", organization)? {
+                return Err(StoreError::NotFound(organization.clone()));
+            }
+        }
+        let (id, now) = (new_id(), now_millis());
+        self.conn
+            .prepare_cached(
+                "INSERT INTO groups (realm, id, name, name_lower, organization, created_at, updated_at, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1)",
+            )
+            .and_then(|mut s| s.execute(params![self.realm, id, draft.name, draft.name.to_lowercase(), draft.organization, now]))
+            .map_err(classify)?;
+        self.write_attributes("group_attributes", "group_id", &id, &draft.attributes)?;
+        self.get_group(&id)?.ok_or_else(|| StoreError::Failed(format!("group {id} vanished after insert")))
+    }
+
+    fn update_group(&mut self, id: &str, draft: &GroupDraft) -> StoreResult<Group> {
+        self.check_group_unique(draft, Some(id))?;
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE groups SET name = ?3, name_lower = ?4, updated_at = ?5, version = version + 1
+                 WHERE realm = ?1 AND id = ?2",
+            )
+            .and_then(|mut s| s.execute(params![self.realm, id, draft.name, draft.name.to_lowercase(), now_millis()]))
+            .map_err(classify)?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        self.write_attributes("group_attributes", "group_id", id, &draft.attributes)?;
+        self.get_group(id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    fn delete_group(&mut self, id: &str) -> StoreResult<bool> {
+        self.conn
+            .prepare_cached("DELETE FROM groups WHERE realm = ?1 AND id = ?2")
+            .and_then(|mut s| s.execute(params![self.realm, id]))
+            .map(|n| n > 0)
+            .map_err(classify)
+    }
+
+    fn group_members(&mut self, group_id: &str) -> StoreResult<Vec<Member>> {
+        self.conn
+            .prepare_cached(
+                "SELECT u.id, u.username FROM memberships m JOIN users u ON u.realm = m.realm AND u.id = m.user_id
+                 WHERE m.realm = ?1 AND m.group_id = ?2 ORDER BY m.rowid",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![self.realm, group_id], |r| Ok(Member { user_id: r.get(0)?, username: r.get(1)? }))?
+                    .collect()
+            })
+            .map_err(classify)
+    }
+
+    fn user_groups(&mut self, user_id: &str) -> StoreResult<Vec<Membership>> {
+        self.conn
+            .prepare_cached(
+                "SELECT g.id, g.name FROM memberships m JOIN groups g ON g.realm = m.realm AND g.id = m.group_id
+                 WHERE m.realm = ?1 AND m.user_id = ?2 ORDER BY m.rowid",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![self.realm, user_id], |r| {
+                    Ok(Membership { group_id: r.get(0)?, group_name: r.get(1)? })
+                })?
+                .collect()
+            })
+            .map_err(classify)
+    }
+
+    fn add_member(&mut self, group_id: &str, user_id: &str) -> StoreResult<bool> {
+        for (table, id) in [("groups", group_id), ("users", user_id)] {
+            if !self.exists(table, id)? {
+                return Err(StoreError::NotFound(id.to_string()));
+            }
+        }
+        let added = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO memberships (realm, group_id, user_id) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![self.realm, group_id, user_id]))
+            .map_err(classify)?
+            > 0;
+        if added {
+            self.touch_groups("?3", &[&group_id])?;
+        }
+        Ok(added)
+    }
+
+    fn remove_member(&mut self, group_id: &str, user_id: &str) -> StoreResult<bool> {
+        let removed = self
+            .conn
+            .prepare_cached("DELETE FROM memberships WHERE realm = ?1 AND group_id = ?2 AND user_id = ?3")
+            .and_then(|mut s| s.execute(params![self.realm, group_id, user_id]))
+            .map_err(classify)?
+            > 0;
+        if removed {
+            self.touch_groups("?3", &[&group_id])?;
+        }
+        Ok(removed)
+    }
+
+    fn get_organization(&mut self, alias: &str) -> StoreResult<Option<Organization>> {
+        self.conn
+            .prepare_cached("SELECT id, alias, name FROM organizations WHERE realm = ?1 AND alias = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![self.realm, alias], |r| {
+                    Ok(Organization { id: r.get(0)?, alias: r.get(1)?, name: r.get(2)? })
+                })
+                .optional()
+            })
+            .map_err(classify)
+    }
+
+    fn is_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
+        self.conn
+            .prepare_cached(
+                "SELECT 1 FROM organization_members WHERE realm = ?1 AND organization_id = ?2 AND user_id = ?3",
+            )
+            .and_then(|mut s| s.exists(params![self.realm, organization_id, user_id]))
+            .map_err(classify)
+    }
+
+    fn add_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
+        for (table, id) in [("organizations", organization_id), ("users", user_id)] {
+            if !self.exists(table, id)? {
+                return Err(StoreError::NotFound(id.to_string()));
+            }
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO organization_members (realm, organization_id, user_id) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![self.realm, organization_id, user_id]))
+            .map(|n| n > 0)
+            .map_err(classify)
+    }
+
+    fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
+        let organization_groups =
+            "SELECT m.group_id FROM memberships m JOIN groups g ON g.realm = m.realm AND g.id = m.group_id
+             WHERE m.realm = ?1 AND m.user_id = ?3 AND g.organization = ?4";
+        self.touch_groups(organization_groups, &[&user_id, &organization_id])?;
+        self.conn
+            .prepare_cached(
+                "DELETE FROM memberships WHERE realm = ?1 AND user_id = ?2 AND group_id IN
+                    (SELECT id FROM groups WHERE realm = ?1 AND organization = ?3)",
+            )
+            .and_then(|mut s| s.execute(params![self.realm, user_id, organization_id]))
+            .map_err(classify)?;
+        self.conn
+            .prepare_cached("DELETE FROM organization_members WHERE realm = ?1 AND organization_id = ?2 AND user_id = ?3")
+            .and_then(|mut s| s.execute(params![self.realm, organization_id, user_id]))
+            .map(|n| n > 0)
+            .map_err(classify)
+    }
+
+    fn emit(&mut self, event: &AdminEvent) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.realm,
+                    now_millis(),
+                    event.kind.name(),
+                    event.resource_id,
+                    event.related_id,
+                    event.details,
+                    event.request_id
+                ])
+            })
+            .map(drop)
+            .map_err(classify)
+    }
+
+    fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.conn.execute_batch("COMMIT").map_err(classify)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("test.db")).unwrap();
+        store.ensure_realm("r").unwrap();
+        (dir, store)
+    }
+
+    fn draft(username: &str, external: &str) -> UserDraft {
+        UserDraft {
+            username: username.into(),
+            enabled: true,
+            attributes: vec![Attribute { name: "externalId".into(), values: vec![external.into()] }],
+            ..UserDraft::default()
+        }
+    }
+
+    #[test]
+    fn usernames_are_unique_without_regard_to_case_and_external_ids_per_realm() {
+        let (_dir, store) = store();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        let ann = tx.create_user(&draft("Ann", "x1")).unwrap();
+        let e = tx.create_user(&draft("ANN", "x2")).unwrap_err();
+        assert!(matches!(e, StoreError::Conflict { ref constraint, .. } if constraint == "username"), "{e:?}");
+        let e = tx.create_user(&draft("bob", "x1")).unwrap_err();
+        assert!(matches!(e, StoreError::Conflict { ref constraint, ref detail } if constraint == "external-id" && detail.contains(&ann.id)));
+        tx.commit().unwrap();
+        // Another realm may reuse both.
+        store.ensure_realm("other").unwrap();
+        let mut tx = store.begin("other", Access::Write).unwrap();
+        tx.create_user(&draft("ann", "x1")).unwrap();
+        tx.commit().unwrap();
+    }
+
+    #[test]
+    fn an_uncommitted_transaction_leaves_nothing_behind() {
+        let (_dir, store) = store();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        tx.create_user(&draft("ann", "x1")).unwrap();
+        drop(tx);
+        let mut tx = store.begin("r", Access::Read).unwrap();
+        assert_eq!(tx.get_user_by_username("ann").unwrap(), None);
+    }
+
+    #[test]
+    fn a_read_transaction_cannot_write() {
+        let (_dir, store) = store();
+        let mut tx = store.begin("r", Access::Read).unwrap();
+        assert!(matches!(tx.create_user(&draft("ann", "x1")), Err(StoreError::Invalid(_))));
+    }
+
+    #[test]
+    fn searches_filter_sort_and_page_in_sql() {
+        let (_dir, store) = store();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        for i in 0..25 {
+            let mut d = draft(&format!("user{i:02}"), &format!("x{i}"));
+            d.attributes.push(Attribute { name: "emails.value".into(), values: vec![format!("U{i}@Example.org")] });
+            tx.create_user(&d).unwrap();
+        }
+        let condition = |field: Field, op: Comparator, value: &str| {
+            FilterNode::Condition(Condition { field, op, value: value.into(), case_exact: false })
+        };
+        let query = Query {
+            filter: vec![condition(Field::Username, Comparator::Sw, "USER1"), condition(Field::Attribute("emails.value".into()), Comparator::Ew, "@example.org"), FilterNode::AllOf(vec![0, 1])],
+            sort: Some(SortKey { field: Field::Username, descending: true }),
+            offset: 2,
+            limit: 3,
+            ..Query::default()
+        };
+        let page = tx.search_users(&query).unwrap();
+        assert_eq!(page.total, 10);
+        let names: Vec<_> = page.items.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, ["user17", "user16", "user15"]);
+        assert_eq!(page.items[0].attributes.len(), 2);
+    }
+
+    #[test]
+    fn memberships_follow_users_and_organizations() {
+        let (_dir, store) = store();
+        let org = store.ensure_organization("r", "acme", "Acme").unwrap();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        let ann = tx.create_user(&draft("ann", "x1")).unwrap();
+        let group = tx.create_group(&GroupDraft { name: "g".into(), organization: Some(org.id.clone()), attributes: vec![] }).unwrap();
+        assert!(tx.add_organization_member(&org.id, &ann.id).unwrap());
+        assert!(tx.add_member(&group.id, &ann.id).unwrap());
+        assert!(!tx.add_member(&group.id, &ann.id).unwrap());
+        assert_eq!(tx.get_group(&group.id).unwrap().unwrap().version, 2);
+        assert_eq!(tx.user_groups(&ann.id).unwrap().len(), 1);
+        assert!(tx.remove_organization_member(&org.id, &ann.id).unwrap());
+        assert!(tx.group_members(&group.id).unwrap().is_empty());
+        assert!(matches!(tx.add_member(&group.id, "nobody"), Err(StoreError::NotFound(id)) if id == "nobody"));
+    }
+}
