@@ -2,4 +2,14 @@
 //! components. This crate owns HTTP, tenants, authentication, the identity store,
 //! transactions, limits and the wasm runtime; the SCIM protocol lives in the guest.
 
+pub mod app;
+pub mod auth;
+pub mod bindings;
+pub mod config;
+pub mod http;
+pub mod runtime;
 pub mod store;
+pub mod tenants;
+
+pub use app::{App, Server};
+pub use config::Config;

@@ -1,1 +1,142 @@
-fn main() {}
+//! The `scim-host` command: serve (from a configuration file, or a ready-made demo), hash
+//! a token, check a configuration.
+
+use clap::{Parser, Subcommand};
+use scim_host::auth::{TokenHash, new_token};
+use scim_host::config::{Config, ModuleSource, OrganizationConfig, RealmConfig};
+use scim_host::{App, Server};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "scim-host", version, about = "A multi-tenant SCIM 2.0 server running SCIM handlers as WebAssembly components")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serves SCIM for the realms of a configuration file, or for a demo realm.
+    Serve {
+        /// The configuration file (TOML).
+        #[arg(long, short, conflicts_with = "demo")]
+        config: Option<PathBuf>,
+        /// Serves realm `demo` with organization `acme` on the bundled guest; tokens come
+        /// from SCIM_HOST_DEMO_TOKEN and SCIM_HOST_DEMO_ADMIN_TOKEN, or are made up and printed.
+        #[arg(long)]
+        demo: bool,
+        /// The address to listen on (overrides the configuration).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Where the database lives (overrides the configuration).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Prints the hash to put in a configuration for a token (a new random one if none is given).
+    HashToken {
+        /// The token to hash.
+        token: Option<String>,
+    },
+    /// Reads a configuration file and reports what is wrong with it.
+    CheckConfig {
+        /// The configuration file (TOML).
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config, demo, listen, data_dir } => serve(config, demo, listen, data_dir),
+        Command::HashToken { token } => {
+            let token = token.unwrap_or_else(new_token);
+            println!("token: {token}\nhash:  {}", TokenHash::of(&token));
+            Ok(())
+        }
+        Command::CheckConfig { config } => Config::load(&config).map(|c| {
+            println!("{}: {} realm(s), all valid", config.display(), c.realms.len());
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scim-host: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: Option<PathBuf>, demo: bool, listen: Option<SocketAddr>, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = match (config, demo) {
+        (Some(path), _) => Config::load(&path)?,
+        (None, true) => demo_config(),
+        (None, false) => anyhow::bail!("say what to serve: `scim-host serve --config FILE`, or `scim-host serve --demo`"),
+    };
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    if let Some(data_dir) = data_dir {
+        config.data_dir = data_dir;
+    }
+    config.check()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listen = config.listen;
+        let app = tokio::task::spawn_blocking(move || App::new(config)).await??;
+        let mut server = Server::start(app, listen).await?;
+        eprintln!("scim-host listening on http://{}", server.addr);
+        shutdown_signal().await?;
+        eprintln!("scim-host: stopping");
+        server.trigger_stop();
+        server.wait().await
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
+/// Realm `demo` with organization `acme` on the bundled guest, data under `./data`.
+fn demo_config() -> Config {
+    let token = |var: &str| std::env::var(var).ok().filter(|t| !t.is_empty());
+    let (realm_token, realm_printed) = match token("SCIM_HOST_DEMO_TOKEN") {
+        Some(t) => (t, false),
+        None => (new_token(), true),
+    };
+    let (admin_token, admin_printed) = match token("SCIM_HOST_DEMO_ADMIN_TOKEN") {
+        Some(t) => (t, false),
+        None => (new_token(), true),
+    };
+    let mut config = Config::empty(PathBuf::from("data"));
+    config.admin_tokens = vec![TokenHash::of(&admin_token)];
+    config.realms.insert(
+        "demo".into(),
+        RealmConfig {
+            module: ModuleSource::Bundled,
+            tokens: vec![TokenHash::of(&realm_token)],
+            organizations: vec![OrganizationConfig { alias: "acme".into(), name: Some("Acme".into()) }],
+            limits: None,
+            settings: Default::default(),
+        },
+    );
+    let shown = |token: &str, printed: bool| if printed { token.to_string() } else { "(from the environment)".to_string() };
+    eprintln!("demo realm:       /realms/demo/scim/v2  (organization: /realms/demo/scim/v2/organizations/acme)");
+    eprintln!("demo realm token: {}", shown(&realm_token, realm_printed));
+    eprintln!("demo admin token: {}", shown(&admin_token, admin_printed));
+    config
+}

@@ -1,0 +1,90 @@
+//! The server as a value: configuration, store, runtime and tenants, and [`Server`],
+//! which binds a listener and serves until told to stop. `main` and the end-to-end tests
+//! start it the same way.
+
+use crate::config::Config;
+use crate::runtime::{PoolSize, Runtime};
+use crate::store::{SqliteStore, Store};
+use crate::tenants::Tenants;
+use anyhow::Context as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Everything a request handler needs.
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub runtime: Arc<Runtime>,
+    pub tenants: Tenants,
+    /// One permit per instance slot of the pool: calls beyond it wait instead of failing.
+    pub calls: Arc<Semaphore>,
+}
+
+impl App {
+    /// Opens the store under the data directory, creates a runtime and loads the realms.
+    pub fn new(config: Config) -> anyhow::Result<App> {
+        let runtime = Runtime::new(PoolSize { concurrent_calls: config.concurrent_calls })
+            .map_err(|e| anyhow::anyhow!("starting the wasm runtime: {e:?}"))?;
+        Self::with_runtime(config, Arc::new(runtime))
+    }
+
+    /// Like [`App::new`] with a runtime shared with other servers of the process (tests).
+    pub fn with_runtime(config: Config, runtime: Arc<Runtime>) -> anyhow::Result<App> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+        let database = config.data_dir.join("scim-host.db");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&database).with_context(|| format!("cannot open the database {}", database.display()))?,
+        );
+        let tenants = Tenants::load(&config, store.as_ref(), &runtime)?;
+        let calls = Arc::new(Semaphore::new(config.concurrent_calls as usize));
+        Ok(App { config, store, runtime, tenants, calls })
+    }
+}
+
+/// A running server.
+pub struct Server {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Binds `addr` (port 0 for any free port) and starts serving.
+    pub async fn start(app: App, addr: SocketAddr) -> anyhow::Result<Server> {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let addr = listener.local_addr()?;
+        let router = crate::http::router(Arc::new(app));
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Server { addr, shutdown: Some(shutdown), task })
+    }
+
+    /// Stops accepting, lets requests in flight finish, and returns when done.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        (&mut self.task).await.context("the server task failed")?.context("serving failed")
+    }
+
+    /// Serves until the task ends (for `main`, which stops it with a signal).
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        (&mut self.task).await.context("the server task failed")?.context("serving failed")
+    }
+
+    /// Asks the server to stop without waiting.
+    pub fn trigger_stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! The operator's configuration, read from TOML: where to listen, where data lives, the
+//! admin tokens, and each realm with its module, tokens, organizations, limits and guest
+//! settings. Tokens are only ever stored as hashes (`sha256:<hex>`).
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! data_dir = "data"
+//! admin_tokens = ["sha256:…"]
+//!
+//! [realms.demo]
+//! module = "bundled"            # or a path to a component
+//! tokens = ["sha256:…"]
+//! organizations = [{ alias = "acme", name = "Acme Inc." }]
+//! limits = { memory_mib = 64, deadline_ms = 5000, max_body_bytes = 1048576 }
+//! settings = { any = "string the guest receives" }
+//! ```
+
+use crate::auth::TokenHash;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Where the database and compiled modules live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The public base URL clients reach the server at (for `meta.location`); when
+    /// absent, it is taken from each request's `Host` header.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Hashes of the tokens that may call `/admin`.
+    #[serde(default)]
+    pub admin_tokens: Vec<TokenHash>,
+    /// Limits of realms that set none of their own.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Guest calls that may run at once across all realms.
+    #[serde(default = "default_concurrent_calls")]
+    pub concurrent_calls: u32,
+    /// The tenants, by realm name.
+    #[serde(default)]
+    pub realms: BTreeMap<String, RealmConfig>,
+}
+
+/// One realm (tenant).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealmConfig {
+    /// `bundled` (the stock guest) or a path to a component file.
+    #[serde(default)]
+    pub module: ModuleSource,
+    /// Hashes of the bearer tokens that may call this realm's SCIM endpoints.
+    #[serde(default)]
+    pub tokens: Vec<TokenHash>,
+    /// The realm's organizations.
+    #[serde(default)]
+    pub organizations: Vec<OrganizationConfig>,
+    /// Overrides of the server's limits.
+    #[serde(default)]
+    pub limits: Option<Limits>,
+    /// Settings handed to the guest on every call.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+/// An organization of a realm.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationConfig {
+    /// The name in URLs: `/realms/{realm}/scim/v2/organizations/{alias}`.
+    pub alias: String,
+    /// The display name; the alias when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Where a realm's module comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum ModuleSource {
+    /// The stock guest built into the binary.
+    #[default]
+    Bundled,
+    /// A component file.
+    Path(PathBuf),
+}
+
+impl<'de> Deserialize<'de> for ModuleSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(if text == "bundled" { ModuleSource::Bundled } else { ModuleSource::Path(text.into()) })
+    }
+}
+
+/// Resource limits of a realm's calls.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Guest linear memory, in MiB.
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: u32,
+    /// Wall-clock time of one guest call, in milliseconds.
+    #[serde(default = "default_deadline_ms")]
+    pub deadline_ms: u64,
+    /// The largest request body accepted, in bytes.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { memory_mib: default_memory_mib(), deadline_ms: default_deadline_ms(), max_body_bytes: default_max_body_bytes() }
+    }
+}
+
+impl Limits {
+    /// The deadline as a duration.
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.deadline_ms)
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    "127.0.0.1:8080".parse().expect("a valid address")
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_concurrent_calls() -> u32 {
+    64
+}
+fn default_memory_mib() -> u32 {
+    64
+}
+fn default_deadline_ms() -> u64 {
+    5_000
+}
+fn default_max_body_bytes() -> usize {
+    1 << 20
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the configuration {}: {e}", path.display()))?;
+        let mut config: Config = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("the configuration {} is not valid: {e}", path.display()))?;
+        // Relative paths are relative to the configuration file.
+        let base = path.parent().unwrap_or(Path::new("."));
+        if config.data_dir.is_relative() {
+            config.data_dir = base.join(&config.data_dir);
+        }
+        for realm in config.realms.values_mut() {
+            if let ModuleSource::Path(p) = &mut realm.module {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    /// A configuration with no realms.
+    pub fn empty(data_dir: PathBuf) -> Config {
+        Config {
+            listen: default_listen(),
+            data_dir,
+            public_url: None,
+            admin_tokens: Vec::new(),
+            limits: Limits::default(),
+            concurrent_calls: default_concurrent_calls(),
+            realms: BTreeMap::new(),
+        }
+    }
+
+    /// Checks what TOML alone cannot: names usable in URLs, limits in range.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let url_safe = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        check_limits("limits", &self.limits)?;
+        if self.concurrent_calls == 0 || self.concurrent_calls > 10_000 {
+            anyhow::bail!("concurrent_calls = {}: expected 1 to 10000", self.concurrent_calls);
+        }
+        for (name, realm) in &self.realms {
+            if !url_safe(name) {
+                anyhow::bail!("realm \"{name}\": a realm name may hold only letters, digits, '-', '_' and '.'");
+            }
+            if let Some(limits) = &realm.limits {
+                check_limits(&format!("realms.{name}.limits"), limits)?;
+            }
+            let mut aliases = std::collections::BTreeSet::new();
+            for org in &realm.organizations {
+                if !url_safe(&org.alias) {
+                    anyhow::bail!(
+                        "realm \"{name}\", organization \"{}\": an alias may hold only letters, digits, '-', '_' and '.'",
+                        org.alias
+                    );
+                }
+                if !aliases.insert(org.alias.as_str()) {
+                    anyhow::bail!("realm \"{name}\": organization \"{}\" is listed twice", org.alias);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The limits a realm runs with.
+    pub fn limits_of(&self, realm: &RealmConfig) -> Limits {
+        realm.limits.unwrap_or(self.limits)
+    }
+}
+
+fn check_limits(at: &str, limits: &Limits) -> anyhow::Result<()> {
+    let max_mib = (crate::runtime::MAX_GUEST_MEMORY >> 20) as u32;
+    if limits.memory_mib < 2 || limits.memory_mib > max_mib {
+        anyhow::bail!("{at}.memory_mib = {}: expected 2 to {max_mib}", limits.memory_mib);
+    }
+    if limits.deadline_ms < 10 || limits.deadline_ms > 600_000 {
+        anyhow::bail!("{at}.deadline_ms = {}: expected 10 to 600000", limits.deadline_ms);
+    }
+    if limits.max_body_bytes < 1024 {
+        anyhow::bail!("{at}.max_body_bytes = {}: expected at least 1024", limits.max_body_bytes);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_configuration_parses_and_relative_paths_follow_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scim-host.toml");
+        let hash = TokenHash::of("secret").to_string();
+        std::fs::write(
+            &path,
+            format!(
+                r#"
+listen = "0.0.0.0:9000"
+admin_tokens = ["{hash}"]
+[realms.demo]
+tokens = ["{hash}"]
+organizations = [{{ alias = "acme", name = "Acme" }}]
+limits = {{ memory_mib = 32 }}
+[realms.custom]
+module = "guests/custom.wasm"
+"#
+            ),
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.data_dir, dir.path().join("data"));
+        assert_eq!(config.realms["demo"].module, ModuleSource::Bundled);
+        assert_eq!(config.realms["custom"].module, ModuleSource::Path(dir.path().join("guests/custom.wasm")));
+        assert_eq!(config.limits_of(&config.realms["demo"]).memory_mib, 32);
+        assert_eq!(config.limits_of(&config.realms["demo"]).deadline_ms, 5_000);
+        assert!(config.realms["demo"].tokens[0].matches("secret"));
+    }
+
+    #[test]
+    fn mistakes_are_named_with_their_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[realms.\"a b\"]\n").unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        assert!(e.contains("realm \"a b\""), "{e}");
+        std::fs::write(&path, "[realms.x]\nlimits = { memory_mib = 100000 }\n").unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        assert!(e.contains("realms.x.limits.memory_mib = 100000"), "{e}");
+        std::fs::write(&path, "[realms.x]\ntokens = [\"plain-text-token\"]\n").unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        assert!(e.contains("sha256:"), "{e}");
+    }
+}

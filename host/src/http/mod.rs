@@ -1,0 +1,58 @@
+//! HTTP: the router, the request id every response carries, and the fallbacks that keep
+//! even unknown paths SCIM-shaped.
+
+mod admin;
+pub mod error;
+mod scim;
+
+use crate::app::App;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use error::ScimError;
+use std::sync::Arc;
+
+/// The id of one request: sent back as `X-Request-Id`, logged, and put in 5xx details.
+#[derive(Clone, Debug, Default)]
+pub struct RequestId(pub String);
+
+/// Every route of the server.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/realms/{realm}/scim/v2", any(scim::endpoint))
+        .route("/realms/{realm}/scim/v2/{*rest}", any(scim::endpoint))
+        .route("/admin/realms/{realm}/events", any(admin::events))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(app)
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    ScimError::not_found(format!("nothing at {method} {}", uri.path())).into_response()
+}
+
+/// Gives each request an id and puts it on the response.
+async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    tracing::info!(
+        request_id = %id,
+        %method,
+        path,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}

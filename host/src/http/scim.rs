@@ -1,0 +1,277 @@
+//! The SCIM endpoints: resolve the realm and organization, authenticate, read the body
+//! within the realm's limit, then run one guest call in one transaction on a blocking
+//! thread. The host knows no SCIM here beyond wrapping its own failures.
+
+use super::RequestId;
+use super::error::ScimError;
+use crate::app::App;
+use crate::bindings::types;
+use crate::runtime::{CallError, CallLimits};
+use crate::store::{Access, StoreError};
+use crate::tenants::Tenant;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// How many times a call runs when the store keeps reporting transient conflicts.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Request headers a guest never sees.
+const WITHHELD_HEADERS: [HeaderName; 3] = [header::AUTHORIZATION, header::COOKIE, header::PROXY_AUTHORIZATION];
+
+/// Where a SCIM request is addressed.
+struct Target<'a> {
+    realm: &'a str,
+    organization: Option<&'a str>,
+    /// The path below the SCIM base, starting with `/`.
+    path: String,
+    /// The SCIM base path (`/realms/demo/scim/v2[/organizations/acme]`).
+    base: String,
+}
+
+/// Splits `/realms/{realm}/scim/v2[/organizations/{org}]/rest`.
+fn target(path: &str) -> Option<Target<'_>> {
+    let rest = path.strip_prefix("/realms/")?;
+    let (realm, rest) = rest.split_once('/')?;
+    let rest = rest.strip_prefix("scim/v2")?;
+    if !(rest.is_empty() || rest.starts_with('/')) || realm.is_empty() {
+        return None;
+    }
+    let (organization, rest) = match rest.strip_prefix("/organizations/") {
+        Some(after) => {
+            let (alias, rest) = match after.find('/') {
+                Some(slash) => after.split_at(slash),
+                None => (after, ""),
+            };
+            if alias.is_empty() {
+                return None;
+            }
+            (Some(alias), rest)
+        }
+        None => (None, rest),
+    };
+    let base = match organization {
+        Some(alias) => format!("/realms/{realm}/scim/v2/organizations/{alias}"),
+        None => format!("/realms/{realm}/scim/v2"),
+    };
+    let path = if rest.is_empty() { "/".to_string() } else { rest.to_string() };
+    Some(Target { realm, organization, path, base })
+}
+
+/// Reading requests run in a read transaction; everything else takes the write lock.
+fn access(method: &Method, path: &str) -> Access {
+    if method == Method::GET || method == Method::HEAD || (method == Method::POST && path.trim_end_matches('/').ends_with("/.search")) {
+        Access::Read
+    } else {
+        Access::Write
+    }
+}
+
+/// The public URL of the SCIM base, for `meta.location`.
+fn base_url(app: &App, headers: &HeaderMap, base: &str) -> String {
+    if let Some(public) = &app.config.public_url {
+        return format!("{}{base}", public.trim_end_matches('/'));
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}{base}")
+}
+
+/// Every request under `/realms/{realm}/scim/v2`.
+pub async fn endpoint(State(app): State<Arc<App>>, request: Request) -> Response {
+    let request_id = request.extensions().get::<RequestId>().cloned().unwrap_or_default();
+    match serve(&app, request, &request_id).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Result<Response, ScimError> {
+    let (parts, body) = request.into_parts();
+    let target = target(parts.uri.path()).ok_or_else(|| {
+        ScimError::not_found(format!("no SCIM endpoint at {}", parts.uri.path()))
+    })?;
+    let tenant = app
+        .tenants
+        .get(target.realm)
+        .ok_or_else(|| ScimError::not_found(format!("realm \"{}\" does not exist", target.realm)))?;
+    authenticate(&tenant, &parts.headers)?;
+    let scope = match target.organization {
+        None => types::Scope::Realm,
+        Some(alias) => types::Scope::Organization(tenant.organizations.get(alias).cloned().ok_or_else(|| {
+            ScimError::not_found(format!("organization \"{alias}\" does not exist in realm \"{}\"", tenant.name))
+        })?),
+    };
+    let body = read_body(body, tenant.limits.max_body_bytes).await?;
+
+    let guest_request = types::Request {
+        method: parts.method.as_str().to_string(),
+        query: parts
+            .uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default(),
+        headers: parts
+            .headers
+            .iter()
+            .filter(|(name, _)| !WITHHELD_HEADERS.contains(name))
+            .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+            .collect(),
+        body,
+        base_url: base_url(app, &parts.headers, &target.base),
+        path: target.path,
+    };
+    let access = access(&parts.method, &guest_request.path);
+    let _permit = app.calls.clone().acquire_owned().await.map_err(|_| {
+        ScimError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down")
+    })?;
+    let (app, rid) = (app.clone(), request_id.clone());
+    tokio::task::spawn_blocking(move || run(&app, &tenant, access, &rid, &scope, &guest_request))
+        .await
+        .map_err(|e| internal(request_id, format!("the guest call panicked: {e}")))?
+}
+
+fn authenticate(tenant: &Tenant, headers: &HeaderMap) -> Result<(), ScimError> {
+    let header = headers.get(header::AUTHORIZATION).map(|h| h.to_str().unwrap_or(""));
+    let token = crate::auth::bearer(header).ok_or_else(|| {
+        ScimError::unauthorized(&tenant.name, format!("realm \"{}\" needs an Authorization: Bearer token", tenant.name))
+    })?;
+    if !crate::auth::accepts(&tenant.tokens, token) {
+        return Err(ScimError::unauthorized(&tenant.name, format!("the bearer token is not valid for realm \"{}\"", tenant.name)));
+    }
+    Ok(())
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ScimError> {
+    axum::body::to_bytes(body, limit).await.map(|b| b.to_vec()).map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            let mut error = ScimError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than this realm's limit of {limit} bytes"));
+            error.scim_type = Some("tooLarge");
+            error
+        } else {
+            ScimError::new(StatusCode::BAD_REQUEST, format!("the request body could not be read: {e}"))
+        }
+    })
+}
+
+/// A 500 whose detail carries the request id, for the operator to find in the log.
+fn internal(request_id: &RequestId, detail: String) -> ScimError {
+    tracing::error!(request_id = %request_id.0, "{detail}");
+    ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{detail} (request id {})", request_id.0))
+}
+
+fn unavailable(request_id: &RequestId, detail: String) -> ScimError {
+    tracing::warn!(request_id = %request_id.0, "{detail}");
+    ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{detail} (request id {})", request_id.0))
+        .with_header(header::RETRY_AFTER, "1".into())
+}
+
+/// Runs the call in a transaction: a response below 400 commits; anything else rolls back,
+/// so a request applies whole or not at all. A transient store conflict reruns the call.
+fn run(
+    app: &App,
+    tenant: &Tenant,
+    access: Access,
+    request_id: &RequestId,
+    scope: &types::Scope,
+    request: &types::Request,
+) -> Result<Response, ScimError> {
+    let limits = CallLimits { memory_bytes: (tenant.limits.memory_mib as usize) << 20, deadline: tenant.limits.deadline() };
+    let mut last = String::new();
+    for attempt in 1..=MAX_ATTEMPTS {
+        let transaction = match app.store.begin(&tenant.name, access) {
+            Ok(t) => t,
+            Err(StoreError::Transient(why)) => {
+                last = why;
+                continue;
+            }
+            Err(e) => return Err(unavailable(request_id, format!("the store is unavailable: {e}"))),
+        };
+        let outcome = app.runtime.call(
+            &tenant.module,
+            transaction,
+            &request_id.0,
+            limits,
+            scope,
+            &tenant.guest_config,
+            request,
+        );
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(CallError::Rerun(why)) => {
+                tracing::debug!(request_id = %request_id.0, attempt, "rerunning after a transient conflict: {why}");
+                last = why;
+                continue;
+            }
+            Err(e @ (CallError::Deadline(_) | CallError::Memory(_))) => {
+                return Err(unavailable(request_id, format!("realm \"{}\": {e}; nothing was changed", tenant.name)));
+            }
+            Err(e) => return Err(internal(request_id, format!("realm \"{}\": {e}; nothing was changed", tenant.name))),
+        };
+        let status = outcome.response.status;
+        if status == 409 {
+            let (constraint, detail) = outcome.conflict.clone().unwrap_or_default();
+            tracing::warn!(request_id = %request_id.0, realm = %tenant.name, constraint, detail, "409 conflict");
+        }
+        if status < 400 {
+            match outcome.transaction.commit() {
+                Ok(()) => {}
+                Err(StoreError::Transient(why)) => {
+                    last = why;
+                    continue;
+                }
+                Err(e) => return Err(unavailable(request_id, format!("the store could not commit: {e}"))),
+            }
+        }
+        return Ok(response(outcome.response, request_id));
+    }
+    Err(unavailable(request_id, format!("the store stayed busy over {MAX_ATTEMPTS} attempts: {last}")))
+}
+
+/// The guest's response as HTTP.
+fn response(guest: types::Response, request_id: &RequestId) -> Response {
+    let status = StatusCode::from_u16(guest.status).unwrap_or_else(|_| {
+        tracing::warn!(request_id = %request_id.0, status = guest.status, "the guest answered an invalid status");
+        StatusCode::INTERNAL_SERVER_ERROR
+    });
+    // Built by hand so that no default content type joins the guest's own.
+    let mut response = Response::new(Body::from(guest.body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for (name, value) in guest.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            headers.append(name, value);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_into_realm_organization_and_rest() {
+        let t = target("/realms/demo/scim/v2/Users/42").unwrap();
+        assert_eq!((t.realm, t.organization, t.path.as_str(), t.base.as_str()), ("demo", None, "/Users/42", "/realms/demo/scim/v2"));
+        let t = target("/realms/demo/scim/v2/organizations/acme/Groups").unwrap();
+        assert_eq!((t.organization, t.path.as_str()), (Some("acme"), "/Groups"));
+        assert_eq!(t.base, "/realms/demo/scim/v2/organizations/acme");
+        let t = target("/realms/demo/scim/v2/organizations/acme").unwrap();
+        assert_eq!(t.path, "/");
+        assert_eq!(target("/realms/demo/scim/v2").unwrap().path, "/");
+        assert!(target("/realms/demo/scim/v2x").is_none());
+        assert!(target("/realms//scim/v2").is_none());
+    }
+
+    #[test]
+    fn searches_read_and_everything_else_writes() {
+        assert_eq!(access(&Method::GET, "/Users"), Access::Read);
+        assert_eq!(access(&Method::POST, "/Users/.search"), Access::Read);
+        assert_eq!(access(&Method::POST, "/Users"), Access::Write);
+        assert_eq!(access(&Method::PATCH, "/Groups/1"), Access::Write);
+    }
+}

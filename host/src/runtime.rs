@@ -1,0 +1,233 @@
+//! The wasm runtime: one `Engine` (pooling allocator, epoch interruption), compiled
+//! modules shared by content hash, and [`Runtime::call`], which runs one `handle` call in
+//! a fresh instance with a memory cap and a deadline.
+//!
+//! A guest that traps, loops or eats memory ends its own call and nothing else: the
+//! caller gets a [`CallError`] and rolls the call's transaction back.
+
+use crate::bindings::{CallState, Rerun, ScimHandlerPre, types};
+use crate::store::Transaction;
+use wasmtime::error::Context as _;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+/// How often the epoch advances: the granularity of call deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// The most guest memory any realm may be given.
+pub const MAX_GUEST_MEMORY: usize = 1 << 30;
+
+/// Sizes of the instance pool.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolSize {
+    /// Guest calls that may run at once; further calls wait for a slot.
+    pub concurrent_calls: u32,
+}
+
+impl Default for PoolSize {
+    fn default() -> Self {
+        PoolSize { concurrent_calls: 64 }
+    }
+}
+
+/// The limits of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallLimits {
+    /// The most linear memory the guest may grow to.
+    pub memory_bytes: usize,
+    /// Wall-clock time the guest may run.
+    pub deadline: Duration,
+}
+
+/// A compiled guest, ready to instantiate; shared by every realm that runs the same bytes.
+pub struct Module {
+    /// Hex SHA-256 of the component's bytes.
+    pub digest: String,
+    pre: ScimHandlerPre<CallState>,
+}
+
+/// Why a call produced no response.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("the guest ran past its deadline of {0:?}")]
+    Deadline(Duration),
+    #[error("the guest needed more than its memory limit of {} MiB", .0 / (1 << 20))]
+    Memory(usize),
+    #[error("the guest trapped: {0}")]
+    Trap(String),
+    /// The store hit a transient conflict; roll back and run again.
+    #[error("{0}")]
+    Rerun(String),
+    #[error("the host could not run the guest: {0}")]
+    Host(String),
+}
+
+/// The wasm engine and everything compiled with it.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    /// Modules by digest: realms running the same bytes share one compilation.
+    modules: Mutex<HashMap<String, Arc<Module>>>,
+    stop_ticker: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Tracks a guest's memory against its cap.
+pub struct MemoryCap {
+    limit: usize,
+    /// Whether the guest asked for more than `limit`.
+    pub exceeded: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+impl Runtime {
+    /// An engine with a pool sized for `pool` and a ticker thread driving deadlines.
+    pub fn new(pool: PoolSize) -> wasmtime::Result<Self> {
+        let mut pooling = PoolingAllocationConfig::new();
+        let calls = pool.concurrent_calls.max(1);
+        pooling
+            .total_component_instances(calls)
+            .total_core_instances(calls * 8)
+            .total_memories(calls * 2)
+            .total_tables(calls * 4)
+            .max_memories_per_component(2)
+            .max_memory_size(MAX_GUEST_MEMORY)
+            // Keep a warm slot's first pages resident: a fresh instance then costs
+            // a reset, not page faults.
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(1 << 16);
+        let mut config = Config::new();
+        config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))
+            .epoch_interruption(true)
+            .wasm_component_model(true)
+            .max_wasm_stack(1 << 20);
+        let engine = Engine::new(&config).context("configuring the wasm engine")?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).context("linking WASI")?;
+        crate::bindings::ScimHandler::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
+            .context("linking the directory")?;
+
+        let stop_ticker = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (weak_engine, stop) = (engine.weak(), stop_ticker.clone());
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak_engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .context("starting the epoch ticker")?;
+        Ok(Runtime { engine, linker, modules: Mutex::new(HashMap::new()), stop_ticker })
+    }
+
+    /// Compiles a component (or returns the one already compiled from the same bytes) and
+    /// checks that it implements the `scim-handler` world.
+    pub fn load(&self, bytes: &[u8]) -> wasmtime::Result<Arc<Module>> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        if let Some(module) = self.modules.lock().expect("module table").get(&digest) {
+            return Ok(module.clone());
+        }
+        let component = Component::new(&self.engine, bytes).context("compiling the component")?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .context("the component imports something the host does not provide")?;
+        let pre = ScimHandlerPre::new(instance_pre)
+            .context("the component does not export scim:host/handler@0.1.0")?;
+        let module = Arc::new(Module { digest: digest.clone(), pre });
+        self.modules.lock().expect("module table").insert(digest, module.clone());
+        Ok(module)
+    }
+
+    /// Runs one `handle` call in a fresh instance. The transaction comes back with the
+    /// response, for the caller to commit; on any error it is dropped, which rolls back.
+    pub fn call(
+        &self,
+        module: &Module,
+        transaction: Box<dyn Transaction>,
+        request_id: &str,
+        limits: CallLimits,
+        scope: &types::Scope,
+        config: &types::Config,
+        request: &types::Request,
+    ) -> Result<CallOutcome, CallError> {
+        let state = CallState {
+            transaction: Some(transaction),
+            request_id: request_id.to_string(),
+            rerun: false,
+            last_conflict: None,
+            memory: MemoryCap { limit: limits.memory_bytes.min(MAX_GUEST_MEMORY), exceeded: false },
+            wasi: wasmtime_wasi::WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        let ticks = (limits.deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let bindings = match module.pre.instantiate(&mut store) {
+            Ok(bindings) => bindings,
+            Err(error) => return Err(CallError::Host(format!("instantiating the guest: {error:#}"))),
+        };
+        let result = bindings.scim_host_handler().call_handle(&mut store, scope, config, request);
+        let state = store.data_mut();
+        match result {
+            Ok(response) => Ok(CallOutcome {
+                response,
+                transaction: state.transaction.take().expect("the transaction stays until the call ends"),
+                conflict: state.last_conflict.take(),
+            }),
+            Err(error) => Err(classify(error, state, limits)),
+        }
+    }
+}
+
+/// A guest's response, with the transaction it ran in.
+pub struct CallOutcome {
+    pub response: types::Response,
+    pub transaction: Box<dyn Transaction>,
+    /// The last uniqueness conflict the store reported during the call.
+    pub conflict: Option<(String, String)>,
+}
+
+fn classify(error: wasmtime::Error, state: &CallState, limits: CallLimits) -> CallError {
+    if state.rerun {
+        return CallError::Rerun(error.downcast_ref::<Rerun>().map(|r| r.0.clone()).unwrap_or_default());
+    }
+    if state.memory.exceeded {
+        return CallError::Memory(limits.memory_bytes);
+    }
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => CallError::Deadline(limits.deadline),
+        Some(trap) => CallError::Trap(format!("{trap}")),
+        None => CallError::Trap(format!("{error:#}")),
+    }
+}

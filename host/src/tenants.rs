@@ -1,0 +1,79 @@
+//! The tenant registry: each realm with its compiled module, token hashes, organizations,
+//! limits and guest settings, resolved once from the configuration so that a request
+//! finds everything it needs with one map lookup.
+
+use crate::auth::TokenHash;
+use crate::bindings::types;
+use crate::config::{Config, Limits, ModuleSource};
+use crate::runtime::{Module, Runtime};
+use crate::store::Store;
+use anyhow::Context as _;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// The stock guest, built by `build.rs` and embedded in the binary.
+pub static BUNDLED_GUEST: &[u8] = include_bytes!(env!("SCIM_HOST_BUNDLED_GUEST"));
+
+/// One realm, ready to serve.
+pub struct Tenant {
+    pub name: String,
+    pub module: Arc<Module>,
+    pub tokens: Vec<TokenHash>,
+    /// Organizations by alias.
+    pub organizations: HashMap<String, types::OrganizationRef>,
+    pub limits: Limits,
+    /// What the guest receives as its config.
+    pub guest_config: types::Config,
+}
+
+/// Every realm the server knows.
+#[derive(Default)]
+pub struct Tenants {
+    realms: RwLock<HashMap<String, Arc<Tenant>>>,
+}
+
+impl Tenants {
+    /// Loads every realm of the configuration: creates it and its organizations in the
+    /// store, and compiles its module (once per distinct module).
+    pub fn load(config: &Config, store: &dyn Store, runtime: &Runtime) -> anyhow::Result<Tenants> {
+        let mut realms = HashMap::new();
+        for (name, realm) in &config.realms {
+            let bytes = match &realm.module {
+                ModuleSource::Bundled => std::borrow::Cow::Borrowed(BUNDLED_GUEST),
+                ModuleSource::Path(path) => std::borrow::Cow::Owned(std::fs::read(path).with_context(|| {
+                    format!("realm \"{name}\": cannot read its module {}", path.display())
+                })?),
+            };
+            let module = runtime
+                .load(&bytes)
+                .map_err(|e| anyhow::anyhow!("realm \"{name}\": its module cannot be loaded: {e:?}"))?;
+            store.ensure_realm(name).with_context(|| format!("realm \"{name}\": cannot create it in the store"))?;
+            let mut organizations = HashMap::new();
+            for org in &realm.organizations {
+                let display = org.name.clone().unwrap_or_else(|| org.alias.clone());
+                let stored = store
+                    .ensure_organization(name, &org.alias, &display)
+                    .with_context(|| format!("realm \"{name}\": cannot create organization \"{}\"", org.alias))?;
+                organizations.insert(org.alias.clone(), types::OrganizationRef { id: stored.id, alias: stored.alias });
+            }
+            let tenant = Tenant {
+                name: name.clone(),
+                module,
+                tokens: realm.tokens.clone(),
+                organizations,
+                limits: config.limits_of(realm),
+                guest_config: types::Config {
+                    realm: name.clone(),
+                    settings: realm.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                },
+            };
+            realms.insert(name.clone(), Arc::new(tenant));
+        }
+        Ok(Tenants { realms: RwLock::new(realms) })
+    }
+
+    /// The realm of this name.
+    pub fn get(&self, realm: &str) -> Option<Arc<Tenant>> {
+        self.realms.read().expect("tenant table").get(realm).cloned()
+    }
+}
