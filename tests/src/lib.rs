@@ -1,0 +1,262 @@
+//! The end-to-end harness: starts the real host, with the real bundled guest and a
+//! fixture guest, on an ephemeral port over a temporary SQLite file, and speaks HTTP.
+//!
+//! Realms of every test server:
+//! - `demo`: bundled guest, organizations `acme` and `globex`;
+//! - `misbehaving`: the fixture guest of `tests/guests/misbehaving`, with a short deadline
+//!   and a small memory cap.
+
+use reqwest::{Method, StatusCode};
+use scim_host::auth::TokenHash;
+use scim_host::config::{Config, Limits, ModuleSource, OrganizationConfig, RealmConfig};
+use scim_host::runtime::{PoolSize, Runtime};
+use scim_host::{App, Server};
+use serde_json::{Value, json};
+use std::sync::{Arc, OnceLock};
+
+pub use reqwest;
+pub use serde_json;
+
+/// The realm token of `demo`.
+pub const TOKEN: &str = "demo-realm-token";
+/// The realm token of `misbehaving`.
+pub const MISBEHAVING_TOKEN: &str = "misbehaving-realm-token";
+/// The admin token.
+pub const ADMIN_TOKEN: &str = "demo-admin-token";
+/// The fixture guest.
+pub static MISBEHAVING_GUEST: &str = env!("MISBEHAVING_GUEST");
+
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+/// One wasm runtime for the whole test process: the bundled guest compiles once.
+fn runtime() -> Arc<Runtime> {
+    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| Arc::new(Runtime::new(PoolSize { concurrent_calls: 64 }).expect("the wasm runtime starts")))
+        .clone()
+}
+
+/// Which SCIM base a test speaks to: the behaviour shared by both scopes is tested on both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Realm,
+    Organization(&'static str),
+}
+
+/// Both scopes, for tests of shared behaviour.
+pub const BOTH_SCOPES: [Scope; 2] = [Scope::Realm, Scope::Organization("acme")];
+
+/// A running server and a client for it.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`
+    pub origin: String,
+    pub client: reqwest::Client,
+    server: Option<Server>,
+    _data: tempfile::TempDir,
+}
+
+/// An HTTP answer, its body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Answer {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        self
+    }
+
+    /// The `id` of the resource in the body.
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().unwrap_or_else(|| panic!("no id in {}", self.text)).to_string()
+    }
+
+    /// Asserts an RFC 7644 §3.12 error body with this status.
+    #[track_caller]
+    pub fn assert_scim_error(&self, status: u16) {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        assert_eq!(self.header("content-type"), Some("application/scim+json"), "error content type of {}", self.text);
+        assert_eq!(self.body["schemas"], json!([ERROR_SCHEMA]), "error schemas of {}", self.text);
+        assert_eq!(self.body["status"], json!(status.to_string()), "status is a string in {}", self.text);
+        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "a detail in {}", self.text);
+    }
+}
+
+impl TestServer {
+    /// Starts a server with its own empty database.
+    pub async fn start() -> TestServer {
+        Self::start_in(tempfile::tempdir().expect("a temporary directory")).await
+    }
+
+    /// Stops the server and starts a new one on the same data directory.
+    pub async fn restart(mut self) -> TestServer {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("the server stops cleanly");
+        }
+        Self::start_in(self._data).await
+    }
+
+    async fn start_in(data: tempfile::TempDir) -> TestServer {
+        let mut config = Config::empty(data.path().to_path_buf());
+        config.admin_tokens = vec![TokenHash::of(ADMIN_TOKEN)];
+        config.realms.insert(
+            "demo".into(),
+            RealmConfig {
+                module: ModuleSource::Bundled,
+                tokens: vec![TokenHash::of(TOKEN)],
+                organizations: ["acme", "globex"]
+                    .into_iter()
+                    .map(|alias| OrganizationConfig { alias: alias.into(), name: None })
+                    .collect(),
+                limits: None,
+                settings: Default::default(),
+            },
+        );
+        config.realms.insert(
+            "misbehaving".into(),
+            RealmConfig {
+                module: ModuleSource::Path(MISBEHAVING_GUEST.into()),
+                tokens: vec![TokenHash::of(MISBEHAVING_TOKEN)],
+                organizations: Vec::new(),
+                limits: Some(Limits { memory_mib: 16, deadline_ms: 300, max_body_bytes: 4096 }),
+                settings: Default::default(),
+            },
+        );
+        let runtime = runtime();
+        let app = tokio::task::spawn_blocking(move || App::with_runtime(config, runtime))
+            .await
+            .unwrap()
+            .expect("the app starts");
+        let server = Server::start(app, "127.0.0.1:0".parse().unwrap()).await.expect("the server starts");
+        TestServer {
+            origin: format!("http://{}", server.addr),
+            client: reqwest::Client::new(),
+            server: Some(server),
+            _data: data,
+        }
+    }
+
+    /// Stops the server, waiting for requests in flight.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("the server stops cleanly");
+        }
+    }
+
+    /// The SCIM base URL of a scope of realm `demo`.
+    pub fn base(&self, scope: Scope) -> String {
+        match scope {
+            Scope::Realm => format!("{}/realms/demo/scim/v2", self.origin),
+            Scope::Organization(alias) => format!("{}/realms/demo/scim/v2/organizations/{alias}", self.origin),
+        }
+    }
+
+    /// Sends a request with the `demo` token.
+    pub async fn call(&self, method: Method, url: &str, body: Option<Value>) -> Answer {
+        self.call_with(method, url, body, Some(TOKEN)).await
+    }
+
+    /// Sends a request with the given bearer token (or none).
+    pub async fn call_with(&self, method: Method, url: &str, body: Option<Value>, token: Option<&str>) -> Answer {
+        let mut request = self.client.request(method, url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/scim+json").body(body.to_string());
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer { status, headers, body, text }
+    }
+
+    pub async fn get(&self, url: &str) -> Answer {
+        self.call(Method::GET, url, None).await
+    }
+
+    pub async fn post(&self, url: &str, body: Value) -> Answer {
+        self.call(Method::POST, url, Some(body)).await
+    }
+
+    pub async fn put(&self, url: &str, body: Value) -> Answer {
+        self.call(Method::PUT, url, Some(body)).await
+    }
+
+    pub async fn patch(&self, url: &str, body: Value) -> Answer {
+        self.call(Method::PATCH, url, Some(body)).await
+    }
+
+    pub async fn delete(&self, url: &str) -> Answer {
+        self.call(Method::DELETE, url, None).await
+    }
+
+    /// Creates a user in a scope; returns its id.
+    pub async fn create_user(&self, scope: Scope, user_name: &str, external_id: &str) -> String {
+        self.post(&format!("{}/Users", self.base(scope)), user(user_name, external_id)).await.expect(201).id()
+    }
+
+    /// The admin events of realm `demo`, oldest first.
+    pub async fn events(&self) -> Vec<Value> {
+        let answer = self
+            .call_with(Method::GET, &format!("{}/admin/realms/demo/events?limit=1000", self.origin), None, Some(ADMIN_TOKEN))
+            .await
+            .expect(200);
+        answer.body["events"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// A User body as IdPs send it.
+pub fn user(user_name: &str, external_id: &str) -> Value {
+    json!({
+        "schemas": [USER_SCHEMA],
+        "userName": user_name,
+        "externalId": external_id,
+        "name": { "givenName": "Given", "familyName": user_name },
+        "emails": [{ "value": format!("{user_name}@example.org"), "type": "work", "primary": true }],
+        "active": true,
+    })
+}
+
+/// A Group body with these member ids.
+pub fn group(display_name: &str, external_id: &str, members: &[&str]) -> Value {
+    json!({
+        "schemas": [GROUP_SCHEMA],
+        "displayName": display_name,
+        "externalId": external_id,
+        "members": members.iter().map(|id| json!({ "value": id })).collect::<Vec<_>>(),
+    })
+}
+
+/// The member ids of a Group body, sorted.
+pub fn member_ids(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["members"]
+        .as_array()
+        .map(|members| members.iter().filter_map(|m| m["value"].as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// Sorted copies of ids, for comparing sets.
+pub fn sorted(ids: &[&str]) -> Vec<String> {
+    let mut ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    ids.sort();
+    ids
+}

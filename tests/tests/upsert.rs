@@ -1,0 +1,81 @@
+//! Idempotent upsert: an IdP that re-sends what it already provisioned gets the existing
+//! resource back (200, same id, Location), never a 409.
+
+use scim_host_e2e::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn authentik_recreated_provider_reposts_users_and_gets_200_same_id() {
+    let server = TestServer::start().await;
+    for scope in BOTH_SCOPES {
+        let users = format!("{}/Users", server.base(scope));
+        let name = format!("ann-{scope:?}").to_lowercase().replace(['(', ')', '"'], "");
+        let created = server.post(&users, user(&name, &format!("ak-{name}"))).await.expect(201);
+        let id = created.id();
+        let location = created.header("location").expect("a Location on 201").to_string();
+        assert_eq!(created.body["meta"]["location"], json!(location), "{scope:?}");
+        assert_eq!(location, format!("{users}/{id}"), "{scope:?}");
+
+        // The provider was deleted and re-created in the IdP: it posts everything again.
+        let again = server.post(&users, user(&name, &format!("ak-{name}"))).await.expect(200);
+        assert_eq!(again.id(), id, "{scope:?}");
+        assert_eq!(again.header("location"), Some(location.as_str()), "{scope:?}");
+
+        // A new provider knows nothing of the old externalId: adopted by userName, any case.
+        let mut renamed = user(&name.to_uppercase(), &format!("ak2-{name}"));
+        renamed["name"]["familyName"] = json!("Changed");
+        let adopted = server.post(&users, renamed).await.expect(200);
+        assert_eq!(adopted.id(), id, "{scope:?}");
+        let fetched = server.get(&format!("{users}/{id}")).await.expect(200);
+        assert_eq!(fetched.body["externalId"], json!(format!("ak2-{name}")), "{scope:?}");
+        assert_eq!(fetched.body["name"]["familyName"], json!("Changed"), "{scope:?}");
+
+        let list = server.get(&format!("{users}?filter=userName%20eq%20%22{name}%22")).await.expect(200);
+        assert_eq!(list.body["totalResults"], json!(1), "{scope:?}: one user, not three");
+    }
+    let created = server.events().await.iter().filter(|e| e["type"] == "USER_CREATED").count();
+    assert_eq!(created, 2, "one creation per scope");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn reposted_groups_are_adopted_by_external_id() {
+    let server = TestServer::start().await;
+    for scope in BOTH_SCOPES {
+        let groups = format!("{}/Groups", server.base(scope));
+        let ext = format!("grp-{}", matches!(scope, Scope::Realm));
+        let first = server.post(&groups, group("Engineering", &ext, &[])).await.expect(201);
+        assert_eq!(first.header("location"), first.body["meta"]["location"].as_str());
+        let second = server.post(&groups, group("Engineering (renamed)", &ext, &[])).await.expect(200);
+        assert_eq!(second.id(), first.id());
+        assert_eq!(second.body["displayName"], json!("Engineering (renamed)"));
+        assert_eq!(second.header("location"), first.header("location"));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_unchanged_repost_writes_nothing() {
+    let server = TestServer::start().await;
+    let users = format!("{}/Users", server.base(Scope::Realm));
+    let first = server.post(&users, user("bob", "x-bob")).await.expect(201);
+    let again = server.post(&users, user("bob", "x-bob")).await.expect(200);
+    assert_eq!(again.body["meta"]["version"], first.body["meta"]["version"]);
+    assert_eq!(again.header("etag"), first.header("etag"));
+    let kinds: Vec<_> = server.events().await.into_iter().map(|e| e["type"].clone()).collect();
+    assert_eq!(kinds, vec![json!("USER_CREATED")]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_keeps_the_data() {
+    let server = TestServer::start().await;
+    let users = format!("{}/Users", server.base(Scope::Realm));
+    let id = server.create_user(Scope::Realm, "kept", "x-kept").await;
+    let server = server.restart().await;
+    let users_after = format!("{}/Users", server.base(Scope::Realm));
+    assert_ne!(users, users_after, "a new port, the same data");
+    let fetched = server.get(&format!("{users_after}/{id}")).await.expect(200);
+    assert_eq!(fetched.body["userName"], json!("kept"));
+    server.stop().await;
+}
