@@ -1,0 +1,70 @@
+//! A guest that traps, loops or eats memory costs its own request a SCIM error with a
+//! request id, rolls back what it wrote, and costs every other request nothing.
+
+use scim_host_e2e::*;
+use serde_json::json;
+
+fn misbehaving(server: &TestServer, path: &str) -> String {
+    format!("{}/realms/misbehaving/scim/v2{path}", server.origin)
+}
+
+async fn call(server: &TestServer, path: &str) -> Answer {
+    server.call_with(reqwest::Method::POST, &misbehaving(server, path), None, Some(MISBEHAVING_TOKEN)).await
+}
+
+/// The number of users the misbehaving realm holds, as its guest counts them.
+async fn users_in_misbehaving_realm(server: &TestServer) -> String {
+    call(server, "/count").await.expect(200).text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn trapping_guest_costs_only_its_request() {
+    let server = std::sync::Arc::new(TestServer::start().await);
+
+    // A healthy realm keeps serving while the bad guest traps, loops and eats memory.
+    let healthy = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..20 {
+                ids.push(server.create_user(Scope::Realm, &format!("steady{i}"), &format!("x-steady{i}")).await);
+            }
+            ids
+        })
+    };
+    let (trap, spin, eat) = tokio::join!(call(&server, "/trap"), call(&server, "/loop"), call(&server, "/eat"));
+
+    trap.assert_scim_error(500);
+    let request_id = trap.header("x-request-id").expect("a request id").to_string();
+    assert!(trap.body["detail"].as_str().unwrap().contains(&request_id), "{}", trap.text);
+    assert!(trap.body["detail"].as_str().unwrap().contains("trapped"), "{}", trap.text);
+
+    spin.assert_scim_error(503);
+    assert!(spin.body["detail"].as_str().unwrap().contains("deadline"), "{}", spin.text);
+    assert!(spin.header("retry-after").is_some());
+
+    eat.assert_scim_error(503);
+    assert!(eat.body["detail"].as_str().unwrap().contains("memory limit of 16 MiB"), "{}", eat.text);
+
+    assert_eq!(healthy.await.unwrap().len(), 20, "every healthy request succeeded");
+    // The same guest serves its next request normally.
+    assert_eq!(call(&server, "/anything").await.expect(200).text, "ok");
+}
+
+#[tokio::test]
+async fn a_failed_call_rolls_back_what_it_wrote() {
+    let server = TestServer::start().await;
+    assert_eq!(users_in_misbehaving_realm(&server).await, "0");
+    call(&server, "/write-then-trap").await.assert_scim_error(500);
+    assert_eq!(users_in_misbehaving_realm(&server).await, "0", "a trap rolls back");
+    let answer = call(&server, "/write-then-500").await;
+    assert_eq!(answer.status.as_u16(), 500);
+    assert_eq!(users_in_misbehaving_realm(&server).await, "0", "a 5xx rolls back");
+    // And a 4xx from the stock guest leaves nothing half-done either.
+    let base = server.base(Scope::Realm);
+    let a = server.create_user(Scope::Realm, "a", "x-a").await;
+    let body = group("Half", "half", &[&a, "missing"]);
+    server.post(&format!("{base}/Groups"), body).await.assert_scim_error(400);
+    assert_eq!(server.get(&format!("{base}/Groups")).await.body["totalResults"], json!(0));
+    server.stop().await;
+}
