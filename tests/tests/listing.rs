@@ -1,0 +1,135 @@
+//! Lists, filters, paging, discovery and `meta`, in both scopes: the store filters, sorts
+//! and pages in SQL, and the answers are what a SCIM client expects.
+
+use scim_host_e2e::*;
+use serde_json::{Value, json};
+
+fn encode(filter: &str) -> String {
+    filter.replace('%', "%25").replace(' ', "%20").replace('"', "%22").replace('&', "%26").replace('[', "%5B").replace(']', "%5D")
+}
+
+async fn matching(server: &TestServer, scope: Scope, resource: &str, filter: &str) -> Vec<String> {
+    let answer = server.get(&format!("{}/{resource}?filter={}&count=1000", server.base(scope), encode(filter))).await.expect(200);
+    let mut names: Vec<String> = answer.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.get("userName").or(r.get("displayName")).and_then(Value::as_str).unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(answer.body["totalResults"], json!(names.len()), "{filter}");
+    names
+}
+
+#[tokio::test]
+async fn filters_run_in_the_store_with_scim_semantics() {
+    let server = TestServer::start().await;
+    for scope in BOTH_SCOPES {
+        let base = server.base(scope);
+        let suffix = if scope == Scope::Realm { "1" } else { "2" };
+        let mut ids = Vec::new();
+        for (name, active) in [("alice", true), ("alfred", false), ("bob", true), ("carol", true)] {
+            let mut body = user(&format!("{name}.{suffix}"), &format!("ext-{name}-{suffix}"));
+            body["active"] = json!(active);
+            body["displayName"] = json!(format!("{} Display", name.to_uppercase()));
+            ids.push(server.post(&format!("{base}/Users"), body).await.expect(201).id());
+        }
+        let n = |names: &[&str]| names.iter().map(|n| format!("{n}.{suffix}")).collect::<Vec<_>>();
+        let f = |s: &str| s.replace("SFX", suffix);
+
+        assert_eq!(matching(&server, scope, "Users", &f(r#"userName eq "ALICE.SFX""#)).await, n(&["alice"]));
+        assert_eq!(matching(&server, scope, "Users", &f(r#"userName ne "alice.SFX""#)).await, n(&["alfred", "bob", "carol"]));
+        assert_eq!(matching(&server, scope, "Users", r#"userName sw "al""#).await, n(&["alfred", "alice"]));
+        assert_eq!(matching(&server, scope, "Users", r#"userName co "o""#).await, n(&["bob", "carol"]));
+        assert_eq!(matching(&server, scope, "Users", &f(r#"userName ew "ol.SFX""#)).await, n(&["carol"]));
+        assert_eq!(matching(&server, scope, "Users", &f(r#"externalId eq "ext-bob-SFX""#)).await, n(&["bob"]));
+        assert_eq!(matching(&server, scope, "Users", &f(r#"externalId eq "EXT-BOB-SFX""#)).await, Vec::<String>::new(), "externalId is caseExact");
+        assert_eq!(matching(&server, scope, "Users", &f(r#"emails.value eq "Carol.SFX@Example.org""#)).await, n(&["carol"]));
+        assert_eq!(matching(&server, scope, "Users", r#"emails[value sw "bob"]"#).await, n(&["bob"]));
+        assert_eq!(matching(&server, scope, "Users", r#"displayName sw "AL""#).await, n(&["alfred", "alice"]));
+        assert_eq!(matching(&server, scope, "Users", "active eq false").await, n(&["alfred"]));
+        assert_eq!(matching(&server, scope, "Users", &format!(r#"id eq "{}""#, ids[3])).await, n(&["carol"]));
+        assert_eq!(matching(&server, scope, "Users", "displayName pr").await.len(), 4);
+        assert_eq!(matching(&server, scope, "Users", r#"userName sw "al" and active eq true"#).await, n(&["alice"]));
+        assert_eq!(matching(&server, scope, "Users", r#"userName sw "b" or userName sw "c""#).await, n(&["bob", "carol"]));
+        assert_eq!(matching(&server, scope, "Users", r#"not (userName sw "al") and active eq "True""#).await, n(&["bob", "carol"]));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn paging_is_one_based_and_reports_the_true_total() {
+    let server = TestServer::start().await;
+    for scope in BOTH_SCOPES {
+        let base = server.base(scope);
+        let tag = if scope == Scope::Realm { "r" } else { "o" };
+        for i in 0..7 {
+            server.create_user(scope, &format!("page{i}.{tag}"), &format!("x-page{i}-{tag}")).await;
+        }
+        let mut seen = Vec::new();
+        for start in [1, 4, 7] {
+            let page = server.get(&format!("{base}/Users?filter=userName%20sw%20%22page%22&sortBy=userName&startIndex={start}&count=3")).await.expect(200);
+            assert_eq!(page.body["totalResults"], json!(7));
+            assert_eq!(page.body["startIndex"], json!(start));
+            let resources = page.body["Resources"].as_array().unwrap();
+            assert_eq!(page.body["itemsPerPage"], json!(resources.len()));
+            seen.extend(resources.iter().map(|r| r["userName"].as_str().unwrap().to_string()));
+        }
+        let expected: Vec<String> = (0..7).map(|i| format!("page{i}.{tag}")).collect();
+        assert_eq!(seen, expected, "{scope:?}: sorted, no gaps, no repeats");
+        let empty = server.get(&format!("{base}/Users?count=0")).await.expect(200);
+        assert_eq!(empty.body["totalResults"], json!(7));
+        assert_eq!(empty.body["Resources"], json!([]));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn discovery_endpoints_answer_in_both_scopes() {
+    let server = TestServer::start().await;
+    for scope in BOTH_SCOPES {
+        let base = server.base(scope);
+        let config = server.get(&format!("{base}/ServiceProviderConfig")).await.expect(200);
+        assert_eq!(config.body["patch"]["supported"], json!(true));
+        assert_eq!(config.body["filter"]["supported"], json!(true));
+        let types = server.get(&format!("{base}/ResourceTypes")).await.expect(200);
+        let names: Vec<_> = types.body["Resources"].as_array().unwrap().iter().map(|t| t["name"].clone()).collect();
+        assert!(names.contains(&json!("User")) && names.contains(&json!("Group")), "{names:?}");
+        let schemas = server.get(&format!("{base}/Schemas")).await.expect(200);
+        assert!(schemas.body["totalResults"].as_u64().unwrap() >= 3);
+        server.get(&format!("{base}/Schemas/{USER_SCHEMA}")).await.expect(200);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn meta_and_etags_follow_every_change() {
+    let server = TestServer::start().await;
+    for scope in BOTH_SCOPES {
+        let base = server.base(scope);
+        let tag = if scope == Scope::Realm { "r" } else { "o" };
+        let created = server.post(&format!("{base}/Users"), user(&format!("meta.{tag}"), &format!("x-meta-{tag}"))).await.expect(201);
+        let meta = &created.body["meta"];
+        assert_eq!(meta["resourceType"], json!("User"));
+        assert_eq!(meta["location"], json!(format!("{base}/Users/{}", created.id())));
+        assert_eq!(created.header("etag"), meta["version"].as_str());
+        assert!(meta["created"].as_str().unwrap().ends_with('Z'));
+
+        let url = format!("{base}/Users/{}", created.id());
+        let body = json!({ "schemas": [PATCH_SCHEMA], "Operations": [{ "op": "replace", "path": "displayName", "value": "Changed" }] });
+        let patched = server.patch(&url, body).await.expect(200);
+        assert_ne!(patched.body["meta"]["version"], meta["version"]);
+        assert_eq!(patched.header("etag"), patched.body["meta"]["version"].as_str());
+
+        let not_modified = server
+            .client
+            .get(&url)
+            .bearer_auth(TOKEN)
+            .header("if-none-match", patched.header("etag").unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(not_modified.status().as_u16(), 304);
+    }
+    server.stop().await;
+}
