@@ -31,12 +31,20 @@ impl App {
 
     /// Like [`App::new`] with a runtime shared with other servers of the process (tests).
     pub fn with_runtime(config: Config, runtime: Arc<Runtime>) -> anyhow::Result<App> {
+        let store = Arc::new(Self::open_store(&config)?);
+        Self::with_store(config, runtime, store)
+    }
+
+    /// The embedded store under the configuration's data directory.
+    pub fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
         let database = config.data_dir.join("scim-host.db");
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&database).with_context(|| format!("cannot open the database {}", database.display()))?,
-        );
+        SqliteStore::open(&database).with_context(|| format!("cannot open the database {}", database.display()))
+    }
+
+    /// An app over a store of the caller's choosing.
+    pub fn with_store(config: Config, runtime: Arc<Runtime>, store: Arc<dyn Store>) -> anyhow::Result<App> {
         let tenants = Tenants::load(&config, store.as_ref(), &runtime)?;
         let calls = Arc::new(Semaphore::new(config.concurrent_calls as usize));
         Ok(App { config, store, runtime, tenants, calls })

@@ -10,6 +10,7 @@ use reqwest::{Method, StatusCode};
 use scim_host::auth::TokenHash;
 use scim_host::config::{Config, Limits, ModuleSource, OrganizationConfig, RealmConfig};
 use scim_host::runtime::{PoolSize, Runtime};
+use scim_host::store::{SqliteStore, Store};
 use scim_host::{App, Server};
 use serde_json::{Value, json};
 use std::sync::{Arc, OnceLock};
@@ -111,6 +112,11 @@ impl TestServer {
         Self::start_in(tempfile::tempdir().expect("a temporary directory")).await
     }
 
+    /// Starts a server whose store is the embedded one seen through `wrap`.
+    pub async fn start_with_store(wrap: fn(SqliteStore) -> Arc<dyn Store>) -> TestServer {
+        Self::start_wrapped(tempfile::tempdir().expect("a temporary directory"), wrap).await
+    }
+
     /// Stops the server and starts a new one on the same data directory.
     pub async fn restart(mut self) -> TestServer {
         if let Some(server) = self.server.take() {
@@ -120,6 +126,10 @@ impl TestServer {
     }
 
     async fn start_in(data: tempfile::TempDir) -> TestServer {
+        Self::start_wrapped(data, |store| Arc::new(store)).await
+    }
+
+    async fn start_wrapped(data: tempfile::TempDir, wrap: fn(SqliteStore) -> Arc<dyn Store>) -> TestServer {
         let mut config = Config::empty(data.path().to_path_buf());
         config.admin_tokens = vec![TokenHash::of(ADMIN_TOKEN)];
         config.realms.insert(
@@ -146,7 +156,10 @@ impl TestServer {
             },
         );
         let runtime = runtime();
-        let app = tokio::task::spawn_blocking(move || App::with_runtime(config, runtime))
+        let app = tokio::task::spawn_blocking(move || {
+            let store = wrap(App::open_store(&config)?);
+            App::with_store(config, runtime, store)
+        })
             .await
             .unwrap()
             .expect("the app starts");
