@@ -12,6 +12,7 @@ use std::process::Command;
 /// Builds `package` (whose sources are under `root/source_dir`) in release mode and returns
 /// the path of its `.wasm`; emits `rerun-if-changed` for every source it was built from.
 pub fn build_guest(root: &Path, package: &str, source_dir: &str) -> PathBuf {
+    ensure_target();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let target_dir = out_dir.join("guest-target");
 
@@ -50,6 +51,24 @@ pub fn build_guest(root: &Path, package: &str, source_dir: &str) -> PathBuf {
     println!("cargo:rerun-if-changed={}", root.join(source_dir).join("Cargo.toml").display());
     rerun_on_dependencies(&target_dir.join(format!("wasm32-wasip2/release/{artifact}.d")), root, source_dir);
     wasm
+}
+
+/// Installs the wasm32-wasip2 standard library through rustup when it is missing, so that
+/// a fresh clone builds with one cargo command.
+fn ensure_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output().ok().filter(|o| o.status.success());
+    let Some(sysroot) = sysroot.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()) else { return };
+    if Path::new(&sysroot).join("lib/rustlib/wasm32-wasip2").exists() {
+        return;
+    }
+    println!("cargo:warning=installing the wasm32-wasip2 target with rustup");
+    let installed = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status();
+    if !installed.is_ok_and(|s| s.success()) {
+        panic!(
+            "the wasm32-wasip2 target is missing and rustup could not add it; run `rustup target add wasm32-wasip2`"
+        );
+    }
 }
 
 /// Reruns when any source the guest was built from changes, as its `.d` file lists them.

@@ -93,7 +93,11 @@ fn group(g: wit::Group) -> d::Group {
 }
 
 fn group_draft(g: &d::GroupDraft) -> wit::GroupDraft {
-    wit::GroupDraft { name: g.name.clone(), organization: g.organization.clone(), attributes: attributes_out(&g.attributes) }
+    wit::GroupDraft {
+        name: g.name.clone(),
+        organization: g.organization.clone(),
+        attributes: attributes_out(&g.attributes),
+    }
 }
 
 fn field(f: &d::Field) -> wit::Field {

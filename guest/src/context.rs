@@ -34,7 +34,13 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Records an admin event.
-    pub fn emit(&mut self, kind: EventKind, resource_id: &str, related_id: Option<&str>, details: Value) -> ScimResult<()> {
+    pub fn emit(
+        &mut self,
+        kind: EventKind,
+        resource_id: &str,
+        related_id: Option<&str>,
+        details: Value,
+    ) -> ScimResult<()> {
         self.dir.emit(&AdminEvent {
             kind,
             resource_id: resource_id.to_string(),
@@ -75,9 +81,7 @@ pub fn etag(version: u64) -> String {
 
 fn etag_matches(header: &str, version: u64) -> bool {
     let current = version.to_string();
-    header.split(',').map(str::trim).any(|tag| {
-        tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == current
-    })
+    header.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == current)
 }
 
 /// The `meta` attribute of a resource.

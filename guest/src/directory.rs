@@ -213,8 +213,7 @@ pub trait Directory {
     fn get_organization(&mut self, alias: &str) -> DirResult<Option<Organization>>;
     fn is_organization_member(&mut self, organization_id: &str, user_id: &str) -> DirResult<bool>;
     fn add_organization_member(&mut self, organization_id: &str, user_id: &str) -> DirResult<bool>;
-    fn remove_organization_member(&mut self, organization_id: &str, user_id: &str)
-    -> DirResult<bool>;
+    fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> DirResult<bool>;
 
     fn emit(&mut self, event: &AdminEvent) -> DirResult<()>;
 }
@@ -228,9 +227,5 @@ impl Attribute {
 
 /// The first value of the named attribute.
 pub fn first_value<'a>(attributes: &'a [Attribute], name: &str) -> Option<&'a str> {
-    attributes
-        .iter()
-        .find(|a| a.name == name)
-        .and_then(|a| a.values.first())
-        .map(String::as_str)
+    attributes.iter().find(|a| a.name == name).and_then(|a| a.values.first()).map(String::as_str)
 }

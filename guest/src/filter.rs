@@ -102,7 +102,9 @@ impl fmt::Display for CompValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CompValue::Str(s) => write!(f, "{}", Value::String(s.clone())),
-            CompValue::Num(n) => write!(f, "{}", serde_json::Number::from_f64(*n).map(|n| n.to_string()).unwrap_or_default()),
+            CompValue::Num(n) => {
+                write!(f, "{}", serde_json::Number::from_f64(*n).map(|n| n.to_string()).unwrap_or_default())
+            }
             CompValue::Bool(b) => write!(f, "{b}"),
             CompValue::Null => write!(f, "null"),
         }
@@ -284,11 +286,9 @@ impl<'a> Lexer<'a> {
             "lt" => Comparator::Lt,
             "le" => Comparator::Le,
             _ => {
-                return Err(self.error(
-                    "unknown operator",
-                    &op_token,
-                )
-                .with_hint("expected eq, ne, co, sw, ew, pr, gt, ge, lt or le"));
+                return Err(self
+                    .error("unknown operator", &op_token)
+                    .with_hint("expected eq, ne, co, sw, ew, pr, gt, ge, lt or le"));
             }
         };
         self.pos += op_token.len();
@@ -348,8 +348,7 @@ impl<'a> Lexer<'a> {
                 return Err(self.error("unterminated string", rest));
             }
             let literal = &rest[..=i];
-            let value: String = serde_json::from_str(literal)
-                .map_err(|_| self.error("malformed string", literal))?;
+            let value: String = serde_json::from_str(literal).map_err(|_| self.error("malformed string", literal))?;
             self.pos += i + 1;
             return Ok(CompValue::Str(value));
         }
@@ -361,7 +360,11 @@ impl<'a> Lexer<'a> {
             "null" => CompValue::Null,
             t => match t.parse::<f64>() {
                 Ok(n) if n.is_finite() && !t.is_empty() => CompValue::Num(n),
-                _ => return Err(self.error("expected a value (a quoted string, number, true, false or null), found", &token)),
+                _ => {
+                    return Err(
+                        self.error("expected a value (a quoted string, number, true, false or null), found", &token)
+                    );
+                }
             },
         };
         self.pos += token.len();
@@ -386,13 +389,11 @@ impl Filter {
             Filter::And(a, b) => a.matches(item) && b.matches(item),
             Filter::Or(a, b) => a.matches(item) || b.matches(item),
             Filter::Not(inner) => !inner.matches(item),
-            Filter::Present(path) => lookup(item, path).iter().any(|v| !v.is_null() && *v != &Value::String(String::new())),
-            Filter::Compare { path, op, value } => {
-                lookup(item, path).iter().any(|actual| compare(actual, *op, value))
+            Filter::Present(path) => {
+                lookup(item, path).iter().any(|v| !v.is_null() && *v != &Value::String(String::new()))
             }
-            Filter::ValuePath { attr, filter } => lookup(item, attr)
-                .iter()
-                .any(|element| filter.matches(element)),
+            Filter::Compare { path, op, value } => lookup(item, path).iter().any(|actual| compare(actual, *op, value)),
+            Filter::ValuePath { attr, filter } => lookup(item, attr).iter().any(|element| filter.matches(element)),
         }
     }
 }
@@ -402,11 +403,7 @@ fn lookup<'v>(item: &'v Value, path: &AttrPath) -> Vec<&'v Value> {
     let mut out = Vec::new();
     let Some(object) = item.as_object() else { return out };
     let scope = match &path.urn {
-        Some(urn) => object
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(urn))
-            .map(|(_, v)| v)
-            .filter(|v| v.is_object()),
+        Some(urn) => object.iter().find(|(k, _)| k.eq_ignore_ascii_case(urn)).map(|(_, v)| v).filter(|v| v.is_object()),
         None => Some(item),
     };
     let Some(scope) = scope.and_then(Value::as_object) else {
@@ -536,7 +533,8 @@ mod tests {
 
     #[test]
     fn value_filters_match_elements_of_multi_valued_attributes() {
-        let user = json!({"emails": [{"type": "home", "value": "a@home.org"}, {"type": "work", "value": "a@Example.com"}]});
+        let user =
+            json!({"emails": [{"type": "home", "value": "a@home.org"}, {"type": "work", "value": "a@Example.com"}]});
         assert!(parse(r#"emails[type eq "work" and value co "@example.com"]"#).unwrap().matches(&user));
         assert!(!parse(r#"emails[type eq "home" and value co "@example.com"]"#).unwrap().matches(&user));
         assert!(parse(r#"emails.value ew ".org""#).unwrap().matches(&user));

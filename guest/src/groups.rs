@@ -168,7 +168,9 @@ fn reconcile(ctx: &mut Ctx, group_id: &str, current: &[Member], wanted: &[String
 /// Refuses an externalId that belongs to another group.
 fn check_unique(ctx: &mut Ctx, draft: &GroupDraft, own_id: Option<&str>) -> ScimResult<()> {
     if let Some(x) = first_value(&draft.attributes, EXTERNAL_ID) {
-        if let Some(other) = ctx.dir.get_groups_by_attribute(EXTERNAL_ID, x)?.into_iter().find(|g| Some(g.id.as_str()) != own_id) {
+        if let Some(other) =
+            ctx.dir.get_groups_by_attribute(EXTERNAL_ID, x)?.into_iter().find(|g| Some(g.id.as_str()) != own_id)
+        {
             return Err(ScimError::uniqueness(format!("externalId \"{x}\" is already used by group {}", other.id)));
         }
     }
@@ -214,11 +216,7 @@ pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
             validate_new_members(ctx, &wanted, &HashSet::new())?;
             let group = ctx.dir.create_group(&draft)?;
             ctx.emit(EventKind::GroupCreated, &group.id, None, json!({"displayName": group.name}))?;
-            if reconcile(ctx, &group.id, &[], &wanted)? {
-                (201, load(ctx, &group.id)?)
-            } else {
-                (201, group)
-            }
+            if reconcile(ctx, &group.id, &[], &wanted)? { (201, load(ctx, &group.id)?) } else { (201, group) }
         }
     };
     let body = full(ctx, &group, &projection)?;

@@ -55,7 +55,10 @@ fn route(ctx: &mut Ctx) -> ScimResult<Response> {
         (["Groups", id], "DELETE") => groups::delete(ctx, id),
         (["Groups", _], _) => not_allowed("GET, PUT, PATCH, DELETE"),
 
-        _ => Err(ScimError::new(404, format!("no SCIM endpoint at {}", if request.path.is_empty() { "/" } else { &request.path }))),
+        _ => Err(ScimError::new(
+            404,
+            format!("no SCIM endpoint at {}", if request.path.is_empty() { "/" } else { &request.path }),
+        )),
     }
 }
 

@@ -33,9 +33,11 @@ impl Paging {
             match request.query_param(name) {
                 None => Ok(None),
                 Some(v) if v.trim().is_empty() => Ok(None),
-                Some(v) => v.trim().parse::<i64>().map(Some).map_err(|_| {
-                    ScimError::invalid_value(format!("{name}: \"{v}\" is not an integer"))
-                }),
+                Some(v) => v
+                    .trim()
+                    .parse::<i64>()
+                    .map(Some)
+                    .map_err(|_| ScimError::invalid_value(format!("{name}: \"{v}\" is not an integer"))),
             }
         };
         let start_index = number("startIndex")?.unwrap_or(1).clamp(1, u32::MAX as i64) as u32;
@@ -55,11 +57,9 @@ pub fn build_query(request: &Request, fields: FieldMap, organization: Option<Str
     let sort = match request.query_param("sortBy").filter(|s| !s.trim().is_empty()) {
         None => None,
         Some(by) => {
-            let path = AttrPath::parse(by.trim())
-                .map_err(|e| ScimError::invalid_value(format!("sortBy: {e}")))?;
-            let (field, _) = fields(&path).ok_or_else(|| {
-                ScimError::invalid_value(format!("sortBy: cannot sort by \"{by}\""))
-            })?;
+            let path = AttrPath::parse(by.trim()).map_err(|e| ScimError::invalid_value(format!("sortBy: {e}")))?;
+            let (field, _) =
+                fields(&path).ok_or_else(|| ScimError::invalid_value(format!("sortBy: cannot sort by \"{by}\"")))?;
             let descending = match request.query_param("sortOrder").map(str::to_ascii_lowercase).as_deref() {
                 None | Some("") | Some("ascending") => false,
                 Some("descending") => true,
@@ -103,7 +103,10 @@ fn flatten(filter: &Filter, fields: FieldMap, nodes: &mut Vec<FilterNode>) -> Sc
 fn reparent(filter: &Filter, parent: &AttrPath) -> ScimResult<Filter> {
     let path = |p: &AttrPath| -> ScimResult<AttrPath> {
         if p.sub.is_some() || p.urn.is_some() {
-            return Err(ScimError::bad_request(ScimType::InvalidFilter, format!("filter: '{p}' inside '{parent}[...]'")));
+            return Err(ScimError::bad_request(
+                ScimType::InvalidFilter,
+                format!("filter: '{p}' inside '{parent}[...]'"),
+            ));
         }
         Ok(AttrPath { urn: parent.urn.clone(), name: parent.name.clone(), sub: Some(p.name.clone()) })
     };
@@ -128,7 +131,10 @@ fn field_of(path: &AttrPath, fields: FieldMap) -> ScimResult<(Field, bool)> {
 /// A comparison value in the text form the store compares.
 fn stored_value(field: &Field, path: &AttrPath, value: &CompValue) -> ScimResult<String> {
     let wrong = |expected: &str| {
-        ScimError::bad_request(ScimType::InvalidFilter, format!("filter: '{path}' compares with {expected}; got {value}"))
+        ScimError::bad_request(
+            ScimType::InvalidFilter,
+            format!("filter: '{path}' compares with {expected}; got {value}"),
+        )
     };
     match field {
         Field::Enabled => match value {
@@ -139,7 +145,9 @@ fn stored_value(field: &Field, path: &AttrPath, value: &CompValue) -> ScimResult
             _ => Err(wrong("true or false")),
         },
         Field::CreatedAt | Field::UpdatedAt => match value {
-            CompValue::Str(s) => crate::time::parse_datetime(s).map(|ms| ms.to_string()).ok_or_else(|| wrong("a date-time")),
+            CompValue::Str(s) => {
+                crate::time::parse_datetime(s).map(|ms| ms.to_string()).ok_or_else(|| wrong("a date-time"))
+            }
             _ => Err(wrong("a date-time")),
         },
         _ => match value {
@@ -190,7 +198,12 @@ mod tests {
 
     #[test]
     fn filters_flatten_children_first_with_the_root_last() {
-        let q = build_query(&request(&[("filter", r#"userName eq "a" and (active eq "True" or emails[value co "@x"])"#)]), fields, None).unwrap();
+        let q = build_query(
+            &request(&[("filter", r#"userName eq "a" and (active eq "True" or emails[value co "@x"])"#)]),
+            fields,
+            None,
+        )
+        .unwrap();
         assert_eq!(q.filter.len(), 5);
         assert_eq!(q.filter[4], FilterNode::AllOf(vec![0, 3]));
         assert_eq!(q.filter[3], FilterNode::AnyOf(vec![1, 2]));

@@ -55,7 +55,10 @@ impl MemoryDirectory {
         }
         if let Some(x) = first_value(&draft.attributes, "externalId") {
             if others().any(|u| first_value(&u.attributes, "externalId") == Some(x)) {
-                return Err(DirectoryError::Conflict { constraint: "external-id".into(), detail: format!("externalId \"{x}\" exists") });
+                return Err(DirectoryError::Conflict {
+                    constraint: "external-id".into(),
+                    detail: format!("externalId \"{x}\" exists"),
+                });
             }
         }
         Ok(())
@@ -211,18 +214,33 @@ impl Directory for MemoryDirectory {
 
     fn get_users_by_email(&mut self, email: &str) -> DirResult<Vec<User>> {
         let wanted = email.to_lowercase();
-        Ok(self.users.values().filter(|u| u.email.as_deref().map(str::to_lowercase) == Some(wanted.clone())).cloned().collect())
+        Ok(self
+            .users
+            .values()
+            .filter(|u| u.email.as_deref().map(str::to_lowercase) == Some(wanted.clone()))
+            .cloned()
+            .collect())
     }
 
     fn get_users_by_attribute(&mut self, name: &str, value: &str) -> DirResult<Vec<User>> {
-        Ok(self.users.values().filter(|u| attribute_values(&u.attributes, name).iter().any(|v| v == value)).cloned().collect())
+        Ok(self
+            .users
+            .values()
+            .filter(|u| attribute_values(&u.attributes, name).iter().any(|v| v == value))
+            .cloned()
+            .collect())
     }
 
     fn search_users(&mut self, query: &Query) -> DirResult<Page<User>> {
         let items: Vec<&User> = self
             .users
             .values()
-            .filter(|u| query.organization.as_ref().is_none_or(|o| self.organization_members.contains(&(o.clone(), u.id.clone()))))
+            .filter(|u| {
+                query
+                    .organization
+                    .as_ref()
+                    .is_none_or(|o| self.organization_members.contains(&(o.clone(), u.id.clone())))
+            })
             .collect();
         Ok(run(items, query))
     }
@@ -273,7 +291,12 @@ impl Directory for MemoryDirectory {
     }
 
     fn get_groups_by_attribute(&mut self, name: &str, value: &str) -> DirResult<Vec<Group>> {
-        Ok(self.groups.values().filter(|g| attribute_values(&g.attributes, name).iter().any(|v| v == value)).cloned().collect())
+        Ok(self
+            .groups
+            .values()
+            .filter(|g| attribute_values(&g.attributes, name).iter().any(|v| v == value))
+            .cloned()
+            .collect())
     }
 
     fn search_groups(&mut self, query: &Query) -> DirResult<Page<Group>> {
@@ -288,7 +311,10 @@ impl Directory for MemoryDirectory {
     fn create_group(&mut self, draft: &GroupDraft) -> DirResult<Group> {
         if let Some(x) = first_value(&draft.attributes, "externalId") {
             if self.groups.values().any(|g| first_value(&g.attributes, "externalId") == Some(x)) {
-                return Err(DirectoryError::Conflict { constraint: "external-id".into(), detail: format!("externalId \"{x}\" exists") });
+                return Err(DirectoryError::Conflict {
+                    constraint: "external-id".into(),
+                    detail: format!("externalId \"{x}\" exists"),
+                });
             }
         }
         let now = self.tick();

@@ -48,8 +48,7 @@ impl PatchPath {
                 if attr.sub.is_some() {
                     return Err(invalid("a value filter must follow an attribute, not a sub-attribute".into()));
                 }
-                let filter = filter::parse(&text_trimmed[open + 1..close])
-                    .map_err(|e| invalid(e.detail))?;
+                let filter = filter::parse(&text_trimmed[open + 1..close]).map_err(|e| invalid(e.detail))?;
                 let tail = &text_trimmed[close + 1..];
                 let sub = match tail {
                     "" => None,
@@ -108,7 +107,10 @@ pub fn parse_request(body: &Value) -> ScimResult<Vec<PatchOp>> {
                 Some(Value::String(p)) if p.trim().is_empty() => None,
                 Some(Value::String(p)) => Some(PatchPath::parse(p)?),
                 Some(other) => {
-                    return Err(ScimError::bad_request(ScimType::InvalidPath, format!("Operations[{i}].path must be a string; got {other}")));
+                    return Err(ScimError::bad_request(
+                        ScimType::InvalidPath,
+                        format!("Operations[{i}].path must be a string; got {other}"),
+                    ));
                 }
             };
             let value = field("value").cloned();
@@ -116,7 +118,10 @@ pub fn parse_request(body: &Value) -> ScimResult<Vec<PatchOp>> {
                 return Err(ScimError::invalid_syntax(format!("Operations[{i}]: '{}' needs a value", op_word(kind))));
             }
             if kind == OpKind::Remove && path.is_none() {
-                return Err(ScimError::bad_request(ScimType::NoTarget, format!("Operations[{i}]: 'remove' needs a path")));
+                return Err(ScimError::bad_request(
+                    ScimType::NoTarget,
+                    format!("Operations[{i}]: 'remove' needs a path"),
+                ));
             }
             Ok(PatchOp { op: kind, path, value })
         })
@@ -153,8 +158,13 @@ pub fn apply(rt: &ResourceType, resource: &mut Map<String, Value>, ops: &[PatchO
                             return Err(ScimError::invalid_value(format!("'{key}' must be an object")));
                         };
                         for (k, v) in inner {
-                            let attr = AttrPath::parse(k).map_err(|e| ScimError::bad_request(ScimType::InvalidPath, e))?;
-                            let path = PatchPath { attr: AttrPath { urn: Some(ext.id.to_string()), ..attr }, filter: None, sub: None };
+                            let attr =
+                                AttrPath::parse(k).map_err(|e| ScimError::bad_request(ScimType::InvalidPath, e))?;
+                            let path = PatchPath {
+                                attr: AttrPath { urn: Some(ext.id.to_string()), ..attr },
+                                filter: None,
+                                sub: None,
+                            };
                             apply_at(rt, resource, op.op, &path, Some(v))?;
                         }
                         continue;
@@ -175,7 +185,8 @@ fn resolve<'r>(
     path: &PatchPath,
     create: bool,
 ) -> ScimResult<(&'static AttrDef, Option<&'r mut Map<String, Value>>)> {
-    let unknown = || ScimError::bad_request(ScimType::InvalidPath, format!("path \"{}\": no such attribute", path.attr));
+    let unknown =
+        || ScimError::bad_request(ScimType::InvalidPath, format!("path \"{}\": no such attribute", path.attr));
     let core_urn = |urn: &str| urn.eq_ignore_ascii_case(rt.schema.id);
     match &path.attr.urn {
         Some(urn) if !core_urn(urn) => {
@@ -203,10 +214,7 @@ fn apply_at(
 ) -> ScimResult<()> {
     let (def, container) = resolve(rt, resource, path, op != OpKind::Remove)?;
     if def.mutability == Mutability::ReadOnly {
-        return Err(ScimError::bad_request(
-            ScimType::Mutability,
-            format!("attribute '{}' is read-only", def.name),
-        ));
+        return Err(ScimError::bad_request(ScimType::Mutability, format!("attribute '{}' is read-only", def.name)));
     }
     let Some(container) = container else {
         // Removing from an extension the resource does not have: nothing to do.
@@ -219,7 +227,9 @@ fn apply_at(
     let sub_name = match sub {
         Some(s) => Some(
             def.sub_attr(s)
-                .ok_or_else(|| ScimError::bad_request(ScimType::InvalidPath, format!("path: '{name}' has no sub-attribute '{s}'")))?
+                .ok_or_else(|| {
+                    ScimError::bad_request(ScimType::InvalidPath, format!("path: '{name}' has no sub-attribute '{s}'"))
+                })?
                 .name,
         ),
         None => None,
@@ -227,7 +237,10 @@ fn apply_at(
 
     if let Some(filter) = &path.filter {
         if !def.multi {
-            return Err(ScimError::bad_request(ScimType::InvalidPath, format!("path: a value filter needs a multi-valued attribute; '{name}' is single-valued")));
+            return Err(ScimError::bad_request(
+                ScimType::InvalidPath,
+                format!("path: a value filter needs a multi-valued attribute; '{name}' is single-valued"),
+            ));
         }
         let items = container.entry(name).or_insert_with(|| Value::Array(Vec::new()));
         let items = ensure_array(items);
@@ -399,8 +412,7 @@ fn merge_into(target: &mut Value, patch: &Value) {
 /// (or, lacking one, when they are equal as JSON).
 fn same_value(a: &Value, b: &Value) -> bool {
     let value_of = |v: &Value| {
-        v.as_object()
-            .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("value")).map(|(_, v)| v.clone()))
+        v.as_object().and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("value")).map(|(_, v)| v.clone()))
     };
     match (value_of(a), value_of(b)) {
         (Some(x), Some(y)) => x == y,
@@ -488,9 +500,19 @@ mod tests {
     #[test]
     fn member_removal_by_filter_and_by_value_list() {
         let group = json!({"displayName": "g", "members": [{"value": "1"}, {"value": "2"}, {"value": "3"}]});
-        let out = patched(group_type(), group.clone(), json!({"Operations": [{"op": "remove", "path": "members[value eq \"2\"]"}]})).unwrap();
+        let out = patched(
+            group_type(),
+            group.clone(),
+            json!({"Operations": [{"op": "remove", "path": "members[value eq \"2\"]"}]}),
+        )
+        .unwrap();
         assert_eq!(out["members"], json!([{"value": "1"}, {"value": "3"}]));
-        let out = patched(group_type(), group.clone(), json!({"Operations": [{"op": "Remove", "path": "members", "value": [{"value": "1"}, {"value": "3"}]}]})).unwrap();
+        let out = patched(
+            group_type(),
+            group.clone(),
+            json!({"Operations": [{"op": "Remove", "path": "members", "value": [{"value": "1"}, {"value": "3"}]}]}),
+        )
+        .unwrap();
         assert_eq!(out["members"], json!([{"value": "2"}]));
         let out = patched(group_type(), group, json!({"Operations": [{"op": "remove", "path": "members"}]})).unwrap();
         assert!(out.get("members").is_none());
@@ -510,23 +532,47 @@ mod tests {
     #[test]
     fn replace_of_a_filtered_sub_attribute_updates_or_creates_the_typed_value() {
         let user = json!({"userName": "a", "emails": [{"type": "work", "value": "old@x"}]});
-        let body = json!({"Operations": [{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "new@x"}]});
-        assert_eq!(patched(user_type(), user, body.clone()).unwrap()["emails"], json!([{"type": "work", "value": "new@x"}]));
+        let body =
+            json!({"Operations": [{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "new@x"}]});
+        assert_eq!(
+            patched(user_type(), user, body.clone()).unwrap()["emails"],
+            json!([{"type": "work", "value": "new@x"}])
+        );
         let created = patched(user_type(), json!({"userName": "a"}), body).unwrap();
         assert_eq!(created["emails"], json!([{"type": "work", "value": "new@x"}]));
     }
 
     #[test]
     fn errors_name_the_rule() {
-        let e = patched(user_type(), json!({"userName": "a"}), json!({"Operations": [{"op": "replace", "path": "groups", "value": []}]})).unwrap_err();
+        let e = patched(
+            user_type(),
+            json!({"userName": "a"}),
+            json!({"Operations": [{"op": "replace", "path": "groups", "value": []}]}),
+        )
+        .unwrap_err();
         assert_eq!(e.scim_type, Some(ScimType::Mutability));
-        let e = patched(user_type(), json!({"userName": "a"}), json!({"Operations": [{"op": "replace", "path": "bogus", "value": 1}]})).unwrap_err();
+        let e = patched(
+            user_type(),
+            json!({"userName": "a"}),
+            json!({"Operations": [{"op": "replace", "path": "bogus", "value": 1}]}),
+        )
+        .unwrap_err();
         assert_eq!(e.scim_type, Some(ScimType::InvalidPath));
         let e = patched(user_type(), json!({"userName": "a"}), json!({"Operations": [{"op": "remove"}]})).unwrap_err();
         assert_eq!(e.scim_type, Some(ScimType::NoTarget));
-        let e = patched(user_type(), json!({"userName": "a"}), json!({"Operations": [{"op": "merge", "path": "title", "value": 1}]})).unwrap_err();
+        let e = patched(
+            user_type(),
+            json!({"userName": "a"}),
+            json!({"Operations": [{"op": "merge", "path": "title", "value": 1}]}),
+        )
+        .unwrap_err();
         assert!(e.detail.contains("merge"));
-        let e = patched(user_type(), json!({"userName": "a"}), json!({"schemas": ["urn:wrong"], "Operations": [{"op": "add", "path": "title", "value": "t"}]})).unwrap_err();
+        let e = patched(
+            user_type(),
+            json!({"userName": "a"}),
+            json!({"schemas": ["urn:wrong"], "Operations": [{"op": "add", "path": "title", "value": "t"}]}),
+        )
+        .unwrap_err();
         assert!(e.detail.contains(PATCH_OP));
     }
 }

@@ -24,7 +24,11 @@ fn parse_list(text: Option<&str>, param: &str) -> ScimResult<Vec<AttrPath>> {
         .map(|s| {
             let mut path = AttrPath::parse(s).map_err(|e| ScimError::invalid_value(format!("{param}: {e}")))?;
             // The core schemas' URNs are noise in a path; an extension's URN is its container.
-            if path.urn.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(USER_SCHEMA) || u.eq_ignore_ascii_case(GROUP_SCHEMA)) {
+            if path
+                .urn
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case(USER_SCHEMA) || u.eq_ignore_ascii_case(GROUP_SCHEMA))
+            {
                 path.urn = None;
             }
             Ok(path)
@@ -157,7 +161,10 @@ mod tests {
     use serde_json::json;
 
     fn projection(query: &[(&str, &str)]) -> Projection {
-        let request = Request { query: query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Request::default() };
+        let request = Request {
+            query: query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Request::default()
+        };
         Projection::from_request(&request).unwrap()
     }
 

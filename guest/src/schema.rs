@@ -154,7 +154,8 @@ const fn multi_valued(value_kind: Kind, types: &'static [&'static str]) -> [Attr
 
 const EMAIL_SUB: [AttrDef; 4] = multi_valued(Kind::String, &["work", "home", "other"]);
 const PHONE_SUB: [AttrDef; 4] = multi_valued(Kind::String, &["work", "home", "mobile", "fax", "pager", "other"]);
-const IMS_SUB: [AttrDef; 4] = multi_valued(Kind::String, &["aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"]);
+const IMS_SUB: [AttrDef; 4] =
+    multi_valued(Kind::String, &["aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"]);
 const PHOTO_SUB: [AttrDef; 4] = multi_valued(Kind::Reference, &["photo", "thumbnail"]);
 const PLAIN_SUB: [AttrDef; 4] = multi_valued(Kind::String, &[]);
 const CERT_SUB: [AttrDef; 4] = multi_valued(Kind::Binary, &[]);
@@ -183,7 +184,9 @@ const GROUP_REF_SUB: [AttrDef; 4] = [
     string("value", "The identifier of the group.").mutability(Mutability::ReadOnly),
     attr("$ref", Kind::Reference, "The URI of the group.").references(&["Group"]).mutability(Mutability::ReadOnly),
     string("display", "The group's display name.").mutability(Mutability::ReadOnly),
-    string("type", "How the membership was derived.").canonical(&["direct", "indirect"]).mutability(Mutability::ReadOnly),
+    string("type", "How the membership was derived.")
+        .canonical(&["direct", "indirect"])
+        .mutability(Mutability::ReadOnly),
 ];
 
 const ID: AttrDef = string("id", "The resource's unique identifier, issued by the service provider.")
@@ -256,12 +259,8 @@ const GROUP_ATTRIBUTES: [AttrDef; 4] = [
 ];
 
 /// The core User schema.
-pub static USER: Schema = Schema {
-    id: USER_SCHEMA,
-    name: "User",
-    description: "User Account",
-    attributes: &USER_ATTRIBUTES,
-};
+pub static USER: Schema =
+    Schema { id: USER_SCHEMA, name: "User", description: "User Account", attributes: &USER_ATTRIBUTES };
 
 /// The Enterprise User extension.
 pub static ENTERPRISE_USER: Schema = Schema {
@@ -272,12 +271,8 @@ pub static ENTERPRISE_USER: Schema = Schema {
 };
 
 /// The core Group schema.
-pub static GROUP: Schema = Schema {
-    id: GROUP_SCHEMA,
-    name: "Group",
-    description: "Group",
-    attributes: &GROUP_ATTRIBUTES,
-};
+pub static GROUP: Schema =
+    Schema { id: GROUP_SCHEMA, name: "Group", description: "Group", attributes: &GROUP_ATTRIBUTES };
 
 /// A resource type: its core schema and extensions.
 pub struct ResourceType {
@@ -334,10 +329,7 @@ impl ResourceType {
                     }
                 }
                 if !has_core && require_schemas {
-                    return Err(ScimError::invalid_value(format!(
-                        "schemas: must contain \"{}\"",
-                        self.schema.id
-                    )));
+                    return Err(ScimError::invalid_value(format!("schemas: must contain \"{}\"", self.schema.id)));
                 }
             }
             Some(_) => return Err(ScimError::invalid_syntax("'schemas' must be an array of strings")),
@@ -368,7 +360,10 @@ impl ResourceType {
                 continue;
             }
             if key.starts_with("urn:") {
-                return Err(ScimError::invalid_value(format!("unknown schema extension \"{key}\" for a {}", self.name)));
+                return Err(ScimError::invalid_value(format!(
+                    "unknown schema extension \"{key}\" for a {}",
+                    self.name
+                )));
             }
             let Some(def) = self.schema.attr(key) else { continue };
             if def.mutability == Mutability::ReadOnly {
@@ -413,9 +408,8 @@ pub fn canonical_value(def: &AttrDef, value: &Value, path: &str) -> ScimResult<O
 }
 
 fn canonical_single(def: &AttrDef, value: &Value, path: &str) -> ScimResult<Option<Value>> {
-    let wrong = |expected: &str| {
-        ScimError::invalid_value(format!("attribute '{path}' must be {expected}; got {value}"))
-    };
+    let wrong =
+        |expected: &str| ScimError::invalid_value(format!("attribute '{path}' must be {expected}; got {value}"));
     Ok(Some(match def.kind {
         Kind::Complex => {
             let Some(object) = value.as_object() else { return Err(wrong("an object")) };
@@ -565,7 +559,9 @@ mod tests {
     #[test]
     fn wrong_types_and_missing_requirements_are_invalid_value() {
         let user = &RESOURCE_TYPES[0];
-        let e = user.canonicalize(&json!({"schemas": [USER_SCHEMA], "userName": "x", "active": "maybe"}), true).unwrap_err();
+        let e = user
+            .canonicalize(&json!({"schemas": [USER_SCHEMA], "userName": "x", "active": "maybe"}), true)
+            .unwrap_err();
         assert!(e.detail.contains("'active'") && e.detail.contains("maybe"), "{}", e.detail);
         let e = user.canonicalize(&json!({"schemas": [USER_SCHEMA]}), true).unwrap_err();
         assert!(e.detail.contains("userName"));

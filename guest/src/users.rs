@@ -122,10 +122,7 @@ pub fn draft_from(resource: &Map<String, Value>) -> UserDraft {
         first_name: name("givenName"),
         last_name: name("familyName"),
         enabled: resource.get("active").and_then(Value::as_bool).unwrap_or(true),
-        attributes: attributes
-            .into_iter()
-            .map(|(name, values)| crate::directory::Attribute { name, values })
-            .collect(),
+        attributes: attributes.into_iter().map(|(name, values)| crate::directory::Attribute { name, values }).collect(),
     }
 }
 
@@ -226,7 +223,12 @@ fn check_unique(ctx: &mut Ctx, draft: &UserDraft, own_id: Option<&str>) -> ScimR
         }
     }
     if let Some(external_id) = first_value(&draft.attributes, EXTERNAL_ID) {
-        if let Some(other) = ctx.dir.get_users_by_attribute(EXTERNAL_ID, external_id)?.into_iter().find(|u| Some(u.id.as_str()) != own_id) {
+        if let Some(other) = ctx
+            .dir
+            .get_users_by_attribute(EXTERNAL_ID, external_id)?
+            .into_iter()
+            .find(|u| Some(u.id.as_str()) != own_id)
+        {
             return Err(ScimError::uniqueness(format!(
                 "externalId \"{external_id}\" is already used by user {}",
                 other.id

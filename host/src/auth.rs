@@ -27,7 +27,10 @@ impl TokenHash {
     /// Parses `sha256:<hex>`.
     pub fn parse(text: &str) -> Result<TokenHash, String> {
         let hex_digits = text.strip_prefix("sha256:").ok_or_else(|| {
-            format!("token hash \"{}\" must look like sha256:<64 hex digits>; make one with `scim-host hash-token`", shorten(text))
+            format!(
+                "token hash \"{}\" must look like sha256:<64 hex digits>; make one with `scim-host hash-token`",
+                shorten(text)
+            )
         })?;
         let bytes = hex::decode(hex_digits)
             .ok()
@@ -39,7 +42,11 @@ impl TokenHash {
 
 /// Shows the start of a value in an error message, never a whole secret.
 fn shorten(text: &str) -> String {
-    if text.chars().count() > 12 { format!("{}…", text.chars().take(12).collect::<String>()) } else { text.to_string() }
+    if text.chars().count() > 12 {
+        format!("{}…", text.chars().take(12).collect::<String>())
+    } else {
+        text.to_string()
+    }
 }
 
 impl std::fmt::Display for TokenHash {

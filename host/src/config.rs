@@ -116,7 +116,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_mib: default_memory_mib(), deadline_ms: default_deadline_ms(), max_body_bytes: default_max_body_bytes() }
+        Limits {
+            memory_mib: default_memory_mib(),
+            deadline_ms: default_deadline_ms(),
+            max_body_bytes: default_max_body_bytes(),
+        }
     }
 }
 

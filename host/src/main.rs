@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "scim-host", version, about = "A multi-tenant SCIM 2.0 server running SCIM handlers as WebAssembly components")]
+#[command(
+    name = "scim-host",
+    version,
+    about = "A multi-tenant SCIM 2.0 server running SCIM handlers as WebAssembly components"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,18 +72,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: Option<PathBuf>, demo: bool, listen: Option<SocketAddr>, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+fn serve(
+    config: Option<PathBuf>,
+    demo: bool,
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let mut config = match (config, demo) {
         (Some(path), _) => Config::load(&path)?,
         (None, true) => demo_config(),
-        (None, false) => anyhow::bail!("say what to serve: `scim-host serve --config FILE`, or `scim-host serve --demo`"),
+        (None, false) => {
+            anyhow::bail!("say what to serve: `scim-host serve --config FILE`, or `scim-host serve --demo`")
+        }
     };
     if let Some(listen) = listen {
         config.listen = listen;
@@ -134,7 +146,8 @@ fn demo_config() -> Config {
             settings: Default::default(),
         },
     );
-    let shown = |token: &str, printed: bool| if printed { token.to_string() } else { "(from the environment)".to_string() };
+    let shown =
+        |token: &str, printed: bool| if printed { token.to_string() } else { "(from the environment)".to_string() };
     eprintln!("demo realm:       /realms/demo/scim/v2  (organization: /realms/demo/scim/v2/organizations/acme)");
     eprintln!("demo realm token: {}", shown(&realm_token, realm_printed));
     eprintln!("demo admin token: {}", shown(&admin_token, admin_printed));

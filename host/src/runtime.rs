@@ -7,12 +7,12 @@
 
 use crate::bindings::{CallState, Rerun, ScimHandlerPre, types};
 use crate::store::Transaction;
-use wasmtime::error::Context as _;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 /// How often the epoch advances: the granularity of call deadlines.
@@ -159,8 +159,7 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .context("the component imports something the host does not provide")?;
-        let pre = ScimHandlerPre::new(instance_pre)
-            .context("the component does not export scim:host/handler@0.1.0")?;
+        let pre = ScimHandlerPre::new(instance_pre).context("the component does not export scim:host/handler@0.1.0")?;
         let module = Arc::new(Module { digest: digest.clone(), pre });
         self.modules.lock().expect("module table").insert(digest, module.clone());
         Ok(module)

@@ -40,9 +40,10 @@ impl Tenants {
         for (name, realm) in &config.realms {
             let bytes = match &realm.module {
                 ModuleSource::Bundled => std::borrow::Cow::Borrowed(BUNDLED_GUEST),
-                ModuleSource::Path(path) => std::borrow::Cow::Owned(std::fs::read(path).with_context(|| {
-                    format!("realm \"{name}\": cannot read its module {}", path.display())
-                })?),
+                ModuleSource::Path(path) => std::borrow::Cow::Owned(
+                    std::fs::read(path)
+                        .with_context(|| format!("realm \"{name}\": cannot read its module {}", path.display()))?,
+                ),
             };
             let module = runtime
                 .load(&bytes)

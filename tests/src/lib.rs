@@ -160,9 +160,9 @@ impl TestServer {
             let store = wrap(App::open_store(&config)?);
             App::with_store(config, runtime, store)
         })
-            .await
-            .unwrap()
-            .expect("the app starts");
+        .await
+        .unwrap()
+        .expect("the app starts");
         let server = Server::start(app, "127.0.0.1:0".parse().unwrap()).await.expect("the server starts");
         TestServer {
             origin: format!("http://{}", server.addr),
@@ -232,7 +232,12 @@ impl TestServer {
     /// The admin events of realm `demo`, oldest first.
     pub async fn events(&self) -> Vec<Value> {
         let answer = self
-            .call_with(Method::GET, &format!("{}/admin/realms/demo/events?limit=1000", self.origin), None, Some(ADMIN_TOKEN))
+            .call_with(
+                Method::GET,
+                &format!("{}/admin/realms/demo/events?limit=1000", self.origin),
+                None,
+                Some(ADMIN_TOKEN),
+            )
             .await
             .expect(200);
         answer.body["events"].as_array().cloned().unwrap_or_default()

@@ -45,7 +45,8 @@ async fn error_bodies_are_scim_json_everywhere() {
         let answer = server.call(Method::DELETE, &format!("{base}/Users"), None).await;
         answer.assert_scim_error(405);
 
-        let answer = server.client.post(format!("{base}/Users")).bearer_auth(TOKEN).body("{not json").send().await.unwrap();
+        let answer =
+            server.client.post(format!("{base}/Users")).bearer_auth(TOKEN).body("{not json").send().await.unwrap();
         let answer = Answer::from(answer).await;
         answer.assert_scim_error(400);
         assert_eq!(answer.body["scimType"], json!("invalidSyntax"), "{scope:?}");

@@ -5,11 +5,20 @@ use scim_host_e2e::*;
 use serde_json::{Value, json};
 
 fn encode(filter: &str) -> String {
-    filter.replace('%', "%25").replace(' ', "%20").replace('"', "%22").replace('&', "%26").replace('[', "%5B").replace(']', "%5D")
+    filter
+        .replace('%', "%25")
+        .replace(' ', "%20")
+        .replace('"', "%22")
+        .replace('&', "%26")
+        .replace('[', "%5B")
+        .replace(']', "%5D")
 }
 
 async fn matching(server: &TestServer, scope: Scope, resource: &str, filter: &str) -> Vec<String> {
-    let answer = server.get(&format!("{}/{resource}?filter={}&count=1000", server.base(scope), encode(filter))).await.expect(200);
+    let answer = server
+        .get(&format!("{}/{resource}?filter={}&count=1000", server.base(scope), encode(filter)))
+        .await
+        .expect(200);
     let mut names: Vec<String> = answer.body["Resources"]
         .as_array()
         .unwrap()
@@ -38,21 +47,37 @@ async fn filters_run_in_the_store_with_scim_semantics() {
         let f = |s: &str| s.replace("SFX", suffix);
 
         assert_eq!(matching(&server, scope, "Users", &f(r#"userName eq "ALICE.SFX""#)).await, n(&["alice"]));
-        assert_eq!(matching(&server, scope, "Users", &f(r#"userName ne "alice.SFX""#)).await, n(&["alfred", "bob", "carol"]));
+        assert_eq!(
+            matching(&server, scope, "Users", &f(r#"userName ne "alice.SFX""#)).await,
+            n(&["alfred", "bob", "carol"])
+        );
         assert_eq!(matching(&server, scope, "Users", r#"userName sw "al""#).await, n(&["alfred", "alice"]));
         assert_eq!(matching(&server, scope, "Users", r#"userName co "o""#).await, n(&["bob", "carol"]));
         assert_eq!(matching(&server, scope, "Users", &f(r#"userName ew "ol.SFX""#)).await, n(&["carol"]));
         assert_eq!(matching(&server, scope, "Users", &f(r#"externalId eq "ext-bob-SFX""#)).await, n(&["bob"]));
-        assert_eq!(matching(&server, scope, "Users", &f(r#"externalId eq "EXT-BOB-SFX""#)).await, Vec::<String>::new(), "externalId is caseExact");
-        assert_eq!(matching(&server, scope, "Users", &f(r#"emails.value eq "Carol.SFX@Example.org""#)).await, n(&["carol"]));
+        assert_eq!(
+            matching(&server, scope, "Users", &f(r#"externalId eq "EXT-BOB-SFX""#)).await,
+            Vec::<String>::new(),
+            "externalId is caseExact"
+        );
+        assert_eq!(
+            matching(&server, scope, "Users", &f(r#"emails.value eq "Carol.SFX@Example.org""#)).await,
+            n(&["carol"])
+        );
         assert_eq!(matching(&server, scope, "Users", r#"emails[value sw "bob"]"#).await, n(&["bob"]));
         assert_eq!(matching(&server, scope, "Users", r#"displayName sw "AL""#).await, n(&["alfred", "alice"]));
         assert_eq!(matching(&server, scope, "Users", "active eq false").await, n(&["alfred"]));
         assert_eq!(matching(&server, scope, "Users", &format!(r#"id eq "{}""#, ids[3])).await, n(&["carol"]));
         assert_eq!(matching(&server, scope, "Users", "displayName pr").await.len(), 4);
         assert_eq!(matching(&server, scope, "Users", r#"userName sw "al" and active eq true"#).await, n(&["alice"]));
-        assert_eq!(matching(&server, scope, "Users", r#"userName sw "b" or userName sw "c""#).await, n(&["bob", "carol"]));
-        assert_eq!(matching(&server, scope, "Users", r#"not (userName sw "al") and active eq "True""#).await, n(&["bob", "carol"]));
+        assert_eq!(
+            matching(&server, scope, "Users", r#"userName sw "b" or userName sw "c""#).await,
+            n(&["bob", "carol"])
+        );
+        assert_eq!(
+            matching(&server, scope, "Users", r#"not (userName sw "al") and active eq "True""#).await,
+            n(&["bob", "carol"])
+        );
     }
     server.stop().await;
 }
@@ -68,7 +93,12 @@ async fn paging_is_one_based_and_reports_the_true_total() {
         }
         let mut seen = Vec::new();
         for start in [1, 4, 7] {
-            let page = server.get(&format!("{base}/Users?filter=userName%20sw%20%22page%22&sortBy=userName&startIndex={start}&count=3")).await.expect(200);
+            let page = server
+                .get(&format!(
+                    "{base}/Users?filter=userName%20sw%20%22page%22&sortBy=userName&startIndex={start}&count=3"
+                ))
+                .await
+                .expect(200);
             assert_eq!(page.body["totalResults"], json!(7));
             assert_eq!(page.body["startIndex"], json!(start));
             let resources = page.body["Resources"].as_array().unwrap();
@@ -108,7 +138,10 @@ async fn meta_and_etags_follow_every_change() {
     for scope in BOTH_SCOPES {
         let base = server.base(scope);
         let tag = if scope == Scope::Realm { "r" } else { "o" };
-        let created = server.post(&format!("{base}/Users"), user(&format!("meta.{tag}"), &format!("x-meta-{tag}"))).await.expect(201);
+        let created = server
+            .post(&format!("{base}/Users"), user(&format!("meta.{tag}"), &format!("x-meta-{tag}")))
+            .await
+            .expect(201);
         let meta = &created.body["meta"];
         assert_eq!(meta["resourceType"], json!("User"));
         assert_eq!(meta["location"], json!(format!("{base}/Users/{}", created.id())));

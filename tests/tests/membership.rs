@@ -27,12 +27,18 @@ async fn okta_group_push_put_removes_absent_members_and_emits_left_events() {
     for (n, scope) in BOTH_SCOPES.into_iter().enumerate() {
         let base = server.base(scope);
         let [a, b, c] = three_users(&server, scope, &format!("okta{n}")).await;
-        let created = server.post(&format!("{base}/Groups"), group("Sales", &format!("okta-sales-{n}"), &[&a, &b])).await.expect(201);
+        let created = server
+            .post(&format!("{base}/Groups"), group("Sales", &format!("okta-sales-{n}"), &[&a, &b]))
+            .await
+            .expect(201);
         let gid = created.id();
         assert_eq!(member_ids(&created.body), sorted(&[&a, &b]));
 
         // Okta pushes the group with PUT and the full member list it wants.
-        let pushed = server.put(&format!("{base}/Groups/{gid}"), group("Sales", &format!("okta-sales-{n}"), &[&b, &c])).await.expect(200);
+        let pushed = server
+            .put(&format!("{base}/Groups/{gid}"), group("Sales", &format!("okta-sales-{n}"), &[&b, &c]))
+            .await
+            .expect(200);
         assert_eq!(member_ids(&pushed.body), sorted(&[&b, &c]), "{scope:?}");
         let fetched = server.get(&format!("{base}/Groups/{gid}")).await.expect(200);
         assert_eq!(member_ids(&fetched.body), sorted(&[&b, &c]), "{scope:?}");
@@ -63,14 +69,20 @@ async fn patch_adds_removes_and_replaces_members() {
         let url = format!("{base}/Groups/{gid}");
         let patch = |ops: Value| json!({ "schemas": [PATCH_SCHEMA], "Operations": ops });
 
-        let added = server.patch(&url, patch(json!([{ "op": "add", "path": "members", "value": [{ "value": a }, { "value": b }] }]))).await.expect(200);
+        let added = server
+            .patch(&url, patch(json!([{ "op": "add", "path": "members", "value": [{ "value": a }, { "value": b }] }])))
+            .await
+            .expect(200);
         assert_eq!(member_ids(&added.body), sorted(&[&a, &b]), "{scope:?}");
 
         let filter_path = format!("members[value eq \"{a}\"]");
         let removed = server.patch(&url, patch(json!([{ "op": "remove", "path": filter_path }]))).await.expect(200);
         assert_eq!(member_ids(&removed.body), sorted(&[&b]), "{scope:?}");
 
-        let replaced = server.patch(&url, patch(json!([{ "op": "replace", "path": "members", "value": [{ "value": c }] }]))).await.expect(200);
+        let replaced = server
+            .patch(&url, patch(json!([{ "op": "replace", "path": "members", "value": [{ "value": c }] }])))
+            .await
+            .expect(200);
         assert_eq!(member_ids(&replaced.body), sorted(&[&c]), "{scope:?}");
 
         let events = server.events().await;
@@ -86,11 +98,14 @@ async fn an_unknown_member_is_400_invalid_value_and_the_group_is_left_as_it_was(
     for (n, scope) in BOTH_SCOPES.into_iter().enumerate() {
         let base = server.base(scope);
         let [a, b, _] = three_users(&server, scope, &format!("unknown{n}")).await;
-        let created = server.post(&format!("{base}/Groups"), group("Support", &format!("support-{n}"), &[&a])).await.expect(201);
+        let created =
+            server.post(&format!("{base}/Groups"), group("Support", &format!("support-{n}"), &[&a])).await.expect(201);
         let gid = created.id();
         let events_before = server.events().await.len();
 
-        let answer = server.put(&format!("{base}/Groups/{gid}"), group("Support 2", &format!("support-{n}"), &[&b, "no-such-user"])).await;
+        let answer = server
+            .put(&format!("{base}/Groups/{gid}"), group("Support 2", &format!("support-{n}"), &[&b, "no-such-user"]))
+            .await;
         answer.assert_scim_error(400);
         assert_eq!(answer.body["scimType"], json!("invalidValue"));
         assert!(answer.body["detail"].as_str().unwrap().contains("no-such-user"), "{}", answer.text);
@@ -110,7 +125,8 @@ async fn authentik_patch_without_schemas_or_path_is_accepted() {
     for (n, scope) in BOTH_SCOPES.into_iter().enumerate() {
         let base = server.base(scope);
         let [a, _, _] = three_users(&server, scope, &format!("ak{n}")).await;
-        let gid = server.post(&format!("{base}/Groups"), group("Design", &format!("design-{n}"), &[])).await.expect(201).id();
+        let gid =
+            server.post(&format!("{base}/Groups"), group("Design", &format!("design-{n}"), &[])).await.expect(201).id();
 
         // No top-level schemas, capitalised op, no path, meta and id inside the value.
         let body = json!({ "Operations": [{ "op": "Replace", "value": {
@@ -123,7 +139,8 @@ async fn authentik_patch_without_schemas_or_path_is_accepted() {
         assert_eq!(member_ids(&patched.body), sorted(&[&a]));
 
         // Users: dotted keys and string booleans.
-        let body = json!({ "Operations": [{ "op": "replace", "value": { "active": "False", "name.givenName": "Ada" } }] });
+        let body =
+            json!({ "Operations": [{ "op": "replace", "value": { "active": "False", "name.givenName": "Ada" } }] });
         let user = server.patch(&format!("{base}/Users/{a}"), body).await.expect(200);
         assert_eq!(user.body["active"], json!(false), "{}", user.text);
         assert_eq!(user.body["name"]["givenName"], json!("Ada"));

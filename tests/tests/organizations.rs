@@ -48,7 +48,8 @@ async fn organization_delete_ends_the_membership_and_keeps_the_realm_user() {
     let staff = server.get(&format!("{acme}/Groups/{gid}")).await.expect(200);
     assert!(member_ids(&staff.body).is_empty(), "leaving the organization leaves its groups: {}", staff.text);
 
-    let kinds: Vec<_> = server.events().await.into_iter().filter(|e| e["resourceId"] == json!(id)).map(|e| e["type"].clone()).collect();
+    let kinds: Vec<_> =
+        server.events().await.into_iter().filter(|e| e["resourceId"] == json!(id)).map(|e| e["type"].clone()).collect();
     assert!(kinds.contains(&json!("ORGANIZATION_MEMBER_JOINED")), "{kinds:?}");
     assert!(kinds.contains(&json!("ORGANIZATION_MEMBER_LEFT")), "{kinds:?}");
     assert!(!kinds.contains(&json!("USER_DELETED")), "{kinds:?}");

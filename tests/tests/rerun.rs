@@ -27,7 +27,10 @@ impl Store for Flaky {
         self.inner.ensure_organization(realm, alias, name)
     }
     fn begin(&self, realm: &str, access: Access) -> StoreResult<Box<dyn Transaction>> {
-        Ok(Box::new(FlakyTransaction { inner: self.inner.begin(realm, access)?, failures_left: self.failures_left.clone() }))
+        Ok(Box::new(FlakyTransaction {
+            inner: self.inner.begin(realm, access)?,
+            failures_left: self.failures_left.clone(),
+        }))
     }
     fn events(&self, realm: &str, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
         self.inner.events(realm, after, limit)
@@ -42,36 +45,86 @@ impl Transaction for FlakyTransaction {
         }
         Ok(created)
     }
-    fn get_user(&mut self, id: &str) -> StoreResult<Option<User>> { self.inner.get_user(id) }
-    fn get_user_by_username(&mut self, u: &str) -> StoreResult<Option<User>> { self.inner.get_user_by_username(u) }
-    fn get_users_by_email(&mut self, e: &str) -> StoreResult<Vec<User>> { self.inner.get_users_by_email(e) }
-    fn get_users_by_attribute(&mut self, n: &str, v: &str) -> StoreResult<Vec<User>> { self.inner.get_users_by_attribute(n, v) }
-    fn search_users(&mut self, q: &Query) -> StoreResult<Page<User>> { self.inner.search_users(q) }
-    fn update_user(&mut self, id: &str, d: &UserDraft) -> StoreResult<User> { self.inner.update_user(id, d) }
-    fn delete_user(&mut self, id: &str) -> StoreResult<bool> { self.inner.delete_user(id) }
-    fn get_group(&mut self, id: &str) -> StoreResult<Option<Group>> { self.inner.get_group(id) }
-    fn get_groups_by_attribute(&mut self, n: &str, v: &str) -> StoreResult<Vec<Group>> { self.inner.get_groups_by_attribute(n, v) }
-    fn search_groups(&mut self, q: &Query) -> StoreResult<Page<Group>> { self.inner.search_groups(q) }
-    fn create_group(&mut self, d: &GroupDraft) -> StoreResult<Group> { self.inner.create_group(d) }
-    fn update_group(&mut self, id: &str, d: &GroupDraft) -> StoreResult<Group> { self.inner.update_group(id, d) }
-    fn delete_group(&mut self, id: &str) -> StoreResult<bool> { self.inner.delete_group(id) }
-    fn group_members(&mut self, g: &str) -> StoreResult<Vec<Member>> { self.inner.group_members(g) }
-    fn user_groups(&mut self, u: &str) -> StoreResult<Vec<Membership>> { self.inner.user_groups(u) }
-    fn add_member(&mut self, g: &str, u: &str) -> StoreResult<bool> { self.inner.add_member(g, u) }
-    fn remove_member(&mut self, g: &str, u: &str) -> StoreResult<bool> { self.inner.remove_member(g, u) }
-    fn get_organization(&mut self, a: &str) -> StoreResult<Option<Organization>> { self.inner.get_organization(a) }
-    fn is_organization_member(&mut self, o: &str, u: &str) -> StoreResult<bool> { self.inner.is_organization_member(o, u) }
-    fn add_organization_member(&mut self, o: &str, u: &str) -> StoreResult<bool> { self.inner.add_organization_member(o, u) }
-    fn remove_organization_member(&mut self, o: &str, u: &str) -> StoreResult<bool> { self.inner.remove_organization_member(o, u) }
-    fn emit(&mut self, e: &AdminEvent) -> StoreResult<()> { self.inner.emit(e) }
-    fn commit(self: Box<Self>) -> StoreResult<()> { self.inner.commit() }
+    fn get_user(&mut self, id: &str) -> StoreResult<Option<User>> {
+        self.inner.get_user(id)
+    }
+    fn get_user_by_username(&mut self, u: &str) -> StoreResult<Option<User>> {
+        self.inner.get_user_by_username(u)
+    }
+    fn get_users_by_email(&mut self, e: &str) -> StoreResult<Vec<User>> {
+        self.inner.get_users_by_email(e)
+    }
+    fn get_users_by_attribute(&mut self, n: &str, v: &str) -> StoreResult<Vec<User>> {
+        self.inner.get_users_by_attribute(n, v)
+    }
+    fn search_users(&mut self, q: &Query) -> StoreResult<Page<User>> {
+        self.inner.search_users(q)
+    }
+    fn update_user(&mut self, id: &str, d: &UserDraft) -> StoreResult<User> {
+        self.inner.update_user(id, d)
+    }
+    fn delete_user(&mut self, id: &str) -> StoreResult<bool> {
+        self.inner.delete_user(id)
+    }
+    fn get_group(&mut self, id: &str) -> StoreResult<Option<Group>> {
+        self.inner.get_group(id)
+    }
+    fn get_groups_by_attribute(&mut self, n: &str, v: &str) -> StoreResult<Vec<Group>> {
+        self.inner.get_groups_by_attribute(n, v)
+    }
+    fn search_groups(&mut self, q: &Query) -> StoreResult<Page<Group>> {
+        self.inner.search_groups(q)
+    }
+    fn create_group(&mut self, d: &GroupDraft) -> StoreResult<Group> {
+        self.inner.create_group(d)
+    }
+    fn update_group(&mut self, id: &str, d: &GroupDraft) -> StoreResult<Group> {
+        self.inner.update_group(id, d)
+    }
+    fn delete_group(&mut self, id: &str) -> StoreResult<bool> {
+        self.inner.delete_group(id)
+    }
+    fn group_members(&mut self, g: &str) -> StoreResult<Vec<Member>> {
+        self.inner.group_members(g)
+    }
+    fn user_groups(&mut self, u: &str) -> StoreResult<Vec<Membership>> {
+        self.inner.user_groups(u)
+    }
+    fn add_member(&mut self, g: &str, u: &str) -> StoreResult<bool> {
+        self.inner.add_member(g, u)
+    }
+    fn remove_member(&mut self, g: &str, u: &str) -> StoreResult<bool> {
+        self.inner.remove_member(g, u)
+    }
+    fn get_organization(&mut self, a: &str) -> StoreResult<Option<Organization>> {
+        self.inner.get_organization(a)
+    }
+    fn is_organization_member(&mut self, o: &str, u: &str) -> StoreResult<bool> {
+        self.inner.is_organization_member(o, u)
+    }
+    fn add_organization_member(&mut self, o: &str, u: &str) -> StoreResult<bool> {
+        self.inner.add_organization_member(o, u)
+    }
+    fn remove_organization_member(&mut self, o: &str, u: &str) -> StoreResult<bool> {
+        self.inner.remove_organization_member(o, u)
+    }
+    fn emit(&mut self, e: &AdminEvent) -> StoreResult<()> {
+        self.inner.emit(e)
+    }
+    fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.inner.commit()
+    }
 }
 
 #[tokio::test]
 async fn a_transient_conflict_reruns_the_whole_call_and_applies_it_once() {
-    let server = TestServer::start_with_store(|inner| Arc::new(Flaky { inner, failures_left: Arc::new(AtomicU32::new(2)) })).await;
+    let server =
+        TestServer::start_with_store(|inner| Arc::new(Flaky { inner, failures_left: Arc::new(AtomicU32::new(2)) }))
+            .await;
     for scope in BOTH_SCOPES {
-        let created = server.post(&format!("{}/Users", server.base(scope)), user(&format!("retry-{}", scope == Scope::Realm), "x")).await;
+        let created = server
+            .post(&format!("{}/Users", server.base(scope)), user(&format!("retry-{}", scope == Scope::Realm), "x"))
+            .await;
         let created = created.expect(201);
         let listed = server.get(&format!("{}/Users", server.base(scope))).await.expect(200);
         assert_eq!(listed.body["totalResults"], json!(1), "{scope:?}");
@@ -83,7 +136,10 @@ async fn a_transient_conflict_reruns_the_whole_call_and_applies_it_once() {
 
 #[tokio::test]
 async fn a_conflict_that_never_clears_is_a_503_with_nothing_applied() {
-    let server = TestServer::start_with_store(|inner| Arc::new(Flaky { inner, failures_left: Arc::new(AtomicU32::new(u32::MAX)) })).await;
+    let server = TestServer::start_with_store(|inner| {
+        Arc::new(Flaky { inner, failures_left: Arc::new(AtomicU32::new(u32::MAX)) })
+    })
+    .await;
     let answer = server.post(&format!("{}/Users", server.base(Scope::Realm)), user("never", "x-never")).await;
     answer.assert_scim_error(503);
     assert!(answer.body["detail"].as_str().unwrap().contains("5 attempts"), "{}", answer.text);

@@ -49,8 +49,11 @@ pub async fn events(
     let result = async {
         authenticate(&app, &headers)?;
         if method != Method::GET {
-            return Err(ScimError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed here; use GET"))
-                .with_header(header::ALLOW, "GET".into()));
+            return Err(ScimError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} is not allowed here; use GET"),
+            )
+            .with_header(header::ALLOW, "GET".into()));
         }
         let Query(query) = query.map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
         if app.tenants.get(&realm).is_none() {

@@ -62,7 +62,10 @@ fn target(path: &str) -> Option<Target<'_>> {
 
 /// Reading requests run in a read transaction; everything else takes the write lock.
 fn access(method: &Method, path: &str) -> Access {
-    if method == Method::GET || method == Method::HEAD || (method == Method::POST && path.trim_end_matches('/').ends_with("/.search")) {
+    if method == Method::GET
+        || method == Method::HEAD
+        || (method == Method::POST && path.trim_end_matches('/').ends_with("/.search"))
+    {
         Access::Read
     } else {
         Access::Write
@@ -89,9 +92,8 @@ pub async fn endpoint(State(app): State<Arc<App>>, request: Request) -> Response
 
 async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Result<Response, ScimError> {
     let (parts, body) = request.into_parts();
-    let target = target(parts.uri.path()).ok_or_else(|| {
-        ScimError::not_found(format!("no SCIM endpoint at {}", parts.uri.path()))
-    })?;
+    let target = target(parts.uri.path())
+        .ok_or_else(|| ScimError::not_found(format!("no SCIM endpoint at {}", parts.uri.path())))?;
     let tenant = app
         .tenants
         .get(target.realm)
@@ -123,9 +125,12 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
         path: target.path,
     };
     let access = access(&parts.method, &guest_request.path);
-    let _permit = app.calls.clone().acquire_owned().await.map_err(|_| {
-        ScimError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down")
-    })?;
+    let _permit = app
+        .calls
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ScimError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?;
     let (app, rid) = (app.clone(), request_id.clone());
     tokio::task::spawn_blocking(move || run(&app, &tenant, access, &rid, &scope, &guest_request))
         .await
@@ -138,17 +143,22 @@ fn authenticate(tenant: &Tenant, headers: &HeaderMap) -> Result<(), ScimError> {
         ScimError::unauthorized(&tenant.name, format!("realm \"{}\" needs an Authorization: Bearer token", tenant.name))
     })?;
     if !crate::auth::accepts(&tenant.tokens, token) {
-        return Err(ScimError::unauthorized(&tenant.name, format!("the bearer token is not valid for realm \"{}\"", tenant.name)));
+        return Err(ScimError::unauthorized(
+            &tenant.name,
+            format!("the bearer token is not valid for realm \"{}\"", tenant.name),
+        ));
     }
     Ok(())
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ScimError> {
     axum::body::to_bytes(body, limit).await.map(|b| b.to_vec()).map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
-            let mut error = ScimError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than this realm's limit of {limit} bytes"));
+            let mut error = ScimError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than this realm's limit of {limit} bytes"),
+            );
             error.scim_type = Some("tooLarge");
             error
         } else {
@@ -179,7 +189,8 @@ fn run(
     scope: &types::Scope,
     request: &types::Request,
 ) -> Result<Response, ScimError> {
-    let limits = CallLimits { memory_bytes: (tenant.limits.memory_mib as usize) << 20, deadline: tenant.limits.deadline() };
+    let limits =
+        CallLimits { memory_bytes: (tenant.limits.memory_mib as usize) << 20, deadline: tenant.limits.deadline() };
     let mut last = String::new();
     for attempt in 1..=MAX_ATTEMPTS {
         let transaction = match app.store.begin(&tenant.name, access) {
@@ -190,15 +201,8 @@ fn run(
             }
             Err(e) => return Err(unavailable(request_id, format!("the store is unavailable: {e}"))),
         };
-        let outcome = app.runtime.call(
-            &tenant.module,
-            transaction,
-            &request_id.0,
-            limits,
-            scope,
-            &tenant.guest_config,
-            request,
-        );
+        let outcome =
+            app.runtime.call(&tenant.module, transaction, &request_id.0, limits, scope, &tenant.guest_config, request);
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(CallError::Rerun(why)) => {
@@ -256,7 +260,10 @@ mod tests {
     #[test]
     fn paths_split_into_realm_organization_and_rest() {
         let t = target("/realms/demo/scim/v2/Users/42").unwrap();
-        assert_eq!((t.realm, t.organization, t.path.as_str(), t.base.as_str()), ("demo", None, "/Users/42", "/realms/demo/scim/v2"));
+        assert_eq!(
+            (t.realm, t.organization, t.path.as_str(), t.base.as_str()),
+            ("demo", None, "/Users/42", "/realms/demo/scim/v2")
+        );
         let t = target("/realms/demo/scim/v2/organizations/acme/Groups").unwrap();
         assert_eq!((t.organization, t.path.as_str()), (Some("acme"), "/Groups"));
         assert_eq!(t.base, "/realms/demo/scim/v2/organizations/acme");

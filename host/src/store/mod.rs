@@ -5,8 +5,8 @@
 //! second backend (PostgreSQL) implements these traits and nothing else.
 
 mod model;
-mod sqlite;
 mod sql_filter;
+mod sqlite;
 
 pub use model::*;
 pub use sqlite::SqliteStore;

@@ -99,10 +99,8 @@ fn node(kind: Kind, nodes: &[FilterNode], index: usize, sql: &mut Sql, budget: &
             if children.is_empty() {
                 return Ok(if joiner == " AND " { "1".into() } else { "0".into() });
             }
-            let parts = children
-                .iter()
-                .map(|&c| node(kind, nodes, child(c)?, sql, budget))
-                .collect::<StoreResult<Vec<_>>>()?;
+            let parts =
+                children.iter().map(|&c| node(kind, nodes, child(c)?, sql, budget)).collect::<StoreResult<Vec<_>>>()?;
             Ok(format!("({})", parts.join(joiner)))
         }
         FilterNode::Negate(c) => Ok(format!("(NOT {})", node(kind, nodes, child(*c)?, sql, budget)?)),
@@ -169,9 +167,10 @@ fn condition(kind: Kind, c: &Condition, sql: &mut Sql) -> StoreResult<String> {
             if c.op == Comparator::Pr {
                 return Ok("1".into());
             }
-            let millis = c.value.parse::<i64>().map_err(|_| {
-                StoreError::Invalid(format!("\"{}\" is not a time in milliseconds", c.value))
-            })?;
+            let millis = c
+                .value
+                .parse::<i64>()
+                .map_err(|_| StoreError::Invalid(format!("\"{}\" is not a time in milliseconds", c.value)))?;
             integer_test(expr, c.op, millis, sql)
         }
         Column::Flag(expr) => {
@@ -201,7 +200,9 @@ fn condition(kind: Kind, c: &Condition, sql: &mut Sql) -> StoreResult<String> {
                 op => ("IN", op),
             };
             let test = text_test(expr, op, folded(&c.value), sql);
-            Ok(format!("{key} {membership} (SELECT {owner} FROM {table} WHERE realm = ?1 AND name = {name} AND {test})"))
+            Ok(format!(
+                "{key} {membership} (SELECT {owner} FROM {table} WHERE realm = ?1 AND name = {name} AND {test})"
+            ))
         }
         Column::Absent => Ok(if c.op == Comparator::Ne { "1".into() } else { "0".into() }),
     }
@@ -272,7 +273,13 @@ mod tests {
     #[test]
     fn fields_a_group_lacks_match_nothing_except_ne() {
         let mut sql = Sql::new("r");
-        assert_eq!(filter(Kind::Groups, &[cond(Field::Username, Comparator::Eq, "a")], &mut sql).unwrap().unwrap(), "0");
-        assert_eq!(filter(Kind::Groups, &[cond(Field::Username, Comparator::Ne, "a")], &mut sql).unwrap().unwrap(), "1");
+        assert_eq!(
+            filter(Kind::Groups, &[cond(Field::Username, Comparator::Eq, "a")], &mut sql).unwrap().unwrap(),
+            "0"
+        );
+        assert_eq!(
+            filter(Kind::Groups, &[cond(Field::Username, Comparator::Ne, "a")], &mut sql).unwrap().unwrap(),
+            "1"
+        );
     }
 }

@@ -442,7 +442,9 @@ impl SqliteTransaction {
     }
 
     fn users_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql]) -> StoreResult<Vec<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.realm = ?1 AND {condition} ORDER BY u.created_at, u.id");
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.realm = ?1 AND {condition} ORDER BY u.created_at, u.id"
+        );
         let mut statement = self.conn.prepare_cached(&sql).map_err(classify)?;
         let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.realm];
         all.extend_from_slice(args);
@@ -455,7 +457,9 @@ impl SqliteTransaction {
     }
 
     fn groups_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql]) -> StoreResult<Vec<Group>> {
-        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups g WHERE g.realm = ?1 AND {condition} ORDER BY g.created_at, g.id");
+        let sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM groups g WHERE g.realm = ?1 AND {condition} ORDER BY g.created_at, g.id"
+        );
         let mut statement = self.conn.prepare_cached(&sql).map_err(classify)?;
         let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.realm];
         all.extend_from_slice(args);
@@ -505,12 +509,15 @@ impl SqliteTransaction {
         let order = sql_filter::order(kind, query.sort.as_ref(), &mut sql);
         let limit = sql.bind(query.limit as i64);
         let offset = sql.bind(query.offset as i64);
-        let page_sql =
-            format!("SELECT {columns} FROM {table} {alias} WHERE {condition} ORDER BY {order} LIMIT {limit} OFFSET {offset}");
+        let page_sql = format!(
+            "SELECT {columns} FROM {table} {alias} WHERE {condition} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+        );
         let items = self
             .conn
             .prepare_cached(&page_sql)
-            .and_then(|mut s| s.query_map(params_from_iter(sql.params.iter()), row)?.collect::<rusqlite::Result<Vec<_>>>())
+            .and_then(|mut s| {
+                s.query_map(params_from_iter(sql.params.iter()), row)?.collect::<rusqlite::Result<Vec<_>>>()
+            })
             .map_err(classify)?;
         Ok((total as u32, items))
     }
@@ -530,7 +537,9 @@ impl SqliteTransaction {
         if let Some(value) = external_id(&draft.attributes) {
             let taken: Option<String> = self
                 .conn
-                .prepare_cached("SELECT user_id FROM user_attributes WHERE realm = ?1 AND name = 'externalId' AND value = ?2")
+                .prepare_cached(
+                    "SELECT user_id FROM user_attributes WHERE realm = ?1 AND name = 'externalId' AND value = ?2",
+                )
                 .and_then(|mut s| s.query_row(params![self.realm, value], |r| r.get(0)).optional())
                 .map_err(classify)?;
             if let Some(other) = taken.filter(|id| Some(id.as_str()) != own) {
@@ -547,7 +556,9 @@ impl SqliteTransaction {
         if let Some(value) = external_id(&draft.attributes) {
             let taken: Option<String> = self
                 .conn
-                .prepare_cached("SELECT group_id FROM group_attributes WHERE realm = ?1 AND name = 'externalId' AND value = ?2")
+                .prepare_cached(
+                    "SELECT group_id FROM group_attributes WHERE realm = ?1 AND name = 'externalId' AND value = ?2",
+                )
                 .and_then(|mut s| s.query_row(params![self.realm, value], |r| r.get(0)).optional())
                 .map_err(classify)?;
             if let Some(other) = taken.filter(|id| Some(id.as_str()) != own) {
@@ -562,10 +573,7 @@ impl SqliteTransaction {
 
     fn exists(&self, table: &str, id: &str) -> StoreResult<bool> {
         let sql = format!("SELECT 1 FROM {table} WHERE realm = ?1 AND id = ?2");
-        self.conn
-            .prepare_cached(&sql)
-            .and_then(|mut s| s.exists(params![self.realm, id]))
-            .map_err(classify)
+        self.conn.prepare_cached(&sql).and_then(|mut s| s.exists(params![self.realm, id])).map_err(classify)
     }
 
     /// Marks groups as changed (their member lists moved): new version, new lastModified.
@@ -709,7 +717,9 @@ impl Transaction for SqliteTransaction {
                 "INSERT INTO groups (realm, id, name, name_lower, organization, created_at, updated_at, version)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1)",
             )
-            .and_then(|mut s| s.execute(params![self.realm, id, draft.name, draft.name.to_lowercase(), draft.organization, now]))
+            .and_then(|mut s| {
+                s.execute(params![self.realm, id, draft.name, draft.name.to_lowercase(), draft.organization, now])
+            })
             .map_err(classify)?;
         self.write_attributes("group_attributes", "group_id", &id, &draft.attributes)?;
         self.get_group(&id)?.ok_or_else(|| StoreError::Failed(format!("group {id} vanished after insert")))
@@ -848,7 +858,9 @@ impl Transaction for SqliteTransaction {
             .and_then(|mut s| s.execute(params![self.realm, user_id, organization_id]))
             .map_err(classify)?;
         self.conn
-            .prepare_cached("DELETE FROM organization_members WHERE realm = ?1 AND organization_id = ?2 AND user_id = ?3")
+            .prepare_cached(
+                "DELETE FROM organization_members WHERE realm = ?1 AND organization_id = ?2 AND user_id = ?3",
+            )
             .and_then(|mut s| s.execute(params![self.realm, organization_id, user_id]))
             .map(|n| n > 0)
             .map_err(classify)
@@ -908,7 +920,9 @@ mod tests {
         let e = tx.create_user(&draft("ANN", "x2")).unwrap_err();
         assert!(matches!(e, StoreError::Conflict { ref constraint, .. } if constraint == "username"), "{e:?}");
         let e = tx.create_user(&draft("bob", "x1")).unwrap_err();
-        assert!(matches!(e, StoreError::Conflict { ref constraint, ref detail } if constraint == "external-id" && detail.contains(&ann.id)));
+        assert!(
+            matches!(e, StoreError::Conflict { ref constraint, ref detail } if constraint == "external-id" && detail.contains(&ann.id))
+        );
         tx.commit().unwrap();
         // Another realm may reuse both.
         store.ensure_realm("other").unwrap();
@@ -947,7 +961,11 @@ mod tests {
             FilterNode::Condition(Condition { field, op, value: value.into(), case_exact: false })
         };
         let query = Query {
-            filter: vec![condition(Field::Username, Comparator::Sw, "USER1"), condition(Field::Attribute("emails.value".into()), Comparator::Ew, "@example.org"), FilterNode::AllOf(vec![0, 1])],
+            filter: vec![
+                condition(Field::Username, Comparator::Sw, "USER1"),
+                condition(Field::Attribute("emails.value".into()), Comparator::Ew, "@example.org"),
+                FilterNode::AllOf(vec![0, 1]),
+            ],
             sort: Some(SortKey { field: Field::Username, descending: true }),
             offset: 2,
             limit: 3,
@@ -966,7 +984,9 @@ mod tests {
         let org = store.ensure_organization("r", "acme", "Acme").unwrap();
         let mut tx = store.begin("r", Access::Write).unwrap();
         let ann = tx.create_user(&draft("ann", "x1")).unwrap();
-        let group = tx.create_group(&GroupDraft { name: "g".into(), organization: Some(org.id.clone()), attributes: vec![] }).unwrap();
+        let group = tx
+            .create_group(&GroupDraft { name: "g".into(), organization: Some(org.id.clone()), attributes: vec![] })
+            .unwrap();
         assert!(tx.add_organization_member(&org.id, &ann.id).unwrap());
         assert!(tx.add_member(&group.id, &ann.id).unwrap());
         assert!(!tx.add_member(&group.id, &ann.id).unwrap());
