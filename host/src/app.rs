@@ -9,7 +9,6 @@ use crate::tenants::Tenants;
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 /// Everything a request handler needs.
 pub struct App {
@@ -17,8 +16,6 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub runtime: Arc<Runtime>,
     pub tenants: Tenants,
-    /// One permit per instance slot of the pool: calls beyond it wait instead of failing.
-    pub calls: Arc<Semaphore>,
 }
 
 impl App {
@@ -46,8 +43,7 @@ impl App {
     /// An app over a store of the caller's choosing.
     pub fn with_store(config: Config, runtime: Arc<Runtime>, store: Arc<dyn Store>) -> anyhow::Result<App> {
         let tenants = Tenants::load(&config, store.as_ref(), &runtime)?;
-        let calls = Arc::new(Semaphore::new(config.concurrent_calls as usize));
-        Ok(App { config, store, runtime, tenants, calls })
+        Ok(App { config, store, runtime, tenants })
     }
 }
 

@@ -72,6 +72,9 @@ pub struct Runtime {
     /// Modules by digest: realms running the same bytes share one compilation.
     modules: Mutex<HashMap<String, Arc<Module>>>,
     stop_ticker: Arc<std::sync::atomic::AtomicBool>,
+    /// One permit per instance slot of the pool, shared by every server on this runtime:
+    /// calls beyond the pool wait for a slot instead of failing to instantiate.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Drop for Runtime {
@@ -144,7 +147,13 @@ impl Runtime {
                 }
             })
             .context("starting the epoch ticker")?;
-        Ok(Runtime { engine, linker, modules: Mutex::new(HashMap::new()), stop_ticker })
+        let slots = Arc::new(tokio::sync::Semaphore::new(calls as usize));
+        Ok(Runtime { engine, linker, modules: Mutex::new(HashMap::new()), stop_ticker, slots })
+    }
+
+    /// Waits for a free instance slot; the call holds it until the permit is dropped.
+    pub async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.slots.clone().acquire_owned().await.expect("the slot semaphore is never closed")
     }
 
     /// Compiles a component (or returns the one already compiled from the same bytes) and

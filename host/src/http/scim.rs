@@ -125,12 +125,7 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
         path: target.path,
     };
     let access = access(&parts.method, &guest_request.path);
-    let _permit = app
-        .calls
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ScimError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?;
+    let _slot = app.runtime.slot().await;
     let (app, rid) = (app.clone(), request_id.clone());
     tokio::task::spawn_blocking(move || run(&app, &tenant, access, &rid, &scope, &guest_request))
         .await
@@ -217,7 +212,8 @@ fn run(
         };
         let status = outcome.response.status;
         if status == 409 {
-            let (constraint, detail) = outcome.conflict.clone().unwrap_or_default();
+            // The store's own conflict when it raised one, else what the guest answered.
+            let (constraint, detail) = outcome.conflict.clone().unwrap_or_else(|| conflict_in(&outcome.response.body));
             tracing::warn!(request_id = %request_id.0, realm = %tenant.name, constraint, detail, "409 conflict");
         }
         if status < 400 {
@@ -233,6 +229,13 @@ fn run(
         return Ok(response(outcome.response, request_id));
     }
     Err(unavailable(request_id, format!("the store stayed busy over {MAX_ATTEMPTS} attempts: {last}")))
+}
+
+/// The `scimType` and `detail` of a guest's error body.
+fn conflict_in(body: &[u8]) -> (String, String) {
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let text = |key: &str| body[key].as_str().unwrap_or_default().to_string();
+    (text("scimType"), text("detail"))
 }
 
 /// The guest's response as HTTP.

@@ -1,0 +1,135 @@
+//! The README's first command: `scim-host serve --demo` starts a realm `demo` with
+//! organization `acme`, prints its tokens (or takes them from the environment), and keeps
+//! its data across a restart.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running `scim-host serve --demo` and what it printed at start.
+struct Demo {
+    child: Child,
+    origin: String,
+    realm_token: String,
+    admin_token: String,
+}
+
+fn start(data_dir: &std::path::Path, env_tokens: Option<(&str, &str)>) -> Demo {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scim-host"));
+    command
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("SCIM_HOST_DEMO_TOKEN")
+        .env_remove("SCIM_HOST_DEMO_ADMIN_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some((realm, admin)) = env_tokens {
+        command.env("SCIM_HOST_DEMO_TOKEN", realm).env("SCIM_HOST_DEMO_ADMIN_TOKEN", admin);
+    }
+    let mut child = command.spawn().expect("scim-host starts");
+    let (lines, received) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        // Keeps draining after the test stops listening: a closed pipe would fail the
+        // server's own writes to stderr.
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let (mut realm_token, mut admin_token) = (String::new(), String::new());
+    loop {
+        let line = received.recv_timeout(Duration::from_secs(120)).expect("scim-host says where it listens");
+        if let Some(token) = line.strip_prefix("demo realm token: ") {
+            realm_token = token.trim().to_string();
+        } else if let Some(token) = line.strip_prefix("demo admin token: ") {
+            admin_token = token.trim().to_string();
+        } else if let Some(origin) = line.strip_prefix("scim-host listening on ") {
+            return Demo { child, origin: origin.trim().to_string(), realm_token, admin_token };
+        }
+    }
+}
+
+impl Demo {
+    /// Stops the server with SIGTERM, as an operator would, and checks it exits cleanly.
+    fn stop(mut self) {
+        let status = Command::new("kill").arg(self.child.id().to_string()).status().expect("kill runs");
+        assert!(status.success());
+        let exit = self.child.wait().expect("scim-host exits");
+        assert!(exit.success(), "a clean exit on SIGTERM: {exit:?}");
+    }
+}
+
+#[tokio::test]
+async fn demo_serves_realm_and_organization_prints_tokens_and_keeps_data_across_restarts() {
+    let data = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+
+    let demo = start(data.path(), None);
+    assert_eq!(demo.realm_token.len(), 64, "a made-up realm token is printed");
+    assert_eq!(demo.admin_token.len(), 64, "a made-up admin token is printed");
+    let created = client
+        .post(format!("{}/realms/demo/scim/v2/organizations/acme/Users", demo.origin))
+        .bearer_auth(&demo.realm_token)
+        .header("content-type", "application/scim+json")
+        .body(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"persisted"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let printed_token = demo.realm_token.clone();
+    demo.stop();
+
+    let demo = start(data.path(), Some(("realm-secret", "admin-secret")));
+    assert_eq!(demo.realm_token, "(from the environment)");
+    let listed = client
+        .get(format!("{}/realms/demo/scim/v2/Users?filter=userName%20eq%20%22persisted%22", demo.origin))
+        .bearer_auth("realm-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status().as_u16(), 200);
+    let listed: serde_json::Value = listed.json().await.unwrap();
+    assert_eq!(listed["totalResults"], 1, "the user survived the restart: {listed}");
+
+    let events: serde_json::Value = client
+        .get(format!("{}/admin/realms/demo/events", demo.origin))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<_> = events["events"].as_array().unwrap().iter().map(|e| e["type"].clone()).collect();
+    assert_eq!(kinds, ["USER_CREATED", "ORGANIZATION_MEMBER_JOINED"]);
+
+    let stale = client
+        .get(format!("{}/realms/demo/scim/v2/Users", demo.origin))
+        .bearer_auth(&printed_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status().as_u16(), 401, "tokens of an earlier run no longer work");
+    demo.stop();
+}
+
+#[test]
+fn hash_token_prints_a_hash_a_configuration_accepts() {
+    let output = Command::new(env!("CARGO_BIN_EXE_scim-host")).args(["hash-token", "s3cret"]).output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let hash = text.lines().find_map(|l| l.strip_prefix("hash:")).unwrap().trim().to_string();
+    assert_eq!(hash, scim_host::auth::TokenHash::of("s3cret").to_string());
+}
+
+#[test]
+fn check_config_names_the_mistake() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[realms.demo]\ntokens = [\"not-a-hash\"]\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_scim-host")).arg("check-config").arg(&path).output().unwrap();
+    assert!(!output.status.success());
+    let message = String::from_utf8(output.stderr).unwrap();
+    assert!(message.contains("scim-host hash-token"), "{message}");
+}
