@@ -19,7 +19,7 @@ pub fn build_guest(root: &Path, package: &str, source_dir: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .current_dir(&root)
+        .current_dir(root)
         .args(["build", "--release", "--package", package, "--target", "wasm32-wasip2"])
         .arg("--target-dir")
         .arg(&target_dir)

@@ -8,7 +8,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use scim_bench::MemoryStore;
 use scim_guest::{Request, Scope};
 use scim_host::bindings::types;
-use scim_host::runtime::{CallLimits, PoolSize, Runtime};
+use scim_host::runtime::{CallInput, CallLimits, PoolSize, Runtime};
 use scim_host::store::{Access, Store};
 use scim_host::tenants::BUNDLED_GUEST;
 use serde_json::json;
@@ -83,13 +83,12 @@ fn sandbox(c: &mut Criterion) {
             b.iter(|| black_box(scim_guest::handle(&mut *store.directory.lock().unwrap(), Scope::Realm, req)))
         });
         let wit_request = to_wit(req);
+        let input = CallInput { scope: &types::Scope::Realm, config: &config, request: &wit_request };
         let expected = scim_guest::handle(&mut *store.directory.lock().unwrap(), Scope::Realm, req).status;
         group.bench_function("wasm", |b| {
             b.iter(|| {
                 let tx = store.begin("bench", Access::Write).unwrap();
-                let outcome = runtime
-                    .call(&module, tx, "bench", limits, &types::Scope::Realm, &config, &wit_request)
-                    .expect("the guest answers");
+                let outcome = runtime.call(&module, tx, "bench", limits, &input).expect("the guest answers");
                 assert_eq!(outcome.response.status, expected);
                 black_box(outcome.response)
             })

@@ -57,13 +57,13 @@ impl Ctx<'_> {
 
     /// Checks `If-Match` before a change: 412 when the client's version is stale.
     pub fn check_if_match(&self, version: u64) -> ScimResult<()> {
-        if let Some(expected) = self.request.header("if-match") {
-            if !etag_matches(expected, version) {
-                return Err(ScimError::new(
-                    412,
-                    format!("If-Match: {expected} does not match the current version {}", etag(version)),
-                ));
-            }
+        if let Some(expected) = self.request.header("if-match")
+            && !etag_matches(expected, version)
+        {
+            return Err(ScimError::new(
+                412,
+                format!("If-Match: {expected} does not match the current version {}", etag(version)),
+            ));
         }
         Ok(())
     }
@@ -102,10 +102,8 @@ pub fn resource_response(status: u16, body: &Value, with_location: bool) -> Resp
     if let Some(version) = body["meta"]["version"].as_str() {
         response = response.with_header("etag", version);
     }
-    if with_location {
-        if let Some(location) = body["meta"]["location"].as_str() {
-            response = response.with_header("location", location);
-        }
+    if with_location && let Some(location) = body["meta"]["location"].as_str() {
+        response = response.with_header("location", location);
     }
     response
 }

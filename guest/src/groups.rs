@@ -167,12 +167,11 @@ fn reconcile(ctx: &mut Ctx, group_id: &str, current: &[Member], wanted: &[String
 
 /// Refuses an externalId that belongs to another group.
 fn check_unique(ctx: &mut Ctx, draft: &GroupDraft, own_id: Option<&str>) -> ScimResult<()> {
-    if let Some(x) = first_value(&draft.attributes, EXTERNAL_ID) {
-        if let Some(other) =
+    if let Some(x) = first_value(&draft.attributes, EXTERNAL_ID)
+        && let Some(other) =
             ctx.dir.get_groups_by_attribute(EXTERNAL_ID, x)?.into_iter().find(|g| Some(g.id.as_str()) != own_id)
-        {
-            return Err(ScimError::uniqueness(format!("externalId \"{x}\" is already used by group {}", other.id)));
-        }
+    {
+        return Err(ScimError::uniqueness(format!("externalId \"{x}\" is already used by group {}", other.id)));
     }
     Ok(())
 }

@@ -53,13 +53,13 @@ impl MemoryDirectory {
                 detail: format!("username \"{}\" exists", draft.username),
             });
         }
-        if let Some(x) = first_value(&draft.attributes, "externalId") {
-            if others().any(|u| first_value(&u.attributes, "externalId") == Some(x)) {
-                return Err(DirectoryError::Conflict {
-                    constraint: "external-id".into(),
-                    detail: format!("externalId \"{x}\" exists"),
-                });
-            }
+        if let Some(x) = first_value(&draft.attributes, "externalId")
+            && others().any(|u| first_value(&u.attributes, "externalId") == Some(x))
+        {
+            return Err(DirectoryError::Conflict {
+                constraint: "external-id".into(),
+                detail: format!("externalId \"{x}\" exists"),
+            });
         }
         Ok(())
     }
@@ -309,13 +309,13 @@ impl Directory for MemoryDirectory {
     }
 
     fn create_group(&mut self, draft: &GroupDraft) -> DirResult<Group> {
-        if let Some(x) = first_value(&draft.attributes, "externalId") {
-            if self.groups.values().any(|g| first_value(&g.attributes, "externalId") == Some(x)) {
-                return Err(DirectoryError::Conflict {
-                    constraint: "external-id".into(),
-                    detail: format!("externalId \"{x}\" exists"),
-                });
-            }
+        if let Some(x) = first_value(&draft.attributes, "externalId")
+            && self.groups.values().any(|g| first_value(&g.attributes, "externalId") == Some(x))
+        {
+            return Err(DirectoryError::Conflict {
+                constraint: "external-id".into(),
+                detail: format!("externalId \"{x}\" exists"),
+            });
         }
         let now = self.tick();
         let group = Group {

@@ -138,10 +138,10 @@ fn remove_path(object: &mut Map<String, Value>, path: &AttrPath) {
         Some(sub) => match container.get_mut(&key) {
             Some(Value::Array(items)) => {
                 for item in items {
-                    if let Some(o) = item.as_object_mut() {
-                        if let Some(k) = key_of(o, sub) {
-                            o.remove(&k);
-                        }
+                    if let Some(o) = item.as_object_mut()
+                        && let Some(k) = key_of(o, sub)
+                    {
+                        o.remove(&k);
                     }
                 }
             }

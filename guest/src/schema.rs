@@ -348,10 +348,10 @@ impl ResourceType {
                 };
                 let mut ext_out = Map::new();
                 for (k, v) in ext_object {
-                    if let Some(def) = extension.attr(k) {
-                        if let Some(v) = canonical_value(def, v, &format!("{}:{}", extension.id, def.name))? {
-                            ext_out.insert(def.name.to_string(), v);
-                        }
+                    if let Some(def) = extension.attr(k)
+                        && let Some(v) = canonical_value(def, v, &format!("{}:{}", extension.id, def.name))?
+                    {
+                        ext_out.insert(def.name.to_string(), v);
                     }
                 }
                 if !ext_out.is_empty() {
@@ -415,10 +415,10 @@ fn canonical_single(def: &AttrDef, value: &Value, path: &str) -> ScimResult<Opti
             let Some(object) = value.as_object() else { return Err(wrong("an object")) };
             let mut out = Map::new();
             for (k, v) in object {
-                if let Some(sub) = def.sub_attr(k) {
-                    if let Some(v) = canonical_value(sub, v, &format!("{path}.{}", sub.name))? {
-                        out.insert(sub.name.to_string(), v);
-                    }
+                if let Some(sub) = def.sub_attr(k)
+                    && let Some(v) = canonical_value(sub, v, &format!("{path}.{}", sub.name))?
+                {
+                    out.insert(sub.name.to_string(), v);
                 }
             }
             if out.is_empty() {

@@ -159,10 +159,10 @@ fn document(user: &User) -> Map<String, Value> {
     if !name.is_empty() {
         doc.insert("name".into(), Value::Object(name));
     }
-    if !doc.contains_key("emails") {
-        if let Some(email) = &user.email {
-            doc.insert("emails".into(), json!([{"value": email, "primary": true}]));
-        }
+    if !doc.contains_key("emails")
+        && let Some(email) = &user.email
+    {
+        doc.insert("emails".into(), json!([{"value": email, "primary": true}]));
     }
     doc
 }
@@ -198,10 +198,10 @@ pub fn render(ctx: &Ctx, user: &User, groups: &[Membership]) -> Value {
 /// The user with this id, if it is visible in the scope.
 fn load(ctx: &mut Ctx, id: &str) -> ScimResult<User> {
     let user = ctx.dir.get_user(id)?.ok_or_else(|| ScimError::not_found("User", id))?;
-    if let Scope::Organization { id: org, .. } = &ctx.scope {
-        if !ctx.dir.is_organization_member(org, id)? {
-            return Err(ScimError::not_found("User", id));
-        }
+    if let Scope::Organization { id: org, .. } = &ctx.scope
+        && !ctx.dir.is_organization_member(org, id)?
+    {
+        return Err(ScimError::not_found("User", id));
     }
     Ok(user)
 }
@@ -214,26 +214,25 @@ fn full(ctx: &mut Ctx, user: &User, projection: &Projection) -> ScimResult<Value
 
 /// Refuses a draft whose userName or externalId belongs to another user.
 fn check_unique(ctx: &mut Ctx, draft: &UserDraft, own_id: Option<&str>) -> ScimResult<()> {
-    if let Some(other) = ctx.dir.get_user_by_username(&draft.username)? {
-        if Some(other.id.as_str()) != own_id {
-            return Err(ScimError::uniqueness(format!(
-                "userName \"{}\" is already taken by user {}",
-                draft.username, other.id
-            )));
-        }
+    if let Some(other) = ctx.dir.get_user_by_username(&draft.username)?
+        && Some(other.id.as_str()) != own_id
+    {
+        return Err(ScimError::uniqueness(format!(
+            "userName \"{}\" is already taken by user {}",
+            draft.username, other.id
+        )));
     }
-    if let Some(external_id) = first_value(&draft.attributes, EXTERNAL_ID) {
-        if let Some(other) = ctx
+    if let Some(external_id) = first_value(&draft.attributes, EXTERNAL_ID)
+        && let Some(other) = ctx
             .dir
             .get_users_by_attribute(EXTERNAL_ID, external_id)?
             .into_iter()
             .find(|u| Some(u.id.as_str()) != own_id)
-        {
-            return Err(ScimError::uniqueness(format!(
-                "externalId \"{external_id}\" is already used by user {}",
-                other.id
-            )));
-        }
+    {
+        return Err(ScimError::uniqueness(format!(
+            "externalId \"{external_id}\" is already used by user {}",
+            other.id
+        )));
     }
     Ok(())
 }
@@ -251,10 +250,10 @@ fn save(ctx: &mut Ctx, existing: &User, draft: &UserDraft) -> ScimResult<User> {
 
 /// Makes the user a member of the scope's organization, if there is one.
 fn join_scope(ctx: &mut Ctx, user: &User) -> ScimResult<()> {
-    if let Some(org) = ctx.scope.organization().map(str::to_string) {
-        if ctx.dir.add_organization_member(&org, &user.id)? {
-            ctx.emit(EventKind::OrganizationMemberJoined, &user.id, Some(&org), json!({"userName": user.username}))?;
-        }
+    if let Some(org) = ctx.scope.organization().map(str::to_string)
+        && ctx.dir.add_organization_member(&org, &user.id)?
+    {
+        ctx.emit(EventKind::OrganizationMemberJoined, &user.id, Some(&org), json!({"userName": user.username}))?;
     }
     Ok(())
 }

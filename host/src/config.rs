@@ -163,10 +163,10 @@ impl Config {
             config.data_dir = base.join(&config.data_dir);
         }
         for realm in config.realms.values_mut() {
-            if let ModuleSource::Path(p) = &mut realm.module {
-                if p.is_relative() {
-                    *p = base.join(&*p);
-                }
+            if let ModuleSource::Path(p) = &mut realm.module
+                && p.is_relative()
+            {
+                *p = base.join(&*p);
             }
         }
         config.check()?;

@@ -182,9 +182,7 @@ impl Runtime {
         transaction: Box<dyn Transaction>,
         request_id: &str,
         limits: CallLimits,
-        scope: &types::Scope,
-        config: &types::Config,
-        request: &types::Request,
+        input: &CallInput<'_>,
     ) -> Result<CallOutcome, CallError> {
         let state = CallState {
             transaction: Some(transaction),
@@ -205,7 +203,7 @@ impl Runtime {
             Ok(bindings) => bindings,
             Err(error) => return Err(CallError::Host(format!("instantiating the guest: {error:#}"))),
         };
-        let result = bindings.scim_host_handler().call_handle(&mut store, scope, config, request);
+        let result = bindings.scim_host_handler().call_handle(&mut store, input.scope, input.config, input.request);
         let state = store.data_mut();
         match result {
             Ok(response) => Ok(CallOutcome {
@@ -216,6 +214,13 @@ impl Runtime {
             Err(error) => Err(classify(error, state, limits)),
         }
     }
+}
+
+/// What a `handle` call receives.
+pub struct CallInput<'a> {
+    pub scope: &'a types::Scope,
+    pub config: &'a types::Config,
+    pub request: &'a types::Request,
 }
 
 /// A guest's response, with the transaction it ran in.

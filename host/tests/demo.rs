@@ -28,8 +28,9 @@ fn start(data_dir: &std::path::Path, env_tokens: Option<(&str, &str)>) -> Demo {
         command.env("SCIM_HOST_DEMO_TOKEN", realm).env("SCIM_HOST_DEMO_ADMIN_TOKEN", admin);
     }
     let mut child = command.spawn().expect("scim-host starts");
-    let (lines, received) = mpsc::channel();
     let stderr = child.stderr.take().unwrap();
+    let mut demo = Demo { child, origin: String::new(), realm_token: String::new(), admin_token: String::new() };
+    let (lines, received) = mpsc::channel();
     std::thread::spawn(move || {
         // Keeps draining after the test stops listening: a closed pipe would fail the
         // server's own writes to stderr.
@@ -37,16 +38,24 @@ fn start(data_dir: &std::path::Path, env_tokens: Option<(&str, &str)>) -> Demo {
             let _ = lines.send(line);
         }
     });
-    let (mut realm_token, mut admin_token) = (String::new(), String::new());
-    loop {
+    while demo.origin.is_empty() {
         let line = received.recv_timeout(Duration::from_secs(120)).expect("scim-host says where it listens");
         if let Some(token) = line.strip_prefix("demo realm token: ") {
-            realm_token = token.trim().to_string();
+            demo.realm_token = token.trim().to_string();
         } else if let Some(token) = line.strip_prefix("demo admin token: ") {
-            admin_token = token.trim().to_string();
+            demo.admin_token = token.trim().to_string();
         } else if let Some(origin) = line.strip_prefix("scim-host listening on ") {
-            return Demo { child, origin: origin.trim().to_string(), realm_token, admin_token };
+            demo.origin = origin.trim().to_string();
         }
+    }
+    demo
+}
+
+/// A test that fails midway leaves no server behind.
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

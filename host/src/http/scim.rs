@@ -6,7 +6,7 @@ use super::RequestId;
 use super::error::ScimError;
 use crate::app::App;
 use crate::bindings::types;
-use crate::runtime::{CallError, CallLimits};
+use crate::runtime::{CallError, CallInput, CallLimits};
 use crate::store::{Access, StoreError};
 use crate::tenants::Tenant;
 use axum::body::Body;
@@ -186,6 +186,7 @@ fn run(
 ) -> Result<Response, ScimError> {
     let limits =
         CallLimits { memory_bytes: (tenant.limits.memory_mib as usize) << 20, deadline: tenant.limits.deadline() };
+    let input = CallInput { scope, config: &tenant.guest_config, request };
     let mut last = String::new();
     for attempt in 1..=MAX_ATTEMPTS {
         let transaction = match app.store.begin(&tenant.name, access) {
@@ -196,8 +197,7 @@ fn run(
             }
             Err(e) => return Err(unavailable(request_id, format!("the store is unavailable: {e}"))),
         };
-        let outcome =
-            app.runtime.call(&tenant.module, transaction, &request_id.0, limits, scope, &tenant.guest_config, request);
+        let outcome = app.runtime.call(&tenant.module, transaction, &request_id.0, limits, &input);
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(CallError::Rerun(why)) => {

@@ -706,10 +706,10 @@ impl Transaction for SqliteTransaction {
 
     fn create_group(&mut self, draft: &GroupDraft) -> StoreResult<Group> {
         self.check_group_unique(draft, None)?;
-        if let Some(organization) = &draft.organization {
-            if !self.exists("organizations", organization)? {
-                return Err(StoreError::NotFound(organization.clone()));
-            }
+        if let Some(organization) = &draft.organization
+            && !self.exists("organizations", organization)?
+        {
+            return Err(StoreError::NotFound(organization.clone()));
         }
         let (id, now) = (new_id(), now_millis());
         self.conn
