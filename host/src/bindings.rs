@@ -307,8 +307,8 @@ impl wit::Host for CallState {
             resource_id: event.resource_id,
             related_id: event.related_id,
             details: event.details,
-            request_id: self.request_id.clone(),
         };
-        self.tx()?.emit(&event)
+        let request_id = self.request_id.clone();
+        self.tx()?.emit(&event, &request_id)
     }
 }

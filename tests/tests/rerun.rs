@@ -108,8 +108,8 @@ impl Transaction for FlakyTransaction {
     fn remove_organization_member(&mut self, o: &str, u: &str) -> StoreResult<bool> {
         self.inner.remove_organization_member(o, u)
     }
-    fn emit(&mut self, e: &AdminEvent) -> StoreResult<()> {
-        self.inner.emit(e)
+    fn emit(&mut self, e: &AdminEvent, request_id: &str) -> StoreResult<()> {
+        self.inner.emit(e, request_id)
     }
     fn commit(self: Box<Self>) -> StoreResult<()> {
         self.inner.commit()

@@ -4,12 +4,27 @@
 //! or rolls back whole. No WIT type enters here: the bindings convert at the boundary, so a
 //! second backend (PostgreSQL) implements these traits and nothing else.
 
-mod model;
 mod sql_filter;
 mod sqlite;
 
-pub use model::*;
+pub use scim_directory::*;
 pub use sqlite::SqliteStore;
+
+/// An admin event as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Increases with every event of the store.
+    pub seq: i64,
+    /// Milliseconds since the epoch.
+    pub time: i64,
+    /// The [`EventKind::name`].
+    pub kind: String,
+    pub resource_id: String,
+    pub related_id: Option<String>,
+    pub details: String,
+    /// The request that caused it.
+    pub request_id: String,
+}
 
 /// What a store operation can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,8 +103,8 @@ pub trait Transaction: Send {
     /// Removes the user from the organization and from every group of the organization.
     fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool>;
 
-    /// Records an admin event, stamped with the time.
-    fn emit(&mut self, event: &AdminEvent) -> StoreResult<()>;
+    /// Records an admin event, stamped with the time and the request that caused it.
+    fn emit(&mut self, event: &AdminEvent, request_id: &str) -> StoreResult<()>;
 
     /// Makes every change of the call durable.
     fn commit(self: Box<Self>) -> StoreResult<()>;

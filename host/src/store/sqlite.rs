@@ -866,7 +866,7 @@ impl Transaction for SqliteTransaction {
             .map_err(classify)
     }
 
-    fn emit(&mut self, event: &AdminEvent) -> StoreResult<()> {
+    fn emit(&mut self, event: &AdminEvent, request_id: &str) -> StoreResult<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id)
@@ -880,7 +880,7 @@ impl Transaction for SqliteTransaction {
                     event.resource_id,
                     event.related_id,
                     event.details,
-                    event.request_id
+                    request_id
                 ])
             })
             .map(drop)

@@ -1,13 +1,21 @@
-//! The store's vocabulary: plain records, independent of WIT and of SQL.
+//! The vocabulary of the identity store, shaped like Keycloak's: users, groups,
+//! memberships, organizations, attributes, structured queries and admin events, as plain
+//! Rust records. It is the Rust face of the WIT `directory` interface, shared by the guest
+//! library (its `Directory` trait) and the host's store (its `Transaction` trait), so the
+//! two sides of the sandbox speak the same types and only the WIT crossing converts.
+//! Nothing here knows SCIM, SQL or WIT.
 
 /// A multi-valued attribute (Keycloak's attribute multimap entry).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attribute {
+    /// The attribute's name.
     pub name: String,
+    /// Its values, in order.
     pub values: Vec<String>,
 }
 
-/// A user of a realm. Times are milliseconds since the Unix epoch.
+/// A user of the realm. Times are milliseconds since the Unix epoch; `version` grows by
+/// one with every change (the SCIM ETag); attributes are sorted by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
     pub id: String,
@@ -18,9 +26,7 @@ pub struct User {
     pub enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
-    /// Grows by one with every change; the guest's ETag.
     pub version: u64,
-    /// Sorted by name.
     pub attributes: Vec<Attribute>,
 }
 
@@ -35,7 +41,7 @@ pub struct UserDraft {
     pub attributes: Vec<Attribute>,
 }
 
-/// A group of a realm, possibly owned by an organization.
+/// A group of the realm.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
     pub id: String,
@@ -43,12 +49,11 @@ pub struct Group {
     pub organization: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
-    /// Grows by one with every change, membership changes included.
     pub version: u64,
     pub attributes: Vec<Attribute>,
 }
 
-/// The writable part of a group. The organization is fixed at creation.
+/// The writable part of a group.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct GroupDraft {
     pub name: String,
@@ -70,7 +75,7 @@ pub struct Membership {
     pub group_name: String,
 }
 
-/// An organization of a realm.
+/// An organization of the realm.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Organization {
     pub id: String,
@@ -78,7 +83,7 @@ pub struct Organization {
     pub name: String,
 }
 
-/// What a condition compares.
+/// A stored property a query can test or sort by.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Field {
     Id,
@@ -93,7 +98,7 @@ pub enum Field {
     Attribute(String),
 }
 
-/// How a condition compares.
+/// A SCIM comparison operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Comparator {
     Eq,
@@ -108,7 +113,7 @@ pub enum Comparator {
     Le,
 }
 
-/// One comparison of a filter.
+/// One test of a field against a value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Condition {
     pub field: Field,
@@ -117,7 +122,7 @@ pub struct Condition {
     pub case_exact: bool,
 }
 
-/// A filter node; children are indexes of earlier nodes, the last node is the root.
+/// One node of a flattened filter; the last node of a list is the root.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FilterNode {
     Condition(Condition),
@@ -133,7 +138,7 @@ pub struct SortKey {
     pub descending: bool,
 }
 
-/// A search: filter, organization restriction, order and page.
+/// A search, evaluated and paged by the store.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Query {
     pub filter: Vec<FilterNode>,
@@ -143,14 +148,14 @@ pub struct Query {
     pub limit: u32,
 }
 
-/// One page of a search and the number of all matches.
+/// A page of search results and the number of all matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Page<T> {
     pub total: u32,
     pub items: Vec<T>,
 }
 
-/// The kinds of admin event.
+/// What happened, for the admin event log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {
     UserCreated,
@@ -165,8 +170,29 @@ pub enum EventKind {
     OrganizationMemberLeft,
 }
 
+/// An admin event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminEvent {
+    pub kind: EventKind,
+    pub resource_id: String,
+    pub related_id: Option<String>,
+    pub details: String,
+}
+
+impl Attribute {
+    /// An attribute with one value.
+    pub fn single(name: &str, value: impl Into<String>) -> Self {
+        Attribute { name: name.to_string(), values: vec![value.into()] }
+    }
+}
+
+/// The first value of the named attribute.
+pub fn first_value<'a>(attributes: &'a [Attribute], name: &str) -> Option<&'a str> {
+    attributes.iter().find(|a| a.name == name).and_then(|a| a.values.first()).map(String::as_str)
+}
+
 impl EventKind {
-    /// The name stored and shown (`MEMBER_JOINED`), Keycloak's admin-event style.
+    /// The name stored and shown (`MEMBER_JOINED`), in Keycloak's admin-event style.
     pub fn name(self) -> &'static str {
         match self {
             EventKind::UserCreated => "USER_CREATED",
@@ -181,29 +207,4 @@ impl EventKind {
             EventKind::OrganizationMemberLeft => "ORGANIZATION_MEMBER_LEFT",
         }
     }
-}
-
-/// An admin event as a guest emits it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdminEvent {
-    pub kind: EventKind,
-    pub resource_id: String,
-    pub related_id: Option<String>,
-    pub details: String,
-    /// The request that caused it.
-    pub request_id: String,
-}
-
-/// An admin event as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredEvent {
-    /// Increases with every event of the store.
-    pub seq: i64,
-    /// Milliseconds since the epoch.
-    pub time: i64,
-    pub kind: String,
-    pub resource_id: String,
-    pub related_id: Option<String>,
-    pub details: String,
-    pub request_id: String,
 }
