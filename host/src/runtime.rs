@@ -116,9 +116,9 @@ impl Runtime {
             .total_tables(calls * 4)
             .max_memories_per_component(2)
             .max_memory_size(MAX_GUEST_MEMORY)
-            // Keep a warm slot's first pages resident: a fresh instance then costs
-            // a reset, not page faults.
-            .linear_memory_keep_resident(1 << 20)
+            // Linear memory is reset with madvise, not memset: zeroing even 256 KiB on
+            // every call measured slower (bench: 28 µs per call with madvise, 32 µs with a
+            // 256 KiB memset, 45 µs with 1 MiB). Tables are small; memset them.
             .table_keep_resident(1 << 16);
         let mut config = Config::new();
         config
