@@ -15,12 +15,12 @@ use std::sync::Arc;
 const MAX_EVENTS: u32 = 1000;
 
 fn authenticate(app: &App, headers: &HeaderMap) -> Result<(), ScimError> {
-    let header = headers.get(header::AUTHORIZATION).map(|h| h.to_str().unwrap_or(""));
-    match crate::auth::bearer(header) {
-        Some(token) if crate::auth::accepts(&app.config.admin_tokens, token) => Ok(()),
-        Some(_) => Err(ScimError::unauthorized("admin", "the bearer token is not an admin token")),
-        None => Err(ScimError::unauthorized("admin", "the admin API needs an Authorization: Bearer token")),
-    }
+    super::check_bearer(headers, &app.config.admin_tokens).map_err(|problem| match problem {
+        super::BearerProblem::Missing => {
+            ScimError::unauthorized("admin", "the admin API needs an Authorization: Bearer token")
+        }
+        super::BearerProblem::Rejected => ScimError::unauthorized("admin", "the bearer token is not an admin token"),
+    })
 }
 
 /// Paging of the event list.

@@ -6,9 +6,10 @@ pub mod error;
 mod scim;
 
 use crate::app::App;
+use crate::auth::TokenHash;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -18,6 +19,21 @@ use std::sync::Arc;
 /// The id of one request: sent back as `X-Request-Id`, logged, and put in 5xx details.
 #[derive(Clone, Debug, Default)]
 pub struct RequestId(pub String);
+
+/// Why a request's bearer token was not accepted.
+pub enum BearerProblem {
+    /// No `Authorization: Bearer` header.
+    Missing,
+    /// A token that none of the hashes accepts.
+    Rejected,
+}
+
+/// Checks the request's bearer token against token hashes.
+pub fn check_bearer(headers: &HeaderMap, hashes: &[TokenHash]) -> Result<(), BearerProblem> {
+    let header = headers.get(header::AUTHORIZATION).map(|h| h.to_str().unwrap_or(""));
+    let token = crate::auth::bearer(header).ok_or(BearerProblem::Missing)?;
+    if crate::auth::accepts(hashes, token) { Ok(()) } else { Err(BearerProblem::Rejected) }
+}
 
 /// Every route of the server.
 pub fn router(app: Arc<App>) -> Router {

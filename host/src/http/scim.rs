@@ -133,29 +133,26 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
 }
 
 fn authenticate(tenant: &Tenant, headers: &HeaderMap) -> Result<(), ScimError> {
-    let header = headers.get(header::AUTHORIZATION).map(|h| h.to_str().unwrap_or(""));
-    let token = crate::auth::bearer(header).ok_or_else(|| {
-        ScimError::unauthorized(&tenant.name, format!("realm \"{}\" needs an Authorization: Bearer token", tenant.name))
-    })?;
-    if !crate::auth::accepts(&tenant.tokens, token) {
-        return Err(ScimError::unauthorized(
-            &tenant.name,
-            format!("the bearer token is not valid for realm \"{}\"", tenant.name),
-        ));
-    }
-    Ok(())
+    let realm = &tenant.name;
+    super::check_bearer(headers, &tenant.tokens).map_err(|problem| match problem {
+        super::BearerProblem::Missing => {
+            ScimError::unauthorized(realm, format!("realm \"{realm}\" needs an Authorization: Bearer token"))
+        }
+        super::BearerProblem::Rejected => {
+            ScimError::unauthorized(realm, format!("the bearer token is not valid for realm \"{realm}\""))
+        }
+    })
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ScimError> {
     axum::body::to_bytes(body, limit).await.map(|b| b.to_vec()).map_err(|e| {
         let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
-            let mut error = ScimError::new(
+            // RFC 7644 names no scimType for a body that is too large.
+            ScimError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("the request body is larger than this realm's limit of {limit} bytes"),
-            );
-            error.scim_type = Some("tooLarge");
-            error
+            )
         } else {
             ScimError::new(StatusCode::BAD_REQUEST, format!("the request body could not be read: {e}"))
         }

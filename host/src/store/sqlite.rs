@@ -164,10 +164,14 @@ impl SqliteStore {
         };
         match pool.take(CHECKOUT_TIMEOUT)? {
             Some(conn) => Ok(Pooled { conn: Some(conn), pool: pool.clone() }),
-            None => {
-                let conn = self.connect(access)?;
-                Ok(Pooled { conn: Some(conn), pool: pool.clone() })
-            }
+            None => match self.connect(access) {
+                Ok(conn) => Ok(Pooled { conn: Some(conn), pool: pool.clone() }),
+                Err(e) => {
+                    // The slot taken for the new connection is free again.
+                    pool.give_back(None);
+                    Err(e)
+                }
+            },
         }
     }
 
