@@ -33,6 +33,12 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The same directory and scope, answering another request (a `.search` body read
+    /// as the query of a list).
+    pub fn with_request<'b>(&'b mut self, request: &'b Request) -> Ctx<'b> {
+        Ctx { dir: &mut *self.dir, scope: self.scope.clone(), request }
+    }
+
     /// Records an admin event.
     pub fn emit(
         &mut self,

@@ -3,7 +3,7 @@
 //! then removes the rest and adds the new, emitting a joined/left event for each change.
 
 use crate::context::{Ctx, Scope, meta, resource_response};
-use crate::directory::{Attribute, EventKind, Field, Group, GroupDraft, Member, first_value};
+use crate::directory::{Attribute, EventKind, Field, Group, GroupDraft, Member, Query, first_value};
 use crate::error::{ScimError, ScimResult};
 use crate::filter::AttrPath;
 use crate::http::Response;
@@ -95,7 +95,9 @@ pub fn render(ctx: &Ctx, group: &Group, members: Option<&[Member]>) -> Value {
     if let Some(members) = members {
         let members: Vec<Value> = members
             .iter()
-            .map(|m| json!({"value": m.user_id, "display": m.username, "$ref": ctx.location("Users", &m.user_id), "type": "User"}))
+            // No `display`: RFC 7643 §8.7.1 lists value, $ref and type only, and a client
+            // that compares what it sent with what it gets back finds nothing extra.
+            .map(|m| json!({"value": m.user_id, "$ref": ctx.location("Users", &m.user_id), "type": "User"}))
             .collect();
         doc.insert("members".into(), Value::Array(members));
     }
@@ -233,17 +235,27 @@ pub fn get(ctx: &mut Ctx, id: &str) -> ScimResult<Response> {
     Ok(resource_response(200, &body, false))
 }
 
-/// GET /Groups with filter, sorting and paging.
-pub fn list(ctx: &mut Ctx) -> ScimResult<Response> {
-    let query = listing::build_query(ctx.request, group_field, ctx.scope.organization().map(str::to_string))?;
+/// The store query of a list request in this scope.
+pub fn query(ctx: &Ctx) -> ScimResult<Query> {
+    listing::build_query(ctx.request, group_field, ctx.scope.organization().map(str::to_string))
+}
+
+/// One page of groups, rendered as the request asks, and the number of all matches.
+pub fn page(ctx: &mut Ctx, query: &Query) -> ScimResult<(u32, Vec<Value>)> {
     let projection = Projection::from_request(ctx.request)?;
-    let page = ctx.dir.search_groups(&query)?;
+    let page = ctx.dir.search_groups(query)?;
     let mut resources = Vec::with_capacity(page.items.len());
     for group in &page.items {
         resources.push(full(ctx, group, &projection)?);
     }
+    Ok((page.total, resources))
+}
+
+/// GET /Groups with filter, sorting and paging.
+pub fn list(ctx: &mut Ctx) -> ScimResult<Response> {
+    let (total, resources) = page(ctx, &query(ctx)?)?;
     let start_index = Paging::from_request(ctx.request)?.start_index;
-    Ok(Response::json(200, &list_response(page.total, start_index, resources)))
+    Ok(Response::json(200, &list_response(total, start_index, resources)))
 }
 
 /// PUT /Groups/{id}: replaces the group; its members become exactly those sent.

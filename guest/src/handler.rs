@@ -7,6 +7,7 @@ use crate::discovery;
 use crate::error::{ScimError, ScimResult, ScimType};
 use crate::groups;
 use crate::http::{Request, Response};
+use crate::search;
 use crate::users;
 use serde_json::Value;
 
@@ -37,6 +38,17 @@ fn route(ctx: &mut Ctx) -> ScimResult<Response> {
         (["Schemas", id], "GET") => discovery::schemas(base, Some(id)),
         (["Schemas", ..], _) => not_allowed("GET"),
 
+        ([".search"], "POST") => search::root(ctx, &body(request)?),
+        ([".search"], _) => not_allowed("POST"),
+        (["Users", ".search"], "POST") => {
+            let list = search::list_request(request, &body(request)?)?;
+            users::list(&mut ctx.with_request(&list))
+        }
+        (["Groups", ".search"], "POST") => {
+            let list = search::list_request(request, &body(request)?)?;
+            groups::list(&mut ctx.with_request(&list))
+        }
+        (["Users" | "Groups", ".search"], _) => not_allowed("POST"),
         (["Users"], "GET") => users::list(ctx),
         (["Users"], "POST") => users::create(ctx, &body(request)?),
         (["Users"], _) => not_allowed("GET, POST"),

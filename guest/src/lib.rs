@@ -18,6 +18,7 @@ pub mod memory;
 pub mod patch;
 pub mod projection;
 pub mod schema;
+pub mod search;
 pub mod time;
 pub mod users;
 

@@ -5,7 +5,7 @@
 
 use crate::error::{ScimError, ScimResult, ScimType};
 use crate::filter::{self, AttrPath, CompValue, Filter};
-use crate::schema::{AttrDef, Mutability, PATCH_OP, ResourceType};
+use crate::schema::{AttrDef, Mutability, PATCH_OP, ResourceType, Schema};
 use serde_json::{Map, Value};
 
 /// The three PATCH operations.
@@ -140,7 +140,10 @@ fn op_word(kind: OpKind) -> &'static str {
 pub fn apply(rt: &ResourceType, resource: &mut Map<String, Value>, ops: &[PatchOp]) -> ScimResult<()> {
     for op in ops {
         match &op.path {
-            Some(path) => apply_at(rt, resource, op.op, path, op.value.as_ref())?,
+            Some(path) => match whole_extension(rt, path) {
+                Some(ext) => apply_extension(rt, resource, op.op, ext, op.value.as_ref())?,
+                None => apply_at(rt, resource, op.op, path, op.value.as_ref())?,
+            },
             None => {
                 let Some(Value::Object(values)) = &op.value else {
                     return Err(ScimError::invalid_syntax(format!(
@@ -154,19 +157,7 @@ pub fn apply(rt: &ResourceType, resource: &mut Map<String, Value>, ops: &[PatchO
                     }
                     if let Some(ext) = rt.extension(key) {
                         // `{"urn:…:User": {"employeeNumber": "7"}}`: each key is a path.
-                        let Some(inner) = value.as_object() else {
-                            return Err(ScimError::invalid_value(format!("'{key}' must be an object")));
-                        };
-                        for (k, v) in inner {
-                            let attr =
-                                AttrPath::parse(k).map_err(|e| ScimError::bad_request(ScimType::InvalidPath, e))?;
-                            let path = PatchPath {
-                                attr: AttrPath { urn: Some(ext.id.to_string()), ..attr },
-                                filter: None,
-                                sub: None,
-                            };
-                            apply_at(rt, resource, op.op, &path, Some(v))?;
-                        }
+                        apply_extension_keys(rt, resource, op.op, ext, value)?;
                         continue;
                     }
                     let path = PatchPath::parse(key)?;
@@ -174,6 +165,61 @@ pub fn apply(rt: &ResourceType, resource: &mut Map<String, Value>, ops: &[PatchO
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// The extension a path names whole (`urn:…:enterprise:2.0:User`), if it does.
+fn whole_extension(rt: &ResourceType, path: &PatchPath) -> Option<&'static Schema> {
+    if path.filter.is_some() || path.sub.is_some() || path.attr.sub.is_some() {
+        return None;
+    }
+    let urn = path.attr.urn.as_deref()?;
+    rt.extension(&format!("{urn}:{}", path.attr.name))
+}
+
+/// An operation on a whole extension: `add` merges the value's attributes into it,
+/// `replace` puts the value in its place, `remove` drops it.
+fn apply_extension(
+    rt: &ResourceType,
+    resource: &mut Map<String, Value>,
+    op: OpKind,
+    ext: &'static Schema,
+    value: Option<&Value>,
+) -> ScimResult<()> {
+    match op {
+        OpKind::Remove => {
+            resource.remove(ext.id);
+            Ok(())
+        }
+        OpKind::Add | OpKind::Replace => {
+            let value = value.ok_or_else(|| {
+                ScimError::invalid_syntax(format!("'{}' of \"{}\" needs a value", op_word(op), ext.id))
+            })?;
+            if op == OpKind::Replace {
+                resource.remove(ext.id);
+            }
+            apply_extension_keys(rt, resource, op, ext, value)
+        }
+    }
+}
+
+/// Applies each key of an extension object as a path inside the extension.
+fn apply_extension_keys(
+    rt: &ResourceType,
+    resource: &mut Map<String, Value>,
+    op: OpKind,
+    ext: &'static Schema,
+    value: &Value,
+) -> ScimResult<()> {
+    let Some(inner) = value.as_object() else {
+        return Err(ScimError::invalid_value(format!("'{}' must be an object", ext.id)));
+    };
+    // Clients that serialise an extension as a model send its `schemas` along.
+    for (key, v) in inner.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("schemas")) {
+        let attr = AttrPath::parse(key).map_err(|e| ScimError::bad_request(ScimType::InvalidPath, e))?;
+        let path = PatchPath { attr: AttrPath { urn: Some(ext.id.to_string()), ..attr }, filter: None, sub: None };
+        apply_at(rt, resource, op, &path, Some(v))?;
     }
     Ok(())
 }

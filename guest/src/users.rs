@@ -7,7 +7,7 @@
 //! attributes of their own, so the store can index and search them.
 
 use crate::context::{Ctx, Scope, meta, resource_response};
-use crate::directory::{EventKind, Field, Membership, User, UserDraft, first_value};
+use crate::directory::{EventKind, Field, Membership, Query, User, UserDraft, first_value};
 use crate::error::{ScimError, ScimResult};
 use crate::filter::AttrPath;
 use crate::http::Response;
@@ -144,7 +144,11 @@ fn document(user: &User) -> Map<String, Value> {
         .and_then(|s| serde_json::from_str::<Map<String, Value>>(s).ok())
         .unwrap_or_default();
     doc.insert("userName".into(), json!(user.username));
-    doc.insert("active".into(), json!(user.enabled));
+    // `active` is absent when the client never set it (or removed it) and nothing
+    // outside SCIM disabled the user.
+    if !user.enabled || doc.contains_key("active") {
+        doc.insert("active".into(), json!(user.enabled));
+    }
     match first_value(&user.attributes, EXTERNAL_ID) {
         Some(x) => doc.insert(EXTERNAL_ID.into(), json!(x)),
         None => doc.remove(EXTERNAL_ID),
@@ -297,17 +301,27 @@ pub fn get(ctx: &mut Ctx, id: &str) -> ScimResult<Response> {
     Ok(resource_response(200, &body, false))
 }
 
-/// GET /Users with filter, sorting and paging.
-pub fn list(ctx: &mut Ctx) -> ScimResult<Response> {
-    let query = listing::build_query(ctx.request, user_field, ctx.scope.organization().map(str::to_string))?;
+/// The store query of a list request in this scope.
+pub fn query(ctx: &Ctx) -> ScimResult<Query> {
+    listing::build_query(ctx.request, user_field, ctx.scope.organization().map(str::to_string))
+}
+
+/// One page of users, rendered as the request asks, and the number of all matches.
+pub fn page(ctx: &mut Ctx, query: &Query) -> ScimResult<(u32, Vec<Value>)> {
     let projection = Projection::from_request(ctx.request)?;
-    let page = ctx.dir.search_users(&query)?;
+    let page = ctx.dir.search_users(query)?;
     let mut resources = Vec::with_capacity(page.items.len());
     for user in &page.items {
         resources.push(full(ctx, user, &projection)?);
     }
+    Ok((page.total, resources))
+}
+
+/// GET /Users with filter, sorting and paging.
+pub fn list(ctx: &mut Ctx) -> ScimResult<Response> {
+    let (total, resources) = page(ctx, &query(ctx)?)?;
     let start_index = Paging::from_request(ctx.request)?.start_index;
-    Ok(Response::json(200, &list_response(page.total, start_index, resources)))
+    Ok(Response::json(200, &list_response(total, start_index, resources)))
 }
 
 /// PUT /Users/{id}: replaces the user.
