@@ -166,3 +166,27 @@ async fn meta_and_etags_follow_every_change() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn search_requests_run_as_reads_in_both_scopes() {
+    let server = TestServer::start().await;
+    for scope in BOTH_SCOPES {
+        let base = server.base(scope);
+        let tag = if scope == Scope::Realm { "1" } else { "2" };
+        server.create_user(scope, &format!("seeker.{tag}"), &format!("x-seeker-{tag}")).await;
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": format!("userName eq \"seeker.{tag}\""),
+            "attributes": ["userName"],
+        });
+        let found = server.post(&format!("{base}/Users/.search"), body.clone()).await.expect(200);
+        assert_eq!(found.body["totalResults"], json!(1), "{scope:?}");
+        assert_eq!(found.body["Resources"][0]["userName"], json!(format!("seeker.{tag}")));
+        let found = server.post(&format!("{base}/.search"), body).await.expect(200);
+        assert_eq!(found.body["totalResults"], json!(1), "{scope:?}: root search");
+    }
+    assert!(
+        server.events().await.iter().all(|e| e["type"] == "USER_CREATED" || e["type"] == "ORGANIZATION_MEMBER_JOINED")
+    );
+    server.stop().await;
+}

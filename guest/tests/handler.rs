@@ -1,0 +1,180 @@
+//! The SCIM logic, called natively against the in-memory directory: the same code the
+//! wasm component runs, without the sandbox or the store.
+
+use scim_guest::directory::EventKind;
+use scim_guest::memory::MemoryDirectory;
+use scim_guest::{Request, Scope, handle};
+use serde_json::{Value, json};
+
+const BASE: &str = "https://scim.example/realms/r/scim/v2";
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+struct Realm {
+    dir: MemoryDirectory,
+    acme: Scope,
+}
+
+impl Realm {
+    fn new() -> Realm {
+        let mut dir = MemoryDirectory::new();
+        let id = dir.add_organization("acme");
+        Realm { dir, acme: Scope::Organization { id, alias: "acme".into() } }
+    }
+
+    fn call(&mut self, scope: &Scope, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let request = Request {
+            method: method.into(),
+            path: path.into(),
+            query: query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap();
+                    (k.to_string(), v.replace("%20", " ").replace("%22", "\""))
+                })
+                .collect(),
+            headers: vec![("content-type".into(), "application/scim+json".into())],
+            body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+            base_url: BASE.into(),
+        };
+        let response = handle(&mut self.dir, scope.clone(), &request);
+        (response.status, serde_json::from_slice(&response.body).unwrap_or(Value::Null))
+    }
+
+    fn post_user(&mut self, scope: &Scope, name: &str) -> String {
+        let (status, body) = self.call(scope, "POST", "/Users", Some(user(name)));
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+}
+
+fn user(name: &str) -> Value {
+    json!({ "schemas": [USER], "userName": name, "externalId": format!("x-{name}"), "active": true })
+}
+
+#[test]
+fn a_repost_adopts_the_user_in_both_scopes() {
+    let mut realm = Realm::new();
+    let acme = realm.acme.clone();
+    for scope in [Scope::Realm, acme] {
+        let name = format!("ann-{}", scope.organization().is_some());
+        let id = realm.post_user(&scope, &name);
+        let (status, body) = realm.call(&scope, "POST", "/Users", Some(user(&name.to_uppercase())));
+        assert_eq!((status, body["id"].as_str()), (200, Some(id.as_str())), "{body}");
+    }
+    let created = realm.dir.events.iter().filter(|e| e.kind == EventKind::UserCreated).count();
+    assert_eq!(created, 2);
+}
+
+#[test]
+fn put_members_reconciles_and_emits_one_event_per_change() {
+    let mut realm = Realm::new();
+    let [a, b, c] = ["a", "b", "c"].map(|n| realm.post_user(&Scope::Realm, n));
+    let group = json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "G",
+        "members": [{ "value": a }, { "value": b }] });
+    let (_, created) = realm.call(&Scope::Realm, "POST", "/Groups", Some(group.clone()));
+    let gid = created["id"].as_str().unwrap().to_string();
+    let mut push = group;
+    push["members"] = json!([{ "value": b }, { "value": c }]);
+    let (status, body) = realm.call(&Scope::Realm, "PUT", &format!("/Groups/{gid}"), Some(push));
+    assert_eq!(status, 200, "{body}");
+    let left: Vec<_> = realm.dir.events.iter().filter(|e| e.kind == EventKind::MemberLeft).collect();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].related_id.as_deref(), Some(a.as_str()));
+    assert_eq!(realm.dir.events.iter().filter(|e| e.kind == EventKind::MemberJoined).count(), 3);
+    assert!(body["members"].as_array().unwrap().iter().all(|m| m.get("display").is_none()), "{body}");
+}
+
+#[test]
+fn the_organization_scope_sees_only_members() {
+    let mut realm = Realm::new();
+    let acme = realm.acme.clone();
+    let outsider = realm.post_user(&Scope::Realm, "outsider");
+    let member = realm.post_user(&acme, "member");
+    assert_eq!(realm.call(&acme, "GET", &format!("/Users/{outsider}"), None).0, 404);
+    assert_eq!(realm.call(&acme, "GET", &format!("/Users/{member}"), None).0, 200);
+    let (_, list) = realm.call(&acme, "GET", "/Users", None);
+    assert_eq!(list["totalResults"], 1);
+}
+
+#[test]
+fn search_requests_list_one_type_or_both() {
+    let mut realm = Realm::new();
+    for name in ["ann", "bob"] {
+        realm.post_user(&Scope::Realm, name);
+    }
+    let group = json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "ann's group" });
+    assert_eq!(realm.call(&Scope::Realm, "POST", "/Groups", Some(group)).0, 201);
+    let search = |filter: &str, count: u32| {
+        json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": filter,
+            "attributes": ["userName", "displayName"], "startIndex": 1, "count": count })
+    };
+
+    let (status, users) = realm.call(&Scope::Realm, "POST", "/Users/.search", Some(search("userName sw \"a\"", 10)));
+    assert_eq!(status, 200, "{users}");
+    assert_eq!(users["totalResults"], 1);
+    assert_eq!(users["Resources"][0]["userName"], "ann");
+    assert!(users["Resources"][0].get("externalId").is_none(), "attributes were honoured");
+
+    // At the root: Users first, then Groups, paged across both; a filter on an
+    // attribute only Users have matches no Group.
+    let (_, all) = realm.call(&Scope::Realm, "POST", "/.search", Some(search("id pr", 2)));
+    assert_eq!(all["totalResults"], 3);
+    assert_eq!(all["Resources"].as_array().unwrap().len(), 2);
+    let (_, page2) =
+        realm.call(&Scope::Realm, "POST", "/.search", Some(json!({ "filter": "id pr", "startIndex": 3, "count": 2 })));
+    assert_eq!(page2["Resources"][0]["displayName"], "ann's group", "{page2}");
+    let (_, by_name) = realm.call(&Scope::Realm, "POST", "/.search", Some(search("userName eq \"bob\"", 10)));
+    assert_eq!(by_name["totalResults"], 1);
+
+    let (status, error) = realm.call(&Scope::Realm, "POST", "/.search", Some(json!({ "schemas": [USER] })));
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(realm.call(&Scope::Realm, "GET", "/Users/.search", None).0, 405);
+}
+
+#[test]
+fn a_whole_extension_can_be_added_replaced_and_removed_by_path() {
+    let mut realm = Realm::new();
+    let id = realm.post_user(&Scope::Realm, "ext");
+    let url = format!("/Users/{id}");
+    let patch = |op: &str, value: Value| {
+        json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{ "op": op, "path": ENTERPRISE, "value": value }] })
+    };
+    let (status, body) = realm.call(
+        &Scope::Realm,
+        "PATCH",
+        &url,
+        Some(patch("add", json!({ "schemas": [ENTERPRISE], "employeeNumber": "7", "department": "R&D" }))),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[ENTERPRISE], json!({ "employeeNumber": "7", "department": "R&D" }));
+    assert!(body["schemas"].as_array().unwrap().contains(&json!(ENTERPRISE)));
+
+    let (_, body) = realm.call(&Scope::Realm, "PATCH", &url, Some(patch("replace", json!({ "costCenter": "42" }))));
+    assert_eq!(body[ENTERPRISE], json!({ "costCenter": "42" }), "replace swaps the whole extension");
+
+    let remove = json!({ "Operations": [{ "op": "remove", "path": ENTERPRISE }] });
+    let (_, body) = realm.call(&Scope::Realm, "PATCH", &url, Some(remove));
+    assert!(body.get(ENTERPRISE).is_none(), "{body}");
+    assert_eq!(body["schemas"], json!([USER]));
+}
+
+#[test]
+fn a_removed_active_stays_absent_and_a_disabled_user_shows_false() {
+    let mut realm = Realm::new();
+    let id = realm.post_user(&Scope::Realm, "flag");
+    let url = format!("/Users/{id}");
+    let (_, body) =
+        realm.call(&Scope::Realm, "PATCH", &url, Some(json!({ "Operations": [{ "op": "remove", "path": "active" }] })));
+    assert!(body.get("active").is_none(), "{body}");
+    let (_, body) = realm.call(
+        &Scope::Realm,
+        "PATCH",
+        &url,
+        Some(json!({ "Operations": [{ "op": "replace", "path": "active", "value": "False" }] })),
+    );
+    assert_eq!(body["active"], false);
+}
