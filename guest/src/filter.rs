@@ -191,8 +191,8 @@ impl<'a> Lexer<'a> {
     /// A keyword (`and`, `or`, `not`) followed by a delimiter, case-insensitively.
     fn eat_keyword(&mut self, keyword: &str) -> bool {
         let rest = self.rest();
-        if rest.len() >= keyword.len()
-            && rest[..keyword.len()].eq_ignore_ascii_case(keyword)
+        // `get`, not indexing: the text may hold a multi-byte character right here.
+        if rest.get(..keyword.len()).is_some_and(|head| head.eq_ignore_ascii_case(keyword))
             && rest[keyword.len()..].chars().next().is_none_or(|c| c.is_whitespace() || c == '(')
         {
             self.pos += keyword.len();
@@ -515,6 +515,14 @@ mod tests {
     #[test]
     fn operators_and_keywords_are_case_insensitive() {
         assert!(parse(r#"userName EQ "x" AND active Eq true"#).is_ok());
+    }
+
+    #[test]
+    fn non_ascii_text_where_a_keyword_may_stand_is_an_error_not_a_panic() {
+        for text in ["userName eq \"x\" ස", "ස", "userName eq \"x\" aන්ද"] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.scim_type, Some(ScimType::InvalidFilter), "{text}");
+        }
     }
 
     #[test]
