@@ -94,7 +94,7 @@ impl Choices {
     }
 
     fn space(&mut self) -> &'static str {
-        if self.next() % 4 == 0 { "  " } else { " " }
+        if self.next().is_multiple_of(4) { "  " } else { " " }
     }
 }
 
@@ -126,7 +126,7 @@ fn spell(filter: &Filter, c: &mut Choices) -> String {
         }
         Filter::ValuePath { attr, filter } => format!("{attr}[{}]", spell(filter, c)),
     };
-    if c.next() % 5 == 0 { format!("({text})") } else { text }
+    if c.next().is_multiple_of(5) { format!("({text})") } else { text }
 }
 
 proptest! {
