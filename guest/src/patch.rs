@@ -328,6 +328,17 @@ fn apply_at(
                         }
                     }
                 } else {
+                    let becomes_primary = match sub_name {
+                        Some(sub) => sub == "primary" && value == Value::Bool(true),
+                        None => is_primary(&value),
+                    };
+                    if becomes_primary {
+                        for (i, item) in items.iter_mut().enumerate() {
+                            if let (false, Some(o)) = (matched.contains(&i), item.as_object_mut()) {
+                                remove_key(o, "primary");
+                            }
+                        }
+                    }
                     for &i in &matched {
                         match sub_name {
                             Some(sub) => {
@@ -406,6 +417,10 @@ fn apply_at(
             };
             let items = container.entry(name).or_insert_with(|| Value::Array(Vec::new()));
             let items = ensure_array(items);
+            // A new primary value takes the mark from the values already there.
+            if incoming.iter().any(is_primary) {
+                items.iter_mut().filter_map(Value::as_object_mut).for_each(|o| remove_key(o, "primary"));
+            }
             for item in incoming {
                 if !items.iter().any(|existing| same_value(existing, &item)) {
                     items.push(item);
@@ -425,6 +440,11 @@ fn apply_at(
         }
     }
     Ok(())
+}
+
+/// Whether a value of a multi-valued attribute is marked primary.
+fn is_primary(value: &Value) -> bool {
+    value.get("primary") == Some(&Value::Bool(true))
 }
 
 fn ensure_array(value: &mut Value) -> &mut Vec<Value> {
@@ -586,6 +606,30 @@ mod tests {
         );
         let created = patched(user_type(), json!({"userName": "a"}), body).unwrap();
         assert_eq!(created["emails"], json!([{"type": "work", "value": "new@x"}]));
+    }
+
+    #[test]
+    fn a_new_primary_value_takes_the_mark_from_the_others() {
+        let user = json!({"userName": "u", "emails": [{"value": "a@x", "primary": true}, {"value": "b@x"}]});
+        let add =
+            json!({"Operations": [{"op": "add", "path": "emails", "value": [{"value": "c@x", "primary": true}]}]});
+        let out = patched(user_type(), user.clone(), add).unwrap();
+        let primaries: Vec<_> = out["emails"].as_array().unwrap().iter().filter(|e| is_primary(e)).collect();
+        assert_eq!(primaries, [&json!({"value": "c@x", "primary": true})]);
+
+        let mark =
+            json!({"Operations": [{"op": "replace", "path": "emails[value eq \"b@x\"].primary", "value": true}]});
+        let out = patched(user_type(), user, mark).unwrap();
+        assert_eq!(out["emails"], json!([{"value": "a@x"}, {"value": "b@x", "primary": true}]));
+    }
+
+    #[test]
+    fn two_primary_values_in_one_body_are_refused() {
+        let body = json!({"schemas": [crate::schema::USER_SCHEMA], "userName": "u",
+            "emails": [{"value": "a@x", "primary": true}, {"value": "b@x", "primary": true}]});
+        let e = user_type().canonicalize(&body, true).unwrap_err();
+        assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+        assert!(e.detail.contains("'emails'") && e.detail.contains("primary"), "{}", e.detail);
     }
 
     #[test]

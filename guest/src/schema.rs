@@ -399,6 +399,13 @@ pub fn canonical_value(def: &AttrDef, value: &Value, path: &str) -> ScimResult<O
                 out.push(v);
             }
         }
+        // RFC 7643 §2.4: "primary" is true for at most one value.
+        let primaries = out.iter().filter(|v| v.get("primary") == Some(&Value::Bool(true))).count();
+        if primaries > 1 {
+            return Err(ScimError::invalid_value(format!(
+                "attribute '{path}': {primaries} values are marked primary; at most one may be"
+            )));
+        }
         return Ok(if out.is_empty() { None } else { Some(Value::Array(out)) });
     }
     if value.is_array() {
