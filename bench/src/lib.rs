@@ -116,6 +116,9 @@ impl Transaction for MemoryTransaction {
     fn remove_organization_member(&mut self, org: &str, user_id: &str) -> StoreResult<bool> {
         self.with(|d| d.remove_organization_member(org, user_id))
     }
+    fn set_password_hash(&mut self, user_id: &str, hash: &str) -> StoreResult<()> {
+        self.with(|d| d.set_password(user_id, hash))
+    }
     fn emit(&mut self, event: &s::AdminEvent, _request_id: &str) -> StoreResult<()> {
         self.with(|d| d.emit(event))
     }

@@ -250,6 +250,10 @@ impl Directory for HostDirectory {
         wit::remove_organization_member(organization_id, user_id).map_err(error)
     }
 
+    fn set_password(&mut self, user_id: &str, password: &str) -> DirResult<()> {
+        wit::set_password(user_id, password).map_err(error)
+    }
+
     fn emit(&mut self, event: &d::AdminEvent) -> DirResult<()> {
         wit::emit(&wit::AdminEvent {
             kind: event_kind(event.kind),

@@ -44,5 +44,8 @@ pub trait Directory {
     fn add_organization_member(&mut self, organization_id: &str, user_id: &str) -> DirResult<bool>;
     fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> DirResult<bool>;
 
+    /// Sets the user's password; the store keeps only a hash of it.
+    fn set_password(&mut self, user_id: &str, password: &str) -> DirResult<()>;
+
     fn emit(&mut self, event: &AdminEvent) -> DirResult<()>;
 }

@@ -18,6 +18,9 @@ pub struct MemoryDirectory {
     organization_members: BTreeSet<(String, String)>,
     /// Every event emitted, in order.
     pub events: Vec<AdminEvent>,
+    /// Users with a password, and how many times it was set (the password itself is
+    /// not kept, as no store keeps it).
+    pub passwords: BTreeMap<String, u32>,
     clock: i64,
     next_id: u64,
 }
@@ -283,6 +286,7 @@ impl Directory for MemoryDirectory {
         let existed = self.users.remove(id).is_some();
         self.members.retain(|(_, u)| u != id);
         self.organization_members.retain(|(_, u)| u != id);
+        self.passwords.remove(id);
         Ok(existed)
     }
 
@@ -414,6 +418,14 @@ impl Directory for MemoryDirectory {
             .collect();
         self.members.retain(|(g, u)| !(u == user_id && org_groups.contains(g)));
         Ok(removed)
+    }
+
+    fn set_password(&mut self, user_id: &str, _password: &str) -> DirResult<()> {
+        if !self.users.contains_key(user_id) {
+            return Err(DirectoryError::NotFound(user_id.to_string()));
+        }
+        *self.passwords.entry(user_id.to_string()).or_default() += 1;
+        Ok(())
     }
 
     fn emit(&mut self, event: &AdminEvent) -> DirResult<()> {

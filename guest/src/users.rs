@@ -252,6 +252,15 @@ fn save(ctx: &mut Ctx, existing: &User, draft: &UserDraft) -> ScimResult<User> {
     Ok(user)
 }
 
+/// Hands a password the client sent to the directory, which keeps only its hash; it is
+/// never part of the stored document, so never returned.
+fn set_password(ctx: &mut Ctx, user_id: &str, resource: &Map<String, Value>) -> ScimResult<()> {
+    match resource.get("password") {
+        Some(Value::String(password)) => Ok(ctx.dir.set_password(user_id, password)?),
+        _ => Ok(()),
+    }
+}
+
 /// Makes the user a member of the scope's organization, if there is one.
 fn join_scope(ctx: &mut Ctx, user: &User) -> ScimResult<()> {
     if let Some(org) = ctx.scope.organization().map(str::to_string)
@@ -285,6 +294,7 @@ pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
             (201, user)
         }
     };
+    set_password(ctx, &user.id, &resource)?;
     join_scope(ctx, &user)?;
     let body = full(ctx, &user, &projection)?;
     Ok(resource_response(status, &body, true))
@@ -330,6 +340,7 @@ pub fn replace(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
     ctx.check_if_match(existing.version)?;
     let resource = resource_type().canonicalize(body, true)?;
     let user = save(ctx, &existing, &draft_from(&resource))?;
+    set_password(ctx, &user.id, &resource)?;
     let projection = Projection::from_request(ctx.request)?;
     let body = full(ctx, &user, &projection)?;
     Ok(resource_response(200, &body, false))
@@ -344,6 +355,7 @@ pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
     patch::apply(resource_type(), &mut resource, &ops)?;
     let resource = resource_type().canonicalize(&Value::Object(resource), false)?;
     let user = save(ctx, &existing, &draft_from(&resource))?;
+    set_password(ctx, &user.id, &resource)?;
     let projection = Projection::from_request(ctx.request)?;
     let body = full(ctx, &user, &projection)?;
     Ok(resource_response(200, &body, false))

@@ -178,3 +178,21 @@ fn a_removed_active_stays_absent_and_a_disabled_user_shows_false() {
     );
     assert_eq!(body["active"], false);
 }
+
+#[test]
+fn a_password_reaches_the_directory_and_is_never_returned() {
+    let mut realm = Realm::new();
+    let mut body = user("secretive");
+    body["password"] = json!("t0p-secret");
+    let (status, created) = realm.call(&Scope::Realm, "POST", "/Users", Some(body));
+    assert_eq!(status, 201);
+    let id = created["id"].as_str().unwrap().to_string();
+    assert!(!created.to_string().contains("t0p-secret"), "{created}");
+    let patch = json!({ "Operations": [{ "op": "replace", "path": "password", "value": "n3w-secret" }] });
+    let (status, patched) = realm.call(&Scope::Realm, "PATCH", &format!("/Users/{id}"), Some(patch));
+    assert_eq!(status, 200, "{patched}");
+    assert!(patched.get("password").is_none());
+    assert_eq!(realm.dir.passwords.get(&id), Some(&2), "set at creation, then by the PATCH");
+    let (_, fetched) = realm.call(&Scope::Realm, "GET", &format!("/Users/{id}"), None);
+    assert!(!fetched.to_string().contains("secret\""), "{fetched}");
+}

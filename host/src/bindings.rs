@@ -301,6 +301,11 @@ impl wit::Host for CallState {
         self.tx()?.remove_organization_member(&organization_id, &user_id)
     }
 
+    fn set_password(&mut self, user_id: String, password: String) -> Result<(), StoreError> {
+        let hash = crate::credentials::hash_password(&password)?;
+        self.tx()?.set_password_hash(&user_id, &hash)
+    }
+
     fn emit(&mut self, event: wit::AdminEvent) -> Result<(), StoreError> {
         let event = store::AdminEvent {
             kind: event_kind(event.kind),

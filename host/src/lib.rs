@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod bindings;
 pub mod config;
+pub mod credentials;
 pub mod http;
 pub mod runtime;
 pub mod store;

@@ -179,6 +179,12 @@ impl TestServer {
         }
     }
 
+    /// The server's SQLite database, opened read-only, to check what it stores.
+    pub fn database(&self) -> rusqlite::Connection {
+        let path = self._data.path().join("scim-host.db");
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("the database")
+    }
+
     /// The SCIM base URL of a scope of realm `demo`.
     pub fn base(&self, scope: Scope) -> String {
         match scope {

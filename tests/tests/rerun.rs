@@ -108,6 +108,9 @@ impl Transaction for FlakyTransaction {
     fn remove_organization_member(&mut self, o: &str, u: &str) -> StoreResult<bool> {
         self.inner.remove_organization_member(o, u)
     }
+    fn set_password_hash(&mut self, u: &str, hash: &str) -> StoreResult<()> {
+        self.inner.set_password_hash(u, hash)
+    }
     fn emit(&mut self, e: &AdminEvent, request_id: &str) -> StoreResult<()> {
         self.inner.emit(e, request_id)
     }

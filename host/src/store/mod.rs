@@ -103,6 +103,9 @@ pub trait Transaction: Send {
     /// Removes the user from the organization and from every group of the organization.
     fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool>;
 
+    /// Stores the hash of the user's password (never the password).
+    fn set_password_hash(&mut self, user_id: &str, hash: &str) -> StoreResult<()>;
+
     /// Records an admin event, stamped with the time and the request that caused it.
     fn emit(&mut self, event: &AdminEvent, request_id: &str) -> StoreResult<()>;
 

@@ -106,6 +106,15 @@ CREATE TABLE IF NOT EXISTS organization_members (
     FOREIGN KEY (realm, user_id) REFERENCES users (realm, id) ON DELETE CASCADE
 );
 CREATE INDEX IF NOT EXISTS organization_members_by_user ON organization_members (realm, user_id);
+CREATE TABLE IF NOT EXISTS credentials (
+    realm TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (realm, user_id, type),
+    FOREIGN KEY (realm, user_id) REFERENCES users (realm, id) ON DELETE CASCADE
+);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     realm TEXT NOT NULL,
@@ -867,6 +876,20 @@ impl Transaction for SqliteTransaction {
             )
             .and_then(|mut s| s.execute(params![self.realm, organization_id, user_id]))
             .map(|n| n > 0)
+            .map_err(classify)
+    }
+
+    fn set_password_hash(&mut self, user_id: &str, hash: &str) -> StoreResult<()> {
+        if !self.exists("users", user_id)? {
+            return Err(StoreError::NotFound(user_id.to_string()));
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO credentials (realm, user_id, type, secret, created_at) VALUES (?1, ?2, 'password', ?3, ?4)
+                 ON CONFLICT (realm, user_id, type) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
+            )
+            .and_then(|mut s| s.execute(params![self.realm, user_id, hash, now_millis()]))
+            .map(drop)
             .map_err(classify)
     }
 
