@@ -1,6 +1,7 @@
 //! The discovery endpoints (RFC 7644 §4): ServiceProviderConfig, ResourceTypes and
 //! Schemas, generated from the same definitions that validate requests.
 
+use crate::bulk;
 use crate::error::{ScimError, ScimResult};
 use crate::http::Response;
 use crate::listing::{MAX_PAGE, list_response};
@@ -15,9 +16,9 @@ pub fn service_provider_config(base_url: &str) -> Response {
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
             "documentationUri": "https://github.com/scim-host/scim-host",
             "patch": {"supported": true},
-            "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+            "bulk": {"supported": true, "maxOperations": bulk::MAX_OPERATIONS, "maxPayloadSize": bulk::MAX_PAYLOAD},
             "filter": {"supported": true, "maxResults": MAX_PAGE},
-            "changePassword": {"supported": false},
+            "changePassword": {"supported": true},
             "sort": {"supported": true},
             "etag": {"supported": true},
             "authenticationSchemes": [{

@@ -1,6 +1,7 @@
 //! Routing inside the SCIM base path: which operation a request is, and the one place
 //! where every failure becomes a SCIM error response.
 
+use crate::bulk;
 use crate::context::{Ctx, Scope};
 use crate::directory::Directory;
 use crate::discovery;
@@ -20,7 +21,8 @@ pub fn handle(dir: &mut dyn Directory, scope: Scope, request: &Request) -> Respo
     }
 }
 
-fn route(ctx: &mut Ctx) -> ScimResult<Response> {
+/// Answers a request by its method and path (also each operation of a Bulk request).
+pub(crate) fn route(ctx: &mut Ctx) -> ScimResult<Response> {
     let request = ctx.request;
     let segments: Vec<&str> = request.path.split('/').filter(|s| !s.is_empty()).collect();
     let method = request.method.to_ascii_uppercase();
@@ -38,6 +40,8 @@ fn route(ctx: &mut Ctx) -> ScimResult<Response> {
         (["Schemas", id], "GET") => discovery::schemas(base, Some(id)),
         (["Schemas", ..], _) => not_allowed("GET"),
 
+        (["Bulk"], "POST") => bulk::run(ctx, &body(request)?),
+        (["Bulk"], _) => not_allowed("POST"),
         ([".search"], "POST") => search::root(ctx, &body(request)?),
         ([".search"], _) => not_allowed("POST"),
         (["Users", ".search"], "POST") => {

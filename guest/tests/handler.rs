@@ -196,3 +196,88 @@ fn a_password_reaches_the_directory_and_is_never_returned() {
     let (_, fetched) = realm.call(&Scope::Realm, "GET", &format!("/Users/{id}"), None);
     assert!(!fetched.to_string().contains("secret\""), "{fetched}");
 }
+
+fn bulk(operations: Value, fail_on_errors: Option<u64>) -> Value {
+    let mut body =
+        json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": operations });
+    if let Some(n) = fail_on_errors {
+        body["failOnErrors"] = json!(n);
+    }
+    body
+}
+
+#[test]
+fn bulk_resolves_bulk_ids_in_any_order_and_answers_each_operation() {
+    let mut realm = Realm::new();
+    let group = "urn:ietf:params:scim:schemas:core:2.0:Group";
+    // The group comes first but names users created after it.
+    let body = bulk(
+        json!([
+            { "method": "POST", "bulkId": "g", "path": "/Groups",
+              "data": { "schemas": [group], "displayName": "Bulk", "members": [{ "value": "bulkId:u1" }, { "value": "bulkId:u2" }] } },
+            { "method": "POST", "bulkId": "u1", "path": "/Users", "data": user("bulk1") },
+            { "method": "POST", "bulkId": "u2", "path": "/Users", "data": user("bulk2") },
+            { "method": "PATCH", "path": "/Users/bulkId:u1",
+              "data": { "Operations": [{ "op": "replace", "path": "displayName", "value": "One" }] } },
+        ]),
+        None,
+    );
+    let (status, response) = realm.call(&Scope::Realm, "POST", "/Bulk", Some(body));
+    assert_eq!(status, 200, "{response}");
+    let ops = response["Operations"].as_array().unwrap();
+    let statuses: Vec<&str> = ops.iter().map(|o| o["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["201", "201", "201", "200"], "{response}");
+    let group_location = ops[0]["location"].as_str().unwrap();
+    let gid = group_location.rsplit('/').next().unwrap();
+    let (_, fetched) = realm.call(&Scope::Realm, "GET", &format!("/Groups/{gid}"), None);
+    assert_eq!(fetched["members"].as_array().unwrap().len(), 2, "{fetched}");
+    let u1 = ops[1]["location"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let (_, one) = realm.call(&Scope::Realm, "GET", &format!("/Users/{u1}"), None);
+    assert_eq!(one["displayName"], "One");
+}
+
+#[test]
+fn bulk_reports_unresolvable_ids_and_stops_at_fail_on_errors() {
+    let mut realm = Realm::new();
+    let body = bulk(
+        json!([
+            { "method": "POST", "bulkId": "a", "path": "/Users", "data": { "schemas": [USER], "userName": "a", "nickName": "bulkId:b" } },
+            { "method": "POST", "bulkId": "b", "path": "/Users", "data": { "schemas": [USER], "userName": "b", "nickName": "bulkId:a" } },
+            { "method": "POST", "bulkId": "c", "path": "/Users", "data": user("c") },
+        ]),
+        None,
+    );
+    let (_, response) = realm.call(&Scope::Realm, "POST", "/Bulk", Some(body));
+    let statuses: Vec<&str> =
+        response["Operations"].as_array().unwrap().iter().map(|o| o["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["409", "409", "201"], "a cycle fails, the rest runs: {response}");
+
+    let body = bulk(
+        json!([
+            { "method": "POST", "bulkId": "x", "path": "/Users", "data": { "schemas": [USER] } },
+            { "method": "DELETE", "path": "/Users/nobody" },
+            { "method": "POST", "bulkId": "y", "path": "/Users", "data": user("never") },
+        ]),
+        Some(2),
+    );
+    let (_, response) = realm.call(&Scope::Realm, "POST", "/Bulk", Some(body));
+    let ops = response["Operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 2, "stopped after two errors: {response}");
+    assert_eq!(ops[0]["response"]["scimType"], "invalidValue");
+    assert_eq!(ops[1]["status"], "404");
+    let (_, list) = realm.call(&Scope::Realm, "GET", "/Users?filter=userName%20eq%20%22never%22", None);
+    assert_eq!(list["totalResults"], 0);
+}
+
+#[test]
+fn bulk_limits_are_advertised_and_enforced() {
+    let mut realm = Realm::new();
+    let (_, config) = realm.call(&Scope::Realm, "GET", "/ServiceProviderConfig", None);
+    assert_eq!(config["bulk"]["supported"], true);
+    let max = config["bulk"]["maxOperations"].as_u64().unwrap() as usize;
+    let too_many: Vec<Value> =
+        (0..=max).map(|i| json!({ "method": "DELETE", "path": format!("/Users/{i}") })).collect();
+    let (status, error) = realm.call(&Scope::Realm, "POST", "/Bulk", Some(bulk(json!(too_many), None)));
+    assert_eq!(status, 413, "{error}");
+    assert_eq!(error["status"], "413");
+}
