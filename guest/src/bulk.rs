@@ -35,10 +35,10 @@ fn parse(body: &Value) -> ScimResult<(Vec<Operation>, Option<usize>)> {
     let Some(object) = body.as_object() else {
         return Err(ScimError::invalid_syntax("a BulkRequest must be a JSON object"));
     };
-    if let Some(schemas) = object.get("schemas") {
-        if !schemas.as_array().is_some_and(|s| s.iter().any(|u| u.as_str() == Some(BULK_REQUEST))) {
-            return Err(ScimError::invalid_syntax(format!("schemas: a BulkRequest names \"{BULK_REQUEST}\"")));
-        }
+    if let Some(schemas) = object.get("schemas")
+        && !schemas.as_array().is_some_and(|s| s.iter().any(|u| u.as_str() == Some(BULK_REQUEST)))
+    {
+        return Err(ScimError::invalid_syntax(format!("schemas: a BulkRequest names \"{BULK_REQUEST}\"")));
     }
     let fail_on_errors =
         match object.get("failOnErrors") {
