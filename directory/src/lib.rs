@@ -129,6 +129,12 @@ pub enum FilterNode {
     AllOf(Vec<u32>),
     AnyOf(Vec<u32>),
     Negate(u32),
+    /// One item of the list `attribute` satisfies `node` on its own: the conditions under
+    /// it name `<attribute>.<sub>` attributes, whose values align by position.
+    SomeValue {
+        attribute: String,
+        node: u32,
+    },
 }
 
 /// The order of a search.

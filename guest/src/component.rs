@@ -145,6 +145,9 @@ fn query(q: &d::Query) -> wit::Query {
                 d::FilterNode::AllOf(children) => wit::FilterNode::AllOf(children.clone()),
                 d::FilterNode::AnyOf(children) => wit::FilterNode::AnyOf(children.clone()),
                 d::FilterNode::Negate(child) => wit::FilterNode::Negate(*child),
+                d::FilterNode::SomeValue { attribute, node } => {
+                    wit::FilterNode::SomeValue(wit::ValueFilter { attribute: attribute.clone(), node: *node })
+                }
             })
             .collect(),
         organization: q.organization.clone(),

@@ -90,14 +90,37 @@ fn flatten(filter: &Filter, fields: FieldMap, nodes: &mut Vec<FilterNode>) -> Sc
             FilterNode::Condition(Condition { value: stored_value(&field, path, value)?, field, op: *op, case_exact })
         }
         Filter::ValuePath { attr, filter } => {
-            // `emails[value eq "x"]` is `emails.value eq "x"`: rewrite the inner filter
-            // with the outer attribute as its parent.
+            // `emails[type eq "work" and value co "@x"]`: the inner filter on `emails.type`
+            // and `emails.value`, which one and the same e-mail must satisfy.
             let inner = reparent(filter, attr)?;
-            return flatten(&inner, fields, nodes);
+            let first = nodes.len();
+            let root = flatten(&inner, fields, nodes)?;
+            match list_of(&nodes[first..]) {
+                Some(list) => FilterNode::SomeValue { attribute: list, node: root },
+                // A single-valued complex attribute stored in fields of its own
+                // (`name[givenName eq "x"]`): the conditions alone say it.
+                None => return Ok(root),
+            }
         }
     };
     nodes.push(node);
     Ok((nodes.len() - 1) as u32)
+}
+
+/// The list whose items the conditions of a value filter test, when they all name
+/// attributes of one list (`emails.type`, `emails.value` → `emails`).
+fn list_of(nodes: &[FilterNode]) -> Option<String> {
+    let mut list: Option<&str> = None;
+    for node in nodes {
+        if let FilterNode::Condition(c) = node {
+            let Field::Attribute(name) = &c.field else { return None };
+            let (prefix, _) = name.rsplit_once('.')?;
+            if *list.get_or_insert(prefix) != prefix {
+                return None;
+            }
+        }
+    }
+    list.map(str::to_string)
 }
 
 fn reparent(filter: &Filter, parent: &AttrPath) -> ScimResult<Filter> {
@@ -204,11 +227,12 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(q.filter.len(), 5);
-        assert_eq!(q.filter[4], FilterNode::AllOf(vec![0, 3]));
-        assert_eq!(q.filter[3], FilterNode::AnyOf(vec![1, 2]));
+        assert_eq!(q.filter.len(), 6);
+        assert_eq!(q.filter[5], FilterNode::AllOf(vec![0, 4]));
+        assert_eq!(q.filter[4], FilterNode::AnyOf(vec![1, 3]));
         assert!(matches!(&q.filter[1], FilterNode::Condition(c) if c.value == "true"));
         assert!(matches!(&q.filter[2], FilterNode::Condition(c) if c.field == Field::Attribute("emails.value".into())));
+        assert_eq!(q.filter[3], FilterNode::SomeValue { attribute: "emails".into(), node: 2 });
     }
 
     #[test]

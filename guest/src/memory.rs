@@ -84,6 +84,11 @@ fn sorted(mut attributes: Vec<Attribute>) -> Vec<Attribute> {
 /// The text values a user or group has for a field.
 trait Fields {
     fn values(&self, field: &Field) -> Vec<String>;
+    fn attributes(&self) -> &[Attribute];
+    /// How many items the list `prefix` has (its longest `prefix.sub` attribute).
+    fn list_len(&self, prefix: &str) -> usize {
+        self.attributes().iter().filter(|a| in_list(&a.name, prefix)).map(|a| a.values.len()).max().unwrap_or(0)
+    }
     fn id(&self) -> &str;
     fn created(&self) -> i64;
 }
@@ -103,6 +108,9 @@ impl Fields for User {
             Field::Attribute(name) => attribute_values(&self.attributes, name),
         }
     }
+    fn attributes(&self) -> &[Attribute] {
+        &self.attributes
+    }
     fn id(&self) -> &str {
         &self.id
     }
@@ -121,6 +129,9 @@ impl Fields for Group {
             Field::Attribute(name) => attribute_values(&self.attributes, name),
             _ => Vec::new(),
         }
+    }
+    fn attributes(&self) -> &[Attribute] {
+        &self.attributes
     }
     fn id(&self) -> &str {
         &self.id
@@ -163,10 +174,25 @@ fn test(condition: &Condition, actual: &str) -> bool {
     }
 }
 
-fn eval<T: Fields>(nodes: &[FilterNode], index: usize, item: &T) -> bool {
+/// One item of a list a `some-value` node is testing: the list's name and a position.
+type Item<'a> = Option<(&'a str, usize)>;
+
+/// Whether an attribute belongs to the list `prefix` (`emails.type` to `emails`).
+fn in_list(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.'))
+}
+
+fn eval<T: Fields>(nodes: &[FilterNode], index: usize, item: &T, at: Item) -> bool {
     match &nodes[index] {
         FilterNode::Condition(c) => {
-            let values = item.values(&c.field);
+            let mut values = item.values(&c.field);
+            // Inside a value filter, an attribute of the list has the one value at the
+            // item's position.
+            if let (Field::Attribute(name), Some((prefix, position))) = (&c.field, at)
+                && in_list(name, prefix)
+            {
+                values = values.into_iter().nth(position).into_iter().collect();
+            }
             if c.op == Comparator::Ne {
                 // `ne` holds when no value equals (an absent attribute is "not equal").
                 !values.iter().any(|v| !test(c, v))
@@ -174,16 +200,20 @@ fn eval<T: Fields>(nodes: &[FilterNode], index: usize, item: &T) -> bool {
                 values.iter().any(|v| test(c, v))
             }
         }
-        FilterNode::AllOf(children) => children.iter().all(|&c| eval(nodes, c as usize, item)),
-        FilterNode::AnyOf(children) => children.iter().any(|&c| eval(nodes, c as usize, item)),
-        FilterNode::Negate(child) => !eval(nodes, *child as usize, item),
+        FilterNode::AllOf(children) => children.iter().all(|&c| eval(nodes, c as usize, item, at)),
+        FilterNode::AnyOf(children) => children.iter().any(|&c| eval(nodes, c as usize, item, at)),
+        FilterNode::Negate(child) => !eval(nodes, *child as usize, item, at),
+        FilterNode::SomeValue { attribute, node } => {
+            let items = item.list_len(attribute);
+            (0..items).any(|position| eval(nodes, *node as usize, item, Some((attribute, position))))
+        }
     }
 }
 
 fn run<T: Fields + Clone>(items: Vec<&T>, query: &Query) -> Page<T> {
     let mut matched: Vec<&T> = items
         .into_iter()
-        .filter(|item| query.filter.is_empty() || eval(&query.filter, query.filter.len() - 1, *item))
+        .filter(|item| query.filter.is_empty() || eval(&query.filter, query.filter.len() - 1, *item, None))
         .collect();
     matched.sort_by(|a, b| {
         let by_key = match &query.sort {

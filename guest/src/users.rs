@@ -14,7 +14,7 @@ use crate::http::Response;
 use crate::listing::{self, Paging, list_response};
 use crate::patch;
 use crate::projection::Projection;
-use crate::schema::{ENTERPRISE_USER_SCHEMA, RESOURCE_TYPES, ResourceType, USER_SCHEMA};
+use crate::schema::{ENTERPRISE_USER_SCHEMA, Kind, RESOURCE_TYPES, ResourceType, Returned, USER_SCHEMA};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -23,88 +23,121 @@ pub const DOCUMENT_ATTRIBUTE: &str = "scim";
 /// The attribute holding the client's id for the resource.
 pub const EXTERNAL_ID: &str = "externalId";
 
-/// Core User attributes stored as searchable attributes, by dotted path.
-const SEARCHABLE: [&str; 12] = [
-    "displayName",
-    "nickName",
-    "title",
-    "userType",
-    "preferredLanguage",
-    "locale",
-    "timezone",
-    "profileUrl",
-    "name.formatted",
-    "name.middleName",
-    "emails.value",
-    "phoneNumbers.value",
-];
-
-/// Enterprise extension attributes stored as searchable attributes.
-const SEARCHABLE_ENTERPRISE: [&str; 6] =
-    ["employeeNumber", "costCenter", "organization", "division", "department", "manager.value"];
+/// Attributes that live in the directory's own fields or are computed, never stored as
+/// searchable attributes.
+const NOT_STORED: [&str; 7] = ["schemas", "id", "meta", "userName", "active", "password", "groups"];
 
 fn resource_type() -> &'static ResourceType {
     &RESOURCE_TYPES[0]
 }
 
-/// Maps a filter or sort attribute to a stored field (and whether it is case-exact).
+/// Maps a filter or sort attribute to a stored field and whether it compares with case,
+/// as the schema defines it. Any attribute of the User schema or its extension can be
+/// filtered on; a complex attribute without a sub-attribute means its `value`.
 pub fn user_field(path: &AttrPath) -> Option<(Field, bool)> {
-    let dotted = path.dotted();
-    let is = |name: &str| dotted.eq_ignore_ascii_case(name);
-    match path.urn.as_deref() {
-        Some(urn) if urn.eq_ignore_ascii_case(ENTERPRISE_USER_SCHEMA) => SEARCHABLE_ENTERPRISE
-            .iter()
-            .find(|n| is(n))
-            .map(|n| (Field::Attribute(format!("{ENTERPRISE_USER_SCHEMA}:{n}")), false)),
-        Some(urn) if !urn.eq_ignore_ascii_case(USER_SCHEMA) => None,
-        _ if is("id") => Some((Field::Id, true)),
-        _ if is("userName") => Some((Field::Username, false)),
-        _ if is("externalId") => Some((Field::Attribute(EXTERNAL_ID.into()), true)),
-        _ if is("active") => Some((Field::Enabled, false)),
-        _ if is("name.givenName") => Some((Field::FirstName, false)),
-        _ if is("name.familyName") => Some((Field::LastName, false)),
-        _ if is("emails") => Some((Field::Attribute("emails.value".into()), false)),
-        _ if is("phoneNumbers") => Some((Field::Attribute("phoneNumbers.value".into()), false)),
-        _ if is("meta.created") => Some((Field::CreatedAt, false)),
-        _ if is("meta.lastModified") => Some((Field::UpdatedAt, false)),
-        _ => SEARCHABLE.iter().find(|n| is(n)).map(|n| (Field::Attribute(n.to_string()), false)),
+    let core = path.urn.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(USER_SCHEMA));
+    if core {
+        let dotted = path.dotted();
+        let is = |name: &str| dotted.eq_ignore_ascii_case(name);
+        let column = match () {
+            _ if is("id") => Some((Field::Id, true)),
+            _ if is("userName") => Some((Field::Username, false)),
+            _ if is("active") => Some((Field::Enabled, false)),
+            _ if is("name.givenName") => Some((Field::FirstName, false)),
+            _ if is("name.familyName") => Some((Field::LastName, false)),
+            _ if is("meta.created") => Some((Field::CreatedAt, false)),
+            _ if is("meta.lastModified") => Some((Field::UpdatedAt, false)),
+            _ => None,
+        };
+        if column.is_some() {
+            return column;
+        }
+    }
+    let rt = resource_type();
+    let (schema, prefix) = match &path.urn {
+        Some(urn) if !core => {
+            let ext = rt.extension(urn)?;
+            (ext, format!("{}:", ext.id))
+        }
+        _ => (rt.schema, String::new()),
+    };
+    let def = schema.attr(&path.name)?;
+    if def.returned == Returned::Never || (core && NOT_STORED.contains(&def.name)) {
+        return None;
+    }
+    match (&path.sub, def.kind) {
+        (None, Kind::Complex) => {
+            let value = def.sub_attr("value")?;
+            Some((Field::Attribute(format!("{prefix}{}.{}", def.name, value.name)), value.case_exact))
+        }
+        (None, _) => Some((Field::Attribute(format!("{prefix}{}", def.name)), def.case_exact)),
+        (Some(sub), Kind::Complex) => {
+            let sub = def.sub_attr(sub)?;
+            Some((Field::Attribute(format!("{prefix}{}.{}", def.name, sub.name)), sub.case_exact))
+        }
+        (Some(_), _) => None,
     }
 }
 
-/// The string values at a dotted path of a canonical resource.
-fn values_at(resource: &Map<String, Value>, dotted: &str) -> Vec<String> {
-    let mut parts = dotted.splitn(2, '.');
-    let name = parts.next().unwrap_or_default();
-    let sub = parts.next();
-    let strings = |v: &Value| v.as_str().map(str::to_string);
-    match (resource.get(name), sub) {
-        (Some(Value::Array(items)), Some(sub)) => items.iter().filter_map(|i| i.get(sub).and_then(strings)).collect(),
-        (Some(v), Some(sub)) => v.get(sub).and_then(strings).into_iter().collect(),
-        (Some(v), None) => strings(v).into_iter().collect(),
-        (None, _) => Vec::new(),
+/// A leaf value as the directory stores it.
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Stores every leaf of a resource object as an attribute named by its path. The items
+/// of a list of objects become one attribute per sub-attribute, aligned by position (an
+/// empty string where an item lacks it), so that a value filter can match one item.
+fn store_leaves(object: &Map<String, Value>, prefix: &str, out: &mut BTreeMap<String, Vec<String>>) {
+    for (key, value) in object {
+        let name = format!("{prefix}{key}");
+        match value {
+            Value::Array(items) if items.iter().any(Value::is_object) => {
+                let mut subs: Vec<&String> = items.iter().filter_map(Value::as_object).flat_map(|o| o.keys()).collect();
+                subs.sort();
+                subs.dedup();
+                for sub in subs {
+                    let values =
+                        items.iter().map(|item| item.get(sub.as_str()).map(text).unwrap_or_default()).collect();
+                    out.insert(format!("{name}.{sub}"), values);
+                }
+            }
+            Value::Array(items) => {
+                out.insert(name, items.iter().map(text).collect());
+            }
+            Value::Object(sub) => {
+                for (key, value) in sub {
+                    out.insert(format!("{name}.{key}"), vec![text(value)]);
+                }
+            }
+            Value::Null => {}
+            scalar => {
+                out.insert(name, vec![text(scalar)]);
+            }
+        }
     }
 }
 
 /// The directory draft for a canonical SCIM user.
 pub fn draft_from(resource: &Map<String, Value>) -> UserDraft {
     let mut attributes: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut put = |name: String, values: Vec<String>| {
-        if !values.is_empty() {
-            attributes.insert(name, values);
-        }
-    };
-    put(EXTERNAL_ID.to_string(), values_at(resource, EXTERNAL_ID));
-    for path in SEARCHABLE {
-        put(path.to_string(), values_at(resource, path));
-    }
-    if let Some(Value::Object(ext)) = resource.get(ENTERPRISE_USER_SCHEMA) {
-        for path in SEARCHABLE_ENTERPRISE {
-            put(format!("{ENTERPRISE_USER_SCHEMA}:{path}"), values_at(ext, path));
+    let core: Map<String, Value> = resource
+        .iter()
+        .filter(|(k, _)| !NOT_STORED.contains(&k.as_str()) && !k.starts_with("urn:"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    store_leaves(&core, "", &mut attributes);
+    for ext in resource_type().extensions {
+        if let Some(Value::Object(object)) = resource.get(ext.id) {
+            store_leaves(object, &format!("{}:", ext.id), &mut attributes);
         }
     }
     let mut document = resource.clone();
     document.remove("password");
-    put(DOCUMENT_ATTRIBUTE.to_string(), vec![Value::Object(document).to_string()]);
+    attributes.insert(DOCUMENT_ATTRIBUTE.to_string(), vec![Value::Object(document).to_string()]);
 
     let emails = resource.get("emails").and_then(Value::as_array);
     let email = emails.and_then(|list| {

@@ -154,6 +154,7 @@ fn query(q: wit::Query) -> store::Query {
                 wit::FilterNode::AllOf(children) => store::FilterNode::AllOf(children),
                 wit::FilterNode::AnyOf(children) => store::FilterNode::AnyOf(children),
                 wit::FilterNode::Negate(child) => store::FilterNode::Negate(child),
+                wit::FilterNode::SomeValue(v) => store::FilterNode::SomeValue { attribute: v.attribute, node: v.node },
             })
             .collect(),
         organization: q.organization,

@@ -190,3 +190,77 @@ async fn search_requests_run_as_reads_in_both_scopes() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn value_filters_sub_attributes_and_urn_qualified_names_run_in_the_store() {
+    let server = TestServer::start().await;
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    for scope in BOTH_SCOPES {
+        let base = server.base(scope);
+        let t = if scope == Scope::Realm { "1" } else { "2" };
+        let mut mixed = user(&format!("mixed.{t}"), &format!("x-mixed-{t}"));
+        mixed["emails"] = json!([
+            { "value": format!("home.{t}@x.com"), "type": "home" },
+            { "value": format!("work.{t}@y.org"), "type": "work", "primary": true },
+        ]);
+        mixed["addresses"] = json!([{ "type": "work", "locality": "Lyon", "country": "FR" }]);
+        mixed[ENTERPRISE] = json!({ "employeeNumber": "E-7", "department": "R&D" });
+        server.post(&format!("{base}/Users"), mixed).await.expect(201);
+        let mut other = user(&format!("other.{t}"), &format!("x-other-{t}"));
+        other["emails"] = json!([{ "value": format!("other.{t}@x.com"), "type": "work" }]);
+        server.post(&format!("{base}/Users"), other).await.expect(201);
+
+        let n = |names: &[&str]| names.iter().map(|n| format!("{n}.{t}")).collect::<Vec<_>>();
+        let q = |f: &str| f.to_string();
+        assert_eq!(
+            matching(&server, scope, "Users", &q(r#"emails[type eq "work" and value co "@x.com"]"#)).await,
+            n(&["other"])
+        );
+        assert_eq!(
+            matching(&server, scope, "Users", &q(r#"emails[type eq "work" and value co "@y.org"]"#)).await,
+            n(&["mixed"])
+        );
+        assert_eq!(
+            matching(&server, scope, "Users", &q(r#"emails[type eq "home"] and emails[value co "@x.com"]"#)).await,
+            n(&["mixed"])
+        );
+        assert_eq!(
+            matching(&server, scope, "Users", &q(r#"emails[primary eq true and type eq "work"]"#)).await,
+            n(&["mixed"])
+        );
+        assert_eq!(matching(&server, scope, "Users", &q(r#"addresses.locality eq "lyon""#)).await, n(&["mixed"]));
+        assert_eq!(
+            matching(&server, scope, "Users", &q(r#"EMAILS.TYPE eq "home""#)).await,
+            n(&["mixed"]),
+            "names ignore case"
+        );
+        assert_eq!(
+            matching(&server, scope, "Users", &format!(r#"{ENTERPRISE}:employeeNumber eq "E-7""#)).await,
+            n(&["mixed"])
+        );
+        assert_eq!(
+            matching(&server, scope, "Users", &format!(r#"{ENTERPRISE}:department sw "r&""#)).await,
+            n(&["mixed"])
+        );
+        assert_eq!(
+            matching(&server, scope, "Users", &q(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "OTHER""#))
+                .await,
+            n(&["other"])
+        );
+        assert_eq!(
+            matching(&server, scope, "Users", &q(r#"emails co "@y.org""#)).await,
+            n(&["mixed"]),
+            "a complex attribute means its value"
+        );
+        assert_eq!(
+            matching(&server, scope, "Users", &q(r#"meta.created gt "2000-01-01T00:00:00Z" and userName sw "m""#))
+                .await,
+            n(&["mixed"])
+        );
+
+        let refused = server.get(&format!("{base}/Users?filter={}", encode(r#"password eq "x""#))).await;
+        refused.assert_scim_error(400);
+        assert_eq!(refused.body["scimType"], json!("invalidFilter"));
+    }
+    server.stop().await;
+}

@@ -75,35 +75,78 @@ pub fn filter(kind: Kind, nodes: &[FilterNode], sql: &mut Sql) -> StoreResult<Op
     if nodes.is_empty() {
         return Ok(None);
     }
-    let mut budget = MAX_CONDITIONS;
-    node(kind, nodes, nodes.len() - 1, sql, &mut budget).map(Some)
+    let mut compiler = Compiler { kind, nodes, sql, budget: MAX_CONDITIONS, aliases: 0 };
+    compiler.node(nodes.len() - 1, None).map(Some)
 }
 
-fn node(kind: Kind, nodes: &[FilterNode], index: usize, sql: &mut Sql, budget: &mut usize) -> StoreResult<String> {
-    if *budget == 0 {
-        return Err(StoreError::Invalid(format!("the filter has more than {MAX_CONDITIONS} conditions")));
-    }
-    *budget -= 1;
-    // Children must come before their parent: this rules out cycles.
-    let child = |c: u32| -> StoreResult<usize> {
-        if (c as usize) < index {
-            Ok(c as usize)
-        } else {
-            Err(StoreError::Invalid(format!("filter node {index} refers to node {c}, which does not come before it")))
+/// The item of a list a `some-value` node is testing: the list's name and the SQL
+/// expression of the item's position.
+struct Item<'a> {
+    list: &'a str,
+    position: String,
+}
+
+/// Compiles the nodes of one filter.
+struct Compiler<'a> {
+    kind: Kind,
+    nodes: &'a [FilterNode],
+    sql: &'a mut Sql,
+    /// Nodes still allowed: shared subtrees must not blow up the statement.
+    budget: usize,
+    /// Table aliases handed out to `some-value` nodes.
+    aliases: usize,
+}
+
+impl Compiler<'_> {
+    fn node(&mut self, index: usize, at: Option<&Item>) -> StoreResult<String> {
+        if self.budget == 0 {
+            return Err(StoreError::Invalid(format!("the filter has more than {MAX_CONDITIONS} conditions")));
         }
-    };
-    match &nodes[index] {
-        FilterNode::Condition(c) => condition(kind, c, sql),
-        FilterNode::AllOf(children) | FilterNode::AnyOf(children) => {
-            let joiner = if matches!(nodes[index], FilterNode::AllOf(_)) { " AND " } else { " OR " };
-            if children.is_empty() {
-                return Ok(if joiner == " AND " { "1".into() } else { "0".into() });
+        self.budget -= 1;
+        // Children must come before their parent: this rules out cycles.
+        let child = |c: u32| -> StoreResult<usize> {
+            if (c as usize) < index {
+                Ok(c as usize)
+            } else {
+                Err(StoreError::Invalid(format!(
+                    "filter node {index} refers to node {c}, which does not come before it"
+                )))
             }
-            let parts =
-                children.iter().map(|&c| node(kind, nodes, child(c)?, sql, budget)).collect::<StoreResult<Vec<_>>>()?;
-            Ok(format!("({})", parts.join(joiner)))
+        };
+        match &self.nodes[index] {
+            FilterNode::Condition(c) => condition(self.kind, c, self.sql, at),
+            FilterNode::AllOf(children) | FilterNode::AnyOf(children) => {
+                let joiner = if matches!(self.nodes[index], FilterNode::AllOf(_)) { " AND " } else { " OR " };
+                if children.is_empty() {
+                    return Ok(if joiner == " AND " { "1".into() } else { "0".into() });
+                }
+                let parts = children.iter().map(|&c| self.node(child(c)?, at)).collect::<StoreResult<Vec<_>>>()?;
+                Ok(format!("({})", parts.join(joiner)))
+            }
+            FilterNode::Negate(c) => Ok(format!("(NOT {})", self.node(child(*c)?, at)?)),
+            FilterNode::SomeValue { attribute, node } => {
+                // Some position of the list at which the inner node holds.
+                let (table, owner, key) = attribute_table(self.kind);
+                self.aliases += 1;
+                let alias = format!("p{}", self.aliases);
+                let low = self.sql.bind(format!("{attribute}."));
+                let high = self.sql.bind(format!("{attribute}/"));
+                let item = Item { list: attribute, position: format!("{alias}.position") };
+                let inner = self.node(child(*node)?, Some(&item))?;
+                Ok(format!(
+                    "EXISTS (SELECT 1 FROM {table} {alias} WHERE {alias}.realm = ?1 AND {alias}.{owner} = {key} \
+                     AND {alias}.name > {low} AND {alias}.name < {high} AND {inner})"
+                ))
+            }
         }
-        FilterNode::Negate(c) => Ok(format!("(NOT {})", node(kind, nodes, child(*c)?, sql, budget)?)),
+    }
+}
+
+/// The attribute table of a kind, its owner column and the owner's key in the query.
+fn attribute_table(kind: Kind) -> (&'static str, &'static str, &'static str) {
+    match kind {
+        Kind::Users => ("user_attributes", "user_id", "u.id"),
+        Kind::Groups => ("group_attributes", "group_id", "g.id"),
     }
 }
 
@@ -152,7 +195,7 @@ fn integer_test(expr: &str, op: Comparator, value: i64, sql: &mut Sql) -> StoreR
     Ok(format!("{expr} {symbol} {}", sql.bind(value)))
 }
 
-fn condition(kind: Kind, c: &Condition, sql: &mut Sql) -> StoreResult<String> {
+fn condition(kind: Kind, c: &Condition, sql: &mut Sql, at: Option<&Item>) -> StoreResult<String> {
     let folded = |v: &str| if c.case_exact { v.to_string() } else { v.to_lowercase() };
     match column(kind, &c.field) {
         Column::Text { exact, lower } => {
@@ -188,9 +231,14 @@ fn condition(kind: Kind, c: &Condition, sql: &mut Sql) -> StoreResult<String> {
             }
         }
         Column::Attribute(name) => {
-            let (table, owner, key) = match kind {
-                Kind::Users => ("user_attributes", "user_id", "u.id"),
-                Kind::Groups => ("group_attributes", "group_id", "g.id"),
+            let (table, owner, key) = attribute_table(kind);
+            // Inside a value filter, an attribute of the list is tested at the item's
+            // position only.
+            let position = match at {
+                Some(item) if name.strip_prefix(item.list).is_some_and(|rest| rest.starts_with('.')) => {
+                    format!(" AND position = {}", item.position)
+                }
+                _ => String::new(),
             };
             let name = sql.bind(name);
             let expr = if c.case_exact { "value" } else { "value_lower" };
@@ -201,7 +249,7 @@ fn condition(kind: Kind, c: &Condition, sql: &mut Sql) -> StoreResult<String> {
             };
             let test = text_test(expr, op, folded(&c.value), sql);
             Ok(format!(
-                "{key} {membership} (SELECT {owner} FROM {table} WHERE realm = ?1 AND name = {name} AND {test})"
+                "{key} {membership} (SELECT {owner} FROM {table} WHERE realm = ?1 AND name = {name}{position} AND {test})"
             ))
         }
         Column::Absent => Ok(if c.op == Comparator::Ne { "1".into() } else { "0".into() }),

@@ -1006,6 +1006,35 @@ mod tests {
     }
 
     #[test]
+    fn a_value_filter_matches_one_item_of_a_list_not_a_mix_of_two() {
+        let (_dir, store) = store();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        let mut d = draft("mixed", "x-mixed");
+        d.attributes.push(Attribute { name: "emails.type".into(), values: vec!["home".into(), "work".into()] });
+        d.attributes.push(Attribute { name: "emails.value".into(), values: vec!["a@x.com".into(), "b@y.org".into()] });
+        tx.create_user(&d).unwrap();
+        let search = |tx: &mut Box<dyn Transaction>, domain: &str| {
+            let condition = |name: &str, op, value: &str| {
+                FilterNode::Condition(Condition {
+                    field: Field::Attribute(name.into()),
+                    op,
+                    value: value.into(),
+                    case_exact: false,
+                })
+            };
+            let filter = vec![
+                condition("emails.type", Comparator::Eq, "work"),
+                condition("emails.value", Comparator::Co, domain),
+                FilterNode::AllOf(vec![0, 1]),
+                FilterNode::SomeValue { attribute: "emails".into(), node: 2 },
+            ];
+            tx.search_users(&Query { filter, limit: 10, ..Query::default() }).unwrap().total
+        };
+        assert_eq!(search(&mut tx, "y.org"), 1, "the work e-mail is at y.org");
+        assert_eq!(search(&mut tx, "x.com"), 0, "x.com is the home e-mail, not the work one");
+    }
+
+    #[test]
     fn memberships_follow_users_and_organizations() {
         let (_dir, store) = store();
         let org = store.ensure_organization("r", "acme", "Acme").unwrap();
