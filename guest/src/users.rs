@@ -246,7 +246,24 @@ fn load(ctx: &mut Ctx, id: &str) -> ScimResult<User> {
 /// Renders a user with its groups, honouring `attributes` / `excludedAttributes`.
 fn full(ctx: &mut Ctx, user: &User, projection: &Projection) -> ScimResult<Value> {
     let groups = if projection.wants("groups") { ctx.dir.user_groups(&user.id)? } else { Vec::new() };
-    Ok(projection.apply(render(ctx, user, &groups)))
+    let mut resource = render(ctx, user, &groups);
+    resolve_manager(ctx, &mut resource)?;
+    Ok(projection.apply(resource))
+}
+
+/// The Enterprise manager is a reference by id: its `$ref` and `displayName` come from the
+/// user it names, when that user exists.
+fn resolve_manager(ctx: &mut Ctx, resource: &mut Value) -> ScimResult<()> {
+    let Some(manager) = resource.get_mut(ENTERPRISE_USER_SCHEMA).and_then(|e| e.get_mut("manager")) else {
+        return Ok(());
+    };
+    let Some(id) = manager.get("value").and_then(Value::as_str).map(str::to_string) else { return Ok(()) };
+    if let Some(boss) = ctx.dir.get_user(&id)? {
+        manager["$ref"] = json!(ctx.location("Users", &id));
+        let name = document(&boss).get("displayName").cloned().unwrap_or_else(|| json!(boss.username));
+        manager["displayName"] = name;
+    }
+    Ok(())
 }
 
 /// Refuses a draft whose userName or externalId belongs to another user.

@@ -281,3 +281,19 @@ fn bulk_limits_are_advertised_and_enforced() {
     assert_eq!(status, 413, "{error}");
     assert_eq!(error["status"], "413");
 }
+
+#[test]
+fn a_manager_named_by_id_is_rendered_with_its_reference_and_name() {
+    let mut realm = Realm::new();
+    let mut boss = user("boss");
+    boss["displayName"] = json!("The Boss");
+    let (_, boss) = realm.call(&Scope::Realm, "POST", "/Users", Some(boss));
+    let boss_id = boss["id"].as_str().unwrap();
+    let mut report = user("report");
+    report[ENTERPRISE] = json!({ "manager": { "value": boss_id } });
+    let (status, report) = realm.call(&Scope::Realm, "POST", "/Users", Some(report));
+    assert_eq!(status, 201, "{report}");
+    let manager = &report[ENTERPRISE]["manager"];
+    assert_eq!(manager["$ref"], json!(format!("{BASE}/Users/{boss_id}")));
+    assert_eq!(manager["displayName"], "The Boss");
+}
