@@ -228,3 +228,59 @@ async fn jumpcloud_test_connection_creates_and_deletes_a_test_user_and_group() {
     }
     server.stop().await;
 }
+
+/// OneLogin's "SCIM Provisioner with SAML (SCIM v2 Enterprise)" app sends the operator's
+/// JSON template with OneLogin's values filled in: `active` as a string, `id: null`,
+/// `meta` inside the body, a manager with a `managerId` RFC 7643 does not define, and
+/// empty strings for parameters that have no value.
+fn onelogin_template(user_name: &str, active: &str, manager: &str) -> Value {
+    json!({
+        ENTERPRISE: {
+            "department": "Sales",
+            "manager": { "managerId": manager, "displayName": "Grace Hopper" },
+        },
+        "active": active,
+        "emails": [{ "value": user_name, "type": "work", "primary": true }],
+        "meta": { "resourceType": "User" },
+        "name": { "familyName": "Lovelace", "givenName": "Ada", "formatted": "Ada Lovelace" },
+        "title": "",
+        "userName": user_name,
+        "id": null,
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+    })
+}
+
+#[tokio::test]
+async fn onelogin_template_with_string_booleans_nulls_and_empty_values_is_accepted() {
+    let server = TestServer::start().await;
+    for scope in BOTH_SCOPES {
+        let base = server.base(scope);
+        let name = format!("ada.{}@example.org", tag(scope));
+        let created = server.post(&format!("{base}/Users"), onelogin_template(&name, "true", "m-1")).await.expect(201);
+        let user = &created.body;
+        assert_eq!(user["active"], json!(true), "{}", created.text);
+        assert_eq!(user[ENTERPRISE]["department"], json!("Sales"));
+        assert!(user.get("title").is_none(), "an empty parameter is no title: {}", created.text);
+        assert_ne!(user["id"], Value::Null);
+        // Deprovisioning by sending the template again with active "false".
+        let url = format!("{base}/Users/{}", created.id());
+        let off = server.put(&url, onelogin_template(&name, "false", "m-1")).await.expect(200);
+        assert_eq!(off.body["active"], json!(false));
+        server.delete(&url).await.expect(204);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn okta_test_connection_lists_two_users() {
+    let server = TestServer::start().await;
+    for scope in BOTH_SCOPES {
+        for i in 0..3 {
+            server.create_user(scope, &format!("tc{i}.{}", tag(scope)), &format!("tc{i}-{}", tag(scope))).await;
+        }
+        let page = server.get(&format!("{}/Users?startIndex=1&count=2", server.base(scope))).await.expect(200);
+        assert_eq!(page.body["itemsPerPage"], json!(2));
+        assert_eq!(page.body["totalResults"], json!(3));
+    }
+    server.stop().await;
+}
