@@ -284,3 +284,28 @@ async fn okta_test_connection_lists_two_users() {
     }
     server.stop().await;
 }
+
+/// Google Workspace's automated provisioning probes `/Users?count=1` when it is set up,
+/// then creates users, and on deprovisioning suspends (active false) or deletes them.
+#[tokio::test]
+async fn google_workspace_probes_with_count_1_then_creates_suspends_and_deletes() {
+    let server = TestServer::start().await;
+    for scope in BOTH_SCOPES {
+        let base = server.base(scope);
+        let probe = server.get(&format!("{base}/Users?count=1")).await.expect(200);
+        assert_eq!(probe.header("content-type"), Some("application/scim+json"));
+        assert!(probe.body["itemsPerPage"].as_u64().unwrap() <= 1);
+        let id = server
+            .create_user(scope, &format!("g.user.{}@example.org", tag(scope)), &format!("g-{}", tag(scope)))
+            .await;
+        let url = format!("{base}/Users/{id}");
+        let suspended =
+            server.patch(&url, ops(json!([{ "op": "replace", "path": "active", "value": false }]))).await.expect(200);
+        assert_eq!(suspended.body["active"], json!(false));
+        server.delete(&url).await.expect(204);
+        server.get(&url).await.assert_scim_error(404);
+        let probe = server.get(&format!("{base}/Users?count=1")).await.expect(200);
+        assert_eq!(probe.body["totalResults"], json!(0), "{scope:?}");
+    }
+    server.stop().await;
+}

@@ -96,3 +96,34 @@ async fn every_response_carries_a_request_id() {
     assert_ne!(a, b);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn wrong_requests_are_400_with_the_right_scim_type_in_both_scopes() {
+    let server = TestServer::start().await;
+    for scope in BOTH_SCOPES {
+        let users = format!("{}/Users", server.base(scope));
+        let cases = [
+            (json!({ "userName": "no-schemas" }), "invalidSyntax", "schemas"),
+            (json!({ "schemas": [USER_SCHEMA], "displayName": "x" }), "invalidValue", "userName"),
+            (
+                json!({ "schemas": [USER_SCHEMA, "urn:example:unknown"], "userName": "x" }),
+                "invalidValue",
+                "urn:example:unknown",
+            ),
+            (json!({ "schemas": [USER_SCHEMA], "userName": "x", "active": "maybe" }), "invalidValue", "active"),
+            (
+                json!({ "schemas": [USER_SCHEMA], "userName": "x", "emails": "not-a-list-of-objects" }),
+                "invalidValue",
+                "emails",
+            ),
+        ];
+        for (body, scim_type, named) in cases {
+            let answer = server.post(&users, body.clone()).await;
+            answer.assert_scim_error(400);
+            assert_eq!(answer.body["scimType"], json!(scim_type), "{body}: {}", answer.text);
+            assert!(answer.body["detail"].as_str().unwrap().contains(named), "{body}: {}", answer.text);
+        }
+        assert_eq!(server.get(&users).await.body["totalResults"], json!(0), "{scope:?}: nothing was created");
+    }
+    server.stop().await;
+}
