@@ -251,17 +251,16 @@ fn full(ctx: &mut Ctx, user: &User, projection: &Projection) -> ScimResult<Value
     Ok(projection.apply(resource))
 }
 
-/// The Enterprise manager is a reference by id: its `$ref` and `displayName` come from the
-/// user it names, when that user exists.
+/// The Enterprise manager is a reference by id: its `$ref` is the location of the user it
+/// names, when that user exists in the scope. (`displayName` is left as the client sent
+/// it: clients compare what they sent with what they get back.)
 fn resolve_manager(ctx: &mut Ctx, resource: &mut Value) -> ScimResult<()> {
     let Some(manager) = resource.get_mut(ENTERPRISE_USER_SCHEMA).and_then(|e| e.get_mut("manager")) else {
         return Ok(());
     };
     let Some(id) = manager.get("value").and_then(Value::as_str).map(str::to_string) else { return Ok(()) };
-    if let Some(boss) = ctx.dir.get_user(&id)? {
+    if ctx.dir.get_user(&id)?.is_some() {
         manager["$ref"] = json!(ctx.location("Users", &id));
-        let name = document(&boss).get("displayName").cloned().unwrap_or_else(|| json!(boss.username));
-        manager["displayName"] = name;
     }
     Ok(())
 }

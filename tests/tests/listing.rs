@@ -128,6 +128,20 @@ async fn discovery_endpoints_answer_in_both_scopes() {
         let schemas = server.get(&format!("{base}/Schemas")).await.expect(200);
         assert!(schemas.body["totalResults"].as_u64().unwrap() >= 3);
         server.get(&format!("{base}/Schemas/{USER_SCHEMA}")).await.expect(200);
+        server.get(&format!("{base}/Schemas/urn:example:nothing")).await.assert_scim_error(404);
+        server.get(&format!("{base}/ResourceTypes/Widget")).await.assert_scim_error(404);
+        for path in ["Schemas", "ResourceTypes", "ServiceProviderConfig"] {
+            for method in [reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::PATCH, reqwest::Method::DELETE]
+            {
+                let answer = server.call(method.clone(), &format!("{base}/{path}"), Some(json!({}))).await;
+                answer.assert_scim_error(405);
+            }
+        }
+        assert_eq!(config.body["bulk"]["maxPayloadSize"], json!(1 << 20));
+        let oversized = json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [{ "method": "POST", "bulkId": "x", "path": "/Users",
+                "data": { "schemas": [USER_SCHEMA], "userName": "x".repeat(1 << 20) } }] });
+        server.post(&format!("{base}/Bulk"), oversized).await.assert_scim_error(413);
     }
     server.stop().await;
 }
