@@ -3,6 +3,7 @@
 //! start it the same way.
 
 use crate::config::Config;
+use crate::modules::ModuleStore;
 use crate::runtime::{PoolSize, Runtime};
 use crate::store::{SqliteStore, Store};
 use crate::tenants::Tenants;
@@ -16,6 +17,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub runtime: Arc<Runtime>,
     pub tenants: Tenants,
+    /// Modules installed through the admin API, and each realm's history of them.
+    pub modules: ModuleStore,
 }
 
 impl App {
@@ -42,8 +45,9 @@ impl App {
 
     /// An app over a store of the caller's choosing.
     pub fn with_store(config: Config, runtime: Arc<Runtime>, store: Arc<dyn Store>) -> anyhow::Result<App> {
-        let tenants = Tenants::load(&config, store.as_ref(), &runtime)?;
-        Ok(App { config, store, runtime, tenants })
+        let modules = ModuleStore::open(&config.data_dir)?;
+        let tenants = Tenants::load(&config, store.as_ref(), &runtime, &modules)?;
+        Ok(App { config, store, runtime, tenants, modules })
     }
 }
 

@@ -46,6 +46,8 @@ pub struct CallLimits {
 pub struct Module {
     /// Hex SHA-256 of the component's bytes.
     pub digest: String,
+    /// The component itself, kept to store it when a realm moves away from it.
+    pub bytes: Arc<[u8]>,
     pre: ScimHandlerPre<CallState>,
 }
 
@@ -169,7 +171,7 @@ impl Runtime {
             .instantiate_pre(&component)
             .context("the component imports something the host does not provide")?;
         let pre = ScimHandlerPre::new(instance_pre).context("the component does not export scim:host/handler@0.1.0")?;
-        let module = Arc::new(Module { digest: digest.clone(), pre });
+        let module = Arc::new(Module { digest: digest.clone(), bytes: bytes.into(), pre });
         self.modules.lock().expect("module table").insert(digest, module.clone());
         Ok(module)
     }

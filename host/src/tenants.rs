@@ -5,6 +5,7 @@
 use crate::auth::TokenHash;
 use crate::bindings::types;
 use crate::config::{Config, Limits, ModuleSource};
+use crate::modules::ModuleStore;
 use crate::runtime::{Module, Runtime};
 use crate::store::Store;
 use anyhow::Context as _;
@@ -15,6 +16,7 @@ use std::sync::{Arc, RwLock};
 pub static BUNDLED_GUEST: &[u8] = include_bytes!(env!("SCIM_HOST_BUNDLED_GUEST"));
 
 /// One realm, ready to serve.
+#[derive(Clone)]
 pub struct Tenant {
     pub name: String,
     pub module: Arc<Module>,
@@ -35,12 +37,23 @@ pub struct Tenants {
 impl Tenants {
     /// Loads every realm of the configuration: creates it and its organizations in the
     /// store, and compiles its module (once per distinct module).
-    pub fn load(config: &Config, store: &dyn Store, runtime: &Runtime) -> anyhow::Result<Tenants> {
+    pub fn load(
+        config: &Config,
+        store: &dyn Store,
+        runtime: &Runtime,
+        modules: &ModuleStore,
+    ) -> anyhow::Result<Tenants> {
         let mut realms = HashMap::new();
         for (name, realm) in &config.realms {
-            let bytes = match &realm.module {
-                ModuleSource::Bundled => std::borrow::Cow::Borrowed(BUNDLED_GUEST),
-                ModuleSource::Path(path) => std::borrow::Cow::Owned(
+            // A module installed through the admin API wins over the configuration's.
+            let bytes = match (modules.current(name), &realm.module) {
+                (Some(installed), _) => {
+                    std::borrow::Cow::Owned(modules.bytes(&installed.digest).with_context(|| {
+                        format!("realm \"{name}\": cannot read its installed module {}", installed.digest)
+                    })?)
+                }
+                (None, ModuleSource::Bundled) => std::borrow::Cow::Borrowed(BUNDLED_GUEST),
+                (None, ModuleSource::Path(path)) => std::borrow::Cow::Owned(
                     std::fs::read(path)
                         .with_context(|| format!("realm \"{name}\": cannot read its module {}", path.display()))?,
                 ),
@@ -76,5 +89,17 @@ impl Tenants {
     /// The realm of this name.
     pub fn get(&self, realm: &str) -> Option<Arc<Tenant>> {
         self.realms.read().expect("tenant table").get(realm).cloned()
+    }
+
+    /// Makes a realm run another module, atomically: calls already running keep the
+    /// tenant (and module) they started with; every later call gets the new one.
+    /// Returns the tenant as it was, or `None` for an unknown realm.
+    pub fn swap_module(&self, realm: &str, module: Arc<Module>) -> Option<Arc<Tenant>> {
+        let mut realms = self.realms.write().expect("tenant table");
+        let current = realms.get(realm)?.clone();
+        let mut next = (*current).clone();
+        next.module = module;
+        realms.insert(realm.to_string(), Arc::new(next));
+        Some(current)
     }
 }

@@ -14,7 +14,8 @@ use std::sync::Arc;
 /// The most events one page returns.
 const MAX_EVENTS: u32 = 1000;
 
-fn authenticate(app: &App, headers: &HeaderMap) -> Result<(), ScimError> {
+/// Checks the admin bearer token.
+pub(super) fn authenticate(app: &App, headers: &HeaderMap) -> Result<(), ScimError> {
     super::check_bearer(headers, &app.config.admin_tokens).map_err(|problem| match problem {
         super::BearerProblem::Missing => {
             ScimError::unauthorized("admin", "the admin API needs an Authorization: Bearer token")

@@ -3,6 +3,7 @@
 
 mod admin;
 pub mod error;
+mod modules;
 mod scim;
 
 use crate::app::App;
@@ -41,6 +42,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/realms/{realm}/scim/v2", any(scim::endpoint))
         .route("/realms/{realm}/scim/v2/{*rest}", any(scim::endpoint))
         .route("/admin/realms/{realm}/events", any(admin::events))
+        .route("/admin/realms/{realm}/module", any(modules::module))
+        .route("/admin/realms/{realm}/module/rollback", any(modules::rollback))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(request_id))

@@ -1,0 +1,141 @@
+//! The admin API for tenant modules: upload a component for a realm and swap it in,
+//! see what a realm runs and ran, and roll back. A component is checked (it must be a
+//! component implementing the `scim:host` world, within the size limit) and compiled
+//! before it is swapped in; requests in flight finish on the old module.
+
+use super::admin::authenticate;
+use super::error::ScimError;
+use crate::app::App;
+use crate::runtime::Module;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The largest component accepted.
+pub const MAX_MODULE_BYTES: usize = 64 << 20;
+
+fn not_allowed(method: &Method, allowed: &'static str) -> ScimError {
+    ScimError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed here; use {allowed}"))
+        .with_header(header::ALLOW, allowed.into())
+}
+
+/// Compiles a component off the async threads (it takes a while) and checks its world.
+async fn compile(app: &Arc<App>, bytes: Vec<u8>) -> Result<Arc<Module>, ScimError> {
+    let runtime = app.runtime.clone();
+    tokio::task::spawn_blocking(move || runtime.load(&bytes))
+        .await
+        .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("compiling panicked: {e}")))?
+        .map_err(|e| {
+            ScimError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "not a scim:host component: {e:#}. Build one with `cargo build --target wasm32-wasip2` \
+                     against wit/scim-host.wit (world scim-handler)"
+                ),
+            )
+        })
+}
+
+/// Swaps a compiled module in for a realm and records it; answers what changed.
+fn install(app: &App, realm: &str, module: Arc<Module>) -> Result<Response, ScimError> {
+    let unavailable = |e: std::io::Error| {
+        ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot keep the module in the data directory: {e}"))
+    };
+    let current = app.tenants.get(realm).ok_or_else(|| unknown_realm(realm))?;
+    // Keep both components on disk first: a rollback must always find its bytes.
+    app.modules.keep(&current.module.digest, &current.module.bytes).map_err(unavailable)?;
+    app.modules.keep(&module.digest, &module.bytes).map_err(unavailable)?;
+    app.modules.record(realm, &module.digest, &current.module.digest).map_err(unavailable)?;
+    let previous = app.tenants.swap_module(realm, module.clone()).ok_or_else(|| unknown_realm(realm))?;
+    tracing::info!(realm, from = %previous.module.digest, to = %module.digest, "module swapped");
+    Ok(Json(json!({ "realm": realm, "digest": module.digest, "previous": previous.module.digest })).into_response())
+}
+
+fn unknown_realm(realm: &str) -> ScimError {
+    ScimError::not_found(format!("realm \"{realm}\" does not exist"))
+}
+
+/// `GET` (what the realm runs and ran) and `PUT` (a new component) on
+/// `/admin/realms/{realm}/module`.
+pub async fn module(
+    State(app): State<Arc<App>>,
+    method: Method,
+    headers: HeaderMap,
+    Path(realm): Path<String>,
+    body: Body,
+) -> Response {
+    let result = async {
+        authenticate(&app, &headers)?;
+        let tenant = app.tenants.get(&realm).ok_or_else(|| unknown_realm(&realm))?;
+        match method {
+            Method::GET => {
+                let history = app.modules.history(&realm);
+                Ok(Json(json!({ "realm": realm, "digest": tenant.module.digest, "history": history })).into_response())
+            }
+            Method::PUT => {
+                let bytes = axum::body::to_bytes(body, MAX_MODULE_BYTES).await.map_err(|_| {
+                    ScimError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("a module may have at most {MAX_MODULE_BYTES} bytes"),
+                    )
+                })?;
+                let module = compile(&app, bytes.to_vec()).await?;
+                install(&app, &realm, module)
+            }
+            other => Err(not_allowed(&other, "GET, PUT")),
+        }
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The body of a rollback: the module to return to; the one before the current when absent.
+#[derive(Deserialize, Default)]
+pub struct Rollback {
+    digest: Option<String>,
+}
+
+/// `POST /admin/realms/{realm}/module/rollback`.
+pub async fn rollback(
+    State(app): State<Arc<App>>,
+    method: Method,
+    headers: HeaderMap,
+    Path(realm): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let result = async {
+        authenticate(&app, &headers)?;
+        if method != Method::POST {
+            return Err(not_allowed(&method, "POST"));
+        }
+        let tenant = app.tenants.get(&realm).ok_or_else(|| unknown_realm(&realm))?;
+        let wanted: Rollback = if body.iter().all(u8::is_ascii_whitespace) {
+            Rollback::default()
+        } else {
+            serde_json::from_slice(&body)
+                .map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, format!("expected {{\"digest\": \"…\"}}: {e}")))?
+        };
+        let history = app.modules.history(&realm);
+        let digest = match wanted.digest {
+            Some(digest) if history.iter().any(|i| i.digest == digest) => digest,
+            Some(digest) => {
+                return Err(ScimError::not_found(format!("realm \"{realm}\" never ran module {digest}")));
+            }
+            None => history.iter().rev().map(|i| &i.digest).find(|d| **d != tenant.module.digest).cloned().ok_or_else(
+                || ScimError::new(StatusCode::CONFLICT, format!("realm \"{realm}\" has no earlier module")),
+            )?,
+        };
+        let bytes = app.modules.bytes(&digest).map_err(|e| {
+            ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("module {digest} cannot be read: {e}"))
+        })?;
+        let module = compile(&app, bytes).await?;
+        install(&app, &realm, module)
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}

@@ -1,0 +1,116 @@
+//! Uploaded tenant modules on disk: every component ever installed, kept by content hash
+//! (`modules/<sha256>.wasm` under the data directory), and for each realm the module it
+//! runs and the ones it ran before (`modules/realms.json`), so that an upload survives a
+//! restart and a realm can be rolled back to any earlier module.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One module a realm has run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Installed {
+    /// Hex SHA-256 of the component.
+    pub digest: String,
+    /// Milliseconds since the epoch.
+    pub installed_at: i64,
+}
+
+/// A realm's modules, newest last; the last is the one it runs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RealmModules {
+    pub history: Vec<Installed>,
+}
+
+/// The module store of a data directory.
+pub struct ModuleStore {
+    dir: PathBuf,
+    /// A std Mutex: held only around small file writes, never across an await.
+    realms: Mutex<BTreeMap<String, RealmModules>>,
+}
+
+impl ModuleStore {
+    /// Opens (creating) `data_dir/modules`.
+    pub fn open(data_dir: &Path) -> anyhow::Result<ModuleStore> {
+        let dir = data_dir.join("modules");
+        std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        let index = dir.join("realms.json");
+        let realms = match std::fs::read(&index) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                anyhow::anyhow!("{} is damaged: {e}; remove it to forget uploaded modules", index.display())
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => anyhow::bail!("cannot read {}: {e}", index.display()),
+        };
+        Ok(ModuleStore { dir, realms: Mutex::new(realms) })
+    }
+
+    fn path_of(&self, digest: &str) -> PathBuf {
+        self.dir.join(format!("{digest}.wasm"))
+    }
+
+    /// Keeps a component's bytes under its digest (once).
+    pub fn keep(&self, digest: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let path = self.path_of(digest);
+        if path.exists() {
+            return Ok(());
+        }
+        // Write then rename: a crash never leaves a truncated module under its digest.
+        let partial = self.dir.join(format!("{digest}.partial"));
+        std::fs::write(&partial, bytes)?;
+        std::fs::rename(partial, path)
+    }
+
+    /// The bytes of a kept component.
+    pub fn bytes(&self, digest: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(self.path_of(digest))
+    }
+
+    /// The module a realm runs, when one was installed through the admin API.
+    pub fn current(&self, realm: &str) -> Option<Installed> {
+        self.realms.lock().expect("module index").get(realm).and_then(|r| r.history.last().cloned())
+    }
+
+    /// A realm's modules, oldest first.
+    pub fn history(&self, realm: &str) -> Vec<Installed> {
+        self.realms.lock().expect("module index").get(realm).map(|r| r.history.clone()).unwrap_or_default()
+    }
+
+    /// Records that a realm now runs `digest` (after `previous`, when the history is empty).
+    pub fn record(&self, realm: &str, digest: &str, previous: &str) -> std::io::Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let mut realms = self.realms.lock().expect("module index");
+        let entry = realms.entry(realm.to_string()).or_default();
+        if entry.history.is_empty() {
+            entry.history.push(Installed { digest: previous.to_string(), installed_at: now });
+        }
+        entry.history.push(Installed { digest: digest.to_string(), installed_at: now });
+        let index = serde_json::to_vec_pretty(&*realms).expect("the index serializes");
+        let partial = self.dir.join("realms.json.partial");
+        std::fs::write(&partial, index)?;
+        std::fs::rename(partial, self.dir.join("realms.json"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_and_histories_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModuleStore::open(dir.path()).unwrap();
+        store.keep("abc", b"component").unwrap();
+        store.record("demo", "abc", "bundled-digest").unwrap();
+        let reopened = ModuleStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.bytes("abc").unwrap(), b"component");
+        assert_eq!(reopened.current("demo").unwrap().digest, "abc");
+        let digests: Vec<_> = reopened.history("demo").into_iter().map(|i| i.digest).collect();
+        assert_eq!(digests, ["bundled-digest", "abc"]);
+        assert!(reopened.current("other").is_none());
+    }
+}

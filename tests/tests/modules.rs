@@ -1,0 +1,133 @@
+//! Tenant modules replaced at run time: uploaded, checked, compiled and swapped in while
+//! clients keep calling, rolled back, refused when they are not scim:host components, and
+//! still installed after a restart.
+
+use scim_host_e2e::*;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+async fn upload(server: &TestServer, bytes: Vec<u8>) -> Answer {
+    let response = server
+        .client
+        .put(format!("{}/admin/realms/demo/module", server.origin))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "application/wasm")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    Answer::from(response).await
+}
+
+async fn rollback(server: &TestServer, body: Option<Value>) -> Answer {
+    server
+        .call_with(
+            reqwest::Method::POST,
+            &format!("{}/admin/realms/demo/module/rollback", server.origin),
+            body,
+            Some(ADMIN_TOKEN),
+        )
+        .await
+}
+
+/// What realm `demo` answers to GET /Users: the bundled guest lists, the fixture says "ok".
+async fn who_answers(server: &TestServer) -> &'static str {
+    let answer = server.get(&format!("{}/Users", server.base(Scope::Realm))).await.expect(200);
+    if answer.text == "ok" {
+        "fixture"
+    } else if answer.body["schemas"].is_array() {
+        "bundled"
+    } else {
+        "unknown"
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn swapping_a_module_under_load_fails_no_request_and_rolls_back() {
+    let server = Arc::new(TestServer::start().await);
+    assert_eq!(who_answers(&server).await, "bundled");
+
+    // A client that keeps calling while the module changes under it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = {
+        let (server, stop) = (server.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                statuses.push(server.get(&format!("{}/Users", server.base(Scope::Realm))).await.status.as_u16());
+            }
+            statuses
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let installed = upload(&server, std::fs::read(MISBEHAVING_GUEST).unwrap()).await.expect(200);
+    let swap_time = started.elapsed();
+    assert_eq!(who_answers(&server).await, "fixture", "the new module serves the next request");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    stop.store(true, Ordering::Relaxed);
+    let statuses = client.await.unwrap();
+    assert!(statuses.len() > 10, "the client kept calling: {} requests", statuses.len());
+    assert!(statuses.iter().all(|&s| s == 200), "no request failed during the swap: {statuses:?}");
+    println!("upload to first request on the new module: {swap_time:?}, {} requests during the swap", statuses.len());
+
+    let bundled = installed.body["previous"].as_str().unwrap().to_string();
+    let listed = server
+        .call_with(
+            reqwest::Method::GET,
+            &format!("{}/admin/realms/demo/module", server.origin),
+            None,
+            Some(ADMIN_TOKEN),
+        )
+        .await
+        .expect(200);
+    assert_eq!(listed.body["digest"], installed.body["digest"]);
+    assert_eq!(listed.body["history"].as_array().unwrap().len(), 2);
+
+    let back = rollback(&server, None).await.expect(200);
+    assert_eq!(back.body["digest"], json!(bundled));
+    assert_eq!(who_answers(&server).await, "bundled");
+    // And forward again, by digest.
+    rollback(&server, Some(json!({ "digest": installed.body["digest"] }))).await.expect(200);
+    assert_eq!(who_answers(&server).await, "fixture");
+    rollback(&server, Some(json!({ "digest": "0".repeat(64) }))).await.assert_scim_error(404);
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_scim_component_is_refused_and_the_old_module_keeps_serving() {
+    let server = TestServer::start().await;
+    let core_module = b"\0asm\x01\0\0\0".to_vec();
+    for bytes in [b"definitely not wasm".to_vec(), core_module] {
+        let answer = upload(&server, bytes).await;
+        answer.assert_scim_error(400);
+        assert!(answer.body["detail"].as_str().unwrap().contains("scim:host"), "{}", answer.text);
+        assert_eq!(who_answers(&server).await, "bundled");
+    }
+    let answer = server
+        .call_with(reqwest::Method::PUT, &format!("{}/admin/realms/demo/module", server.origin), None, Some(TOKEN))
+        .await;
+    answer.assert_scim_error(401);
+    let answer = server
+        .call_with(
+            reqwest::Method::GET,
+            &format!("{}/admin/realms/nowhere/module", server.origin),
+            None,
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+    answer.assert_scim_error(404);
+    rollback(&server, None).await.assert_scim_error(409);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_installed_module_survives_a_restart() {
+    let server = TestServer::start().await;
+    upload(&server, std::fs::read(MISBEHAVING_GUEST).unwrap()).await.expect(200);
+    let server = server.restart().await;
+    assert_eq!(who_answers(&server).await, "fixture");
+    rollback(&server, None).await.expect(200);
+    assert_eq!(who_answers(&server).await, "bundled");
+    server.stop().await;
+}
