@@ -65,7 +65,7 @@ fn sandbox(c: &mut Criterion) {
         ids.push(body["id"].as_str().unwrap().to_string());
     }
 
-    let runtime = Runtime::new(PoolSize { concurrent_calls: 4 }).expect("a runtime");
+    let runtime = Runtime::new(PoolSize { concurrent_calls: 4 }, None).expect("a runtime");
     let module = runtime.load(BUNDLED_GUEST).expect("the bundled guest compiles");
     let config = types::Config { realm: "bench".into(), settings: Vec::new() };
     let limits = CallLimits { memory_bytes: 64 << 20, deadline: Duration::from_secs(5) };

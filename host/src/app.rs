@@ -24,7 +24,8 @@ pub struct App {
 impl App {
     /// Opens the store under the data directory, creates a runtime and loads the realms.
     pub fn new(config: Config) -> anyhow::Result<App> {
-        let runtime = Runtime::new(PoolSize { concurrent_calls: config.concurrent_calls })
+        let cache = config.data_dir.join("compiled");
+        let runtime = Runtime::new(PoolSize { concurrent_calls: config.concurrent_calls }, Some(cache))
             .map_err(|e| anyhow::anyhow!("starting the wasm runtime: {e:?}"))?;
         Self::with_runtime(config, Arc::new(runtime))
     }

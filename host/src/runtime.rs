@@ -70,6 +70,10 @@ pub enum CallError {
 /// The wasm engine and everything compiled with it.
 pub struct Runtime {
     engine: Engine,
+    /// Where compiled components are kept, by content hash and engine configuration.
+    cache_dir: Option<std::path::PathBuf>,
+    /// Components compiled by Cranelift since start (not read from the cache).
+    compilations: std::sync::atomic::AtomicUsize,
     linker: Linker<CallState>,
     /// Modules by digest: realms running the same bytes share one compilation.
     modules: Mutex<HashMap<String, Arc<Module>>>,
@@ -108,7 +112,9 @@ impl wasmtime::ResourceLimiter for MemoryCap {
 
 impl Runtime {
     /// An engine with a pool sized for `pool` and a ticker thread driving deadlines.
-    pub fn new(pool: PoolSize) -> wasmtime::Result<Self> {
+    /// `cache_dir`, when given, keeps compiled code on disk so that a restart (or another
+    /// process on the same data directory) compiles nothing it compiled before.
+    pub fn new(pool: PoolSize, cache_dir: Option<std::path::PathBuf>) -> wasmtime::Result<Self> {
         let mut pooling = PoolingAllocationConfig::new();
         let calls = pool.concurrent_calls.max(1);
         pooling
@@ -150,7 +156,18 @@ impl Runtime {
             })
             .context("starting the epoch ticker")?;
         let slots = Arc::new(tokio::sync::Semaphore::new(calls as usize));
-        Ok(Runtime { engine, linker, modules: Mutex::new(HashMap::new()), stop_ticker, slots })
+        if let Some(dir) = &cache_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        Ok(Runtime {
+            engine,
+            cache_dir,
+            compilations: Default::default(),
+            linker,
+            modules: Mutex::new(HashMap::new()),
+            stop_ticker,
+            slots,
+        })
     }
 
     /// Waits for a free instance slot; the call holds it until the permit is dropped.
@@ -165,7 +182,7 @@ impl Runtime {
         if let Some(module) = self.modules.lock().expect("module table").get(&digest) {
             return Ok(module.clone());
         }
-        let component = Component::new(&self.engine, bytes).context("compiling the component")?;
+        let component = self.compile(&digest, bytes)?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -174,6 +191,43 @@ impl Runtime {
         let module = Arc::new(Module { digest: digest.clone(), bytes: bytes.into(), pre });
         self.modules.lock().expect("module table").insert(digest, module.clone());
         Ok(module)
+    }
+
+    /// How many components Cranelift compiled since start (cache hits excluded).
+    pub fn compilations(&self) -> usize {
+        self.compilations.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The component for these bytes: from the on-disk cache when it holds code compiled
+    /// by an engine like this one, else compiled (and kept there).
+    fn compile(&self, digest: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
+        let cached = self.cache_dir.as_ref().map(|dir| {
+            use std::hash::{Hash, Hasher};
+            let mut engine = std::collections::hash_map::DefaultHasher::new();
+            self.engine.precompile_compatibility_hash().hash(&mut engine);
+            dir.join(format!("{digest}-{:016x}.cwasm", engine.finish()))
+        });
+        if let Some(path) = cached.as_ref().filter(|p| p.exists()) {
+            // SAFETY: the file was written by `precompile_component` of an engine with the
+            // same compatibility hash, into the operator's own data directory.
+            match unsafe { Component::deserialize_file(&self.engine, path) } {
+                Ok(component) => return Ok(component),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "recompiling a cached module that does not load: {e:?}")
+                }
+            }
+        }
+        self.compilations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some(path) = cached else {
+            return Component::new(&self.engine, bytes).context("compiling the component");
+        };
+        let compiled = self.engine.precompile_component(bytes).context("compiling the component")?;
+        let partial = path.with_extension("partial");
+        if let Err(e) = std::fs::write(&partial, &compiled).and_then(|()| std::fs::rename(&partial, &path)) {
+            tracing::warn!(path = %path.display(), "cannot keep compiled code: {e}");
+        }
+        // SAFETY: these bytes were just produced by this engine's `precompile_component`.
+        unsafe { Component::deserialize(&self.engine, &compiled) }
     }
 
     /// Runs one `handle` call in a fresh instance. The transaction comes back with the
@@ -244,5 +298,28 @@ fn classify(error: wasmtime::Error, state: &CallState, limits: CallLimits) -> Ca
         Some(wasmtime::Trap::Interrupt) => CallError::Deadline(limits.deadline),
         Some(trap) => CallError::Trap(format!("{trap}")),
         None => CallError::Trap(format!("{error:#}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiled_code_is_reused_from_disk_by_a_new_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("compiled");
+        let first = Runtime::new(PoolSize { concurrent_calls: 1 }, Some(cache.clone())).unwrap();
+        let module = first.load(crate::tenants::BUNDLED_GUEST).unwrap();
+        assert_eq!(first.compilations(), 1);
+        first.load(crate::tenants::BUNDLED_GUEST).unwrap();
+        assert_eq!(first.compilations(), 1, "one compilation per distinct module");
+        let kept: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(kept.len(), 1);
+        assert!(kept[0].to_string_lossy().starts_with(&module.digest));
+
+        let second = Runtime::new(PoolSize { concurrent_calls: 1 }, Some(cache)).unwrap();
+        second.load(crate::tenants::BUNDLED_GUEST).unwrap();
+        assert_eq!(second.compilations(), 0, "a restart compiles nothing");
     }
 }

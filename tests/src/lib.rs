@@ -36,7 +36,9 @@ pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 fn runtime() -> Arc<Runtime> {
     static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
     RUNTIME
-        .get_or_init(|| Arc::new(Runtime::new(PoolSize { concurrent_calls: 64 }).expect("the wasm runtime starts")))
+        .get_or_init(|| {
+            Arc::new(Runtime::new(PoolSize { concurrent_calls: 64 }, None).expect("the wasm runtime starts"))
+        })
         .clone()
 }
 
