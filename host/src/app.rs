@@ -19,6 +19,7 @@ pub struct App {
     pub tenants: Tenants,
     /// Modules installed through the admin API, and each realm's history of them.
     pub modules: ModuleStore,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl App {
@@ -48,7 +49,7 @@ impl App {
     pub fn with_store(config: Config, runtime: Arc<Runtime>, store: Arc<dyn Store>) -> anyhow::Result<App> {
         let modules = ModuleStore::open(&config.data_dir)?;
         let tenants = Tenants::load(&config, store.as_ref(), &runtime, &modules)?;
-        Ok(App { config, store, runtime, tenants, modules })
+        Ok(App { config, store, runtime, tenants, modules, metrics: Default::default() })
     }
 }
 

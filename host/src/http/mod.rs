@@ -10,7 +10,8 @@ use crate::app::App;
 use crate::auth::TokenHash;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -45,9 +46,32 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/admin/realms/{realm}/module", any(modules::module))
         .route("/admin/realms/{realm}/module/rollback", any(modules::rollback))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(request_id))
         .with_state(app)
+}
+
+/// Ready when the store answers a query (every realm's module is loaded before the server
+/// listens at all).
+async fn ready(State(app): State<Arc<App>>) -> Response {
+    let store = app.store.clone();
+    match tokio::task::spawn_blocking(move || store.events("", 0, 1)).await {
+        Ok(Ok(_)) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Ok(Err(e)) => {
+            ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store does not answer: {e}")).into_response()
+        }
+        Err(e) => {
+            ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the readiness check failed: {e}")).into_response()
+        }
+    }
+}
+
+/// Prometheus text exposition.
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let body = app.metrics.render();
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {

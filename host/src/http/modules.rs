@@ -53,6 +53,7 @@ fn install(app: &App, realm: &str, module: Arc<Module>) -> Result<Response, Scim
     app.modules.record(realm, &module.digest, &current.module.digest).map_err(unavailable)?;
     let previous = app.tenants.swap_module(realm, module.clone()).ok_or_else(|| unknown_realm(realm))?;
     tracing::info!(realm, from = %previous.module.digest, to = %module.digest, "module swapped");
+    app.metrics.module_swaps.get_or_create(&crate::metrics::RealmLabels { realm: realm.to_string() }).inc();
     Ok(Json(json!({ "realm": realm, "digest": module.digest, "previous": previous.module.digest })).into_response())
 }
 

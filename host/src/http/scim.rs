@@ -6,6 +6,7 @@ use super::RequestId;
 use super::error::ScimError;
 use crate::app::App;
 use crate::bindings::types;
+use crate::metrics::{FailureLabels, RealmLabels};
 use crate::runtime::{CallError, CallInput, CallLimits};
 use crate::store::{Access, StoreError};
 use crate::tenants::Tenant;
@@ -84,10 +85,18 @@ fn base_url(app: &App, headers: &HeaderMap, base: &str) -> String {
 /// Every request under `/realms/{realm}/scim/v2`.
 pub async fn endpoint(State(app): State<Arc<App>>, request: Request) -> Response {
     let request_id = request.extensions().get::<RequestId>().cloned().unwrap_or_default();
-    match serve(&app, request, &request_id).await {
+    let method = request.method().clone();
+    // Only known realms become label values, so random paths cannot grow the series.
+    let realm = target(request.uri().path())
+        .map(|t| t.realm.to_string())
+        .filter(|r| app.tenants.get(r).is_some())
+        .unwrap_or_else(|| "-".into());
+    let response = match serve(&app, request, &request_id).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
-    }
+    };
+    app.metrics.request(&realm, method.as_str(), response.status().as_u16());
+    response
 }
 
 async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Result<Response, ScimError> {
@@ -194,7 +203,19 @@ fn run(
             }
             Err(e) => return Err(unavailable(request_id, format!("the store is unavailable: {e}"))),
         };
+        app.metrics.instantiations.inc();
+        let started = std::time::Instant::now();
         let outcome = app.runtime.call(&tenant.module, transaction, &request_id.0, limits, &input);
+        let realm_labels = RealmLabels { realm: tenant.name.clone() };
+        app.metrics.guest_call_seconds.get_or_create(&realm_labels).observe(started.elapsed().as_secs_f64());
+        if let Err(e @ (CallError::Deadline(_) | CallError::Memory(_) | CallError::Trap(_))) = &outcome {
+            let kind = match e {
+                CallError::Deadline(_) => "deadline",
+                CallError::Memory(_) => "memory",
+                _ => "trap",
+            };
+            app.metrics.guest_failures.get_or_create(&FailureLabels { realm: tenant.name.clone(), kind }).inc();
+        }
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(CallError::Rerun(why)) => {
@@ -214,7 +235,10 @@ fn run(
             tracing::warn!(request_id = %request_id.0, realm = %tenant.name, constraint, detail, "409 conflict");
         }
         if status < 400 {
-            match outcome.transaction.commit() {
+            let started = std::time::Instant::now();
+            let committed = outcome.transaction.commit();
+            app.metrics.store_commit_seconds.observe(started.elapsed().as_secs_f64());
+            match committed {
                 Ok(()) => {}
                 Err(StoreError::Transient(why)) => {
                     last = why;

@@ -1,0 +1,100 @@
+//! Prometheus metrics (the official `prometheus-client` crate): requests by realm, method
+//! and status; guest call and store commit latency; instantiations; traps, deadlines and
+//! memory limits hit; module swaps. Served as text at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The labels of a request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The realm, or `-` when the path names no known realm (to keep the label set small).
+    pub realm: String,
+    pub method: String,
+    pub status: u16,
+}
+
+/// The labels of a per-realm series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RealmLabels {
+    pub realm: String,
+}
+
+/// Why a guest call produced no response.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    pub realm: String,
+    /// `trap`, `deadline` or `memory`.
+    pub kind: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 10 µs to ~20 s.
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 22))
+}
+
+/// Every metric of the server.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub guest_call_seconds: Family<RealmLabels, Histogram, fn() -> Histogram>,
+    pub store_commit_seconds: Histogram,
+    pub instantiations: Counter,
+    pub guest_failures: Family<FailureLabels, Counter>,
+    pub module_swaps: Family<RealmLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("scim_host");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("requests", "HTTP requests answered", requests.clone());
+        let guest_call_seconds = Family::<RealmLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "guest_call_seconds",
+            "Time of one guest call, instance included",
+            guest_call_seconds.clone(),
+        );
+        let store_commit_seconds = latency_histogram();
+        registry.register("store_commit_seconds", "Time to commit a call's transaction", store_commit_seconds.clone());
+        let instantiations = Counter::default();
+        registry.register("instantiations", "Guest instances created", instantiations.clone());
+        let guest_failures = Family::<FailureLabels, Counter>::default();
+        registry.register(
+            "guest_failures",
+            "Guest calls that trapped, ran out of time or memory",
+            guest_failures.clone(),
+        );
+        let module_swaps = Family::<RealmLabels, Counter>::default();
+        registry.register("module_swaps", "Modules swapped in through the admin API", module_swaps.clone());
+        Metrics {
+            registry,
+            requests,
+            guest_call_seconds,
+            store_commit_seconds,
+            instantiations,
+            guest_failures,
+            module_swaps,
+        }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String never fails");
+        out
+    }
+
+    /// Counts one answered request.
+    pub fn request(&self, realm: &str, method: &str, status: u16) {
+        let labels = RequestLabels { realm: realm.to_string(), method: method.to_string(), status };
+        self.requests.get_or_create(&labels).inc();
+    }
+}
