@@ -100,7 +100,7 @@ impl<'de> Deserialize<'de> for ModuleSource {
 }
 
 /// Resource limits of a realm's calls.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Guest linear memory, in MiB.
@@ -112,11 +112,23 @@ pub struct Limits {
     /// The largest request body accepted, in bytes.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Guest calls of the realm that may run at once (beyond: 503 with Retry-After).
+    #[serde(default)]
+    pub concurrent_calls: Option<u32>,
+    /// Sustained requests per second (beyond: 429 with Retry-After).
+    #[serde(default)]
+    pub requests_per_second: Option<f64>,
+    /// Requests allowed in a burst above the sustained rate; the rate, rounded up, when absent.
+    #[serde(default)]
+    pub burst: Option<u32>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
+            concurrent_calls: None,
+            requests_per_second: None,
+            burst: None,
             memory_mib: default_memory_mib(),
             deadline_ms: default_deadline_ms(),
             max_body_bytes: default_max_body_bytes(),
@@ -232,6 +244,12 @@ fn check_limits(at: &str, limits: &Limits) -> anyhow::Result<()> {
     }
     if limits.max_body_bytes < 1024 {
         anyhow::bail!("{at}.max_body_bytes = {}: expected at least 1024", limits.max_body_bytes);
+    }
+    if limits.concurrent_calls == Some(0) {
+        anyhow::bail!("{at}.concurrent_calls = 0: expected at least 1 (leave it out for no limit)");
+    }
+    if let Some(rate) = limits.requests_per_second.filter(|r| !(r.is_finite() && *r > 0.0)) {
+        anyhow::bail!("{at}.requests_per_second = {rate}: expected a positive number (leave it out for no limit)");
     }
     Ok(())
 }

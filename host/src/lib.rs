@@ -8,6 +8,7 @@ pub mod bindings;
 pub mod config;
 pub mod credentials;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod modules;
 pub mod runtime;

@@ -5,6 +5,7 @@
 use crate::auth::TokenHash;
 use crate::bindings::types;
 use crate::config::{Config, Limits, ModuleSource};
+use crate::limits::RealmLimiter;
 use crate::modules::ModuleStore;
 use crate::runtime::{Module, Runtime};
 use crate::store::Store;
@@ -24,6 +25,8 @@ pub struct Tenant {
     /// Organizations by alias.
     pub organizations: HashMap<String, types::OrganizationRef>,
     pub limits: Limits,
+    /// The realm's request rate and concurrency, shared across module swaps.
+    pub limiter: Arc<RealmLimiter>,
     /// What the guest receives as its config.
     pub guest_config: types::Config,
 }
@@ -76,6 +79,7 @@ impl Tenants {
                 tokens: realm.tokens.clone(),
                 organizations,
                 limits: config.limits_of(realm),
+                limiter: Arc::new(RealmLimiter::new(&config.limits_of(realm))),
                 guest_config: types::Config {
                     realm: name.clone(),
                     settings: realm.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),

@@ -4,7 +4,9 @@
 //! Realms of every test server:
 //! - `demo`: bundled guest, organizations `acme` and `globex`;
 //! - `misbehaving`: the fixture guest of `tests/guests/misbehaving`, with a short deadline
-//!   and a small memory cap.
+//!   and a small memory cap;
+//! - `limited`: the fixture guest again, at most 2 requests a second (bursts of 10) and
+//!   one call at a time.
 
 use reqwest::{Method, StatusCode};
 use scim_host::auth::TokenHash;
@@ -153,7 +155,23 @@ impl TestServer {
                 module: ModuleSource::Path(MISBEHAVING_GUEST.into()),
                 tokens: vec![TokenHash::of(MISBEHAVING_TOKEN)],
                 organizations: Vec::new(),
-                limits: Some(Limits { memory_mib: 16, deadline_ms: 300, max_body_bytes: 4096 }),
+                limits: Some(Limits { memory_mib: 16, deadline_ms: 300, max_body_bytes: 4096, ..Limits::default() }),
+                settings: Default::default(),
+            },
+        );
+        config.realms.insert(
+            "limited".into(),
+            RealmConfig {
+                module: ModuleSource::Path(MISBEHAVING_GUEST.into()),
+                tokens: vec![TokenHash::of(MISBEHAVING_TOKEN)],
+                organizations: Vec::new(),
+                limits: Some(Limits {
+                    deadline_ms: 300,
+                    requests_per_second: Some(2.0),
+                    burst: Some(10),
+                    concurrent_calls: Some(1),
+                    ..Limits::default()
+                }),
                 settings: Default::default(),
             },
         );

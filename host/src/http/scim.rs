@@ -6,6 +6,7 @@ use super::RequestId;
 use super::error::ScimError;
 use crate::app::App;
 use crate::bindings::types;
+use crate::limits::Refusal;
 use crate::metrics::{FailureLabels, RealmLabels};
 use crate::runtime::{CallError, CallInput, CallLimits};
 use crate::store::{Access, StoreError};
@@ -114,6 +115,7 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
             ScimError::not_found(format!("organization \"{alias}\" does not exist in realm \"{}\"", tenant.name))
         })?),
     };
+    let _admitted = tenant.limiter.admit().map_err(|refusal| refused(&tenant.name, refusal))?;
     let body = read_body(body, tenant.limits.max_body_bytes).await?;
 
     let guest_request = types::Request {
@@ -166,6 +168,22 @@ async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ScimError> {
             ScimError::new(StatusCode::BAD_REQUEST, format!("the request body could not be read: {e}"))
         }
     })
+}
+
+/// A request over its realm's rate (429) or concurrency (503), with when to retry.
+fn refused(realm: &str, refusal: Refusal) -> ScimError {
+    match refusal {
+        Refusal::Rate(wait) => ScimError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("realm \"{realm}\" is over its request rate; retry in {} ms", wait.as_millis().max(1)),
+        )
+        .with_header(header::RETRY_AFTER, wait.as_secs_f64().ceil().max(1.0).to_string()),
+        Refusal::Concurrency(limit) => ScimError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("realm \"{realm}\" already runs its limit of {limit} concurrent calls"),
+        )
+        .with_header(header::RETRY_AFTER, "1".into()),
+    }
 }
 
 /// A 500 whose detail carries the request id, for the operator to find in the log.
