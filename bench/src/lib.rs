@@ -39,6 +39,15 @@ impl s::Store for MemoryStore {
     fn events(&self, _realm: &str, _after: i64, _limit: u32) -> StoreResult<Vec<s::StoredEvent>> {
         Ok(Vec::new())
     }
+    fn insert_token(&self, _token: &s::StoredToken) -> StoreResult<()> {
+        Err(s::StoreError::Invalid("the benchmark store keeps no tokens".into()))
+    }
+    fn tokens(&self, _realm: &str) -> StoreResult<Vec<s::StoredToken>> {
+        Ok(Vec::new())
+    }
+    fn revoke_token(&self, _realm: &str, _id: &str) -> StoreResult<bool> {
+        Ok(false)
+    }
 }
 
 impl MemoryTransaction {

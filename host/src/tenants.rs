@@ -21,7 +21,10 @@ pub static BUNDLED_GUEST: &[u8] = include_bytes!(env!("SCIM_HOST_BUNDLED_GUEST")
 pub struct Tenant {
     pub name: String,
     pub module: Arc<Module>,
+    /// The realm tokens of the configuration.
     pub tokens: Vec<TokenHash>,
+    /// Tokens issued through the admin API, each for the realm or one organization.
+    pub issued: Vec<IssuedToken>,
     /// Organizations by alias.
     pub organizations: HashMap<String, types::OrganizationRef>,
     pub limits: Limits,
@@ -29,6 +32,41 @@ pub struct Tenant {
     pub limiter: Arc<RealmLimiter>,
     /// What the guest receives as its config.
     pub guest_config: types::Config,
+}
+
+/// A token issued through the admin API.
+#[derive(Clone, Debug)]
+pub struct IssuedToken {
+    /// The organization alias it is limited to; the whole realm when `None`.
+    pub organization: Option<String>,
+    pub hash: TokenHash,
+}
+
+impl IssuedToken {
+    /// The tokens a store keeps for a realm (a damaged hash is skipped, and logged).
+    pub fn load(store: &dyn Store, realm: &str) -> anyhow::Result<Vec<IssuedToken>> {
+        let stored = store.tokens(realm).with_context(|| format!("realm \"{realm}\": cannot read its tokens"))?;
+        Ok(stored
+            .into_iter()
+            .filter_map(|t| match TokenHash::parse(&t.hash) {
+                Ok(hash) => Some(IssuedToken { organization: t.organization, hash }),
+                Err(e) => {
+                    tracing::error!(realm, token = %t.id, "skipping a stored token: {e}");
+                    None
+                }
+            })
+            .collect())
+    }
+}
+
+impl Tenant {
+    /// The token hashes that open a scope: the realm's tokens everywhere, an
+    /// organization's tokens only in that organization.
+    pub fn token_hashes(&self, organization: Option<&str>) -> Vec<TokenHash> {
+        let issued =
+            self.issued.iter().filter(|t| t.organization.is_none() || t.organization.as_deref() == organization);
+        self.tokens.iter().cloned().chain(issued.map(|t| t.hash.clone())).collect()
+    }
 }
 
 /// Every realm the server knows.
@@ -77,6 +115,7 @@ impl Tenants {
                 name: name.clone(),
                 module,
                 tokens: realm.tokens.clone(),
+                issued: IssuedToken::load(store, name)?,
                 organizations,
                 limits: config.limits_of(realm),
                 limiter: Arc::new(RealmLimiter::new(&config.limits_of(realm))),
@@ -99,10 +138,15 @@ impl Tenants {
     /// tenant (and module) they started with; every later call gets the new one.
     /// Returns the tenant as it was, or `None` for an unknown realm.
     pub fn swap_module(&self, realm: &str, module: Arc<Module>) -> Option<Arc<Tenant>> {
+        self.update(realm, |tenant| tenant.module = module)
+    }
+
+    /// Replaces a realm's tenant by a changed copy, atomically (as [`Tenants::swap_module`]).
+    pub fn update(&self, realm: &str, change: impl FnOnce(&mut Tenant)) -> Option<Arc<Tenant>> {
         let mut realms = self.realms.write().expect("tenant table");
         let current = realms.get(realm)?.clone();
         let mut next = (*current).clone();
-        next.module = module;
+        change(&mut next);
         realms.insert(realm.to_string(), Arc::new(next));
         Some(current)
     }

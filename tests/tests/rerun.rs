@@ -35,6 +35,15 @@ impl Store for Flaky {
     fn events(&self, realm: &str, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
         self.inner.events(realm, after, limit)
     }
+    fn insert_token(&self, token: &StoredToken) -> StoreResult<()> {
+        self.inner.insert_token(token)
+    }
+    fn tokens(&self, realm: &str) -> StoreResult<Vec<StoredToken>> {
+        self.inner.tokens(realm)
+    }
+    fn revoke_token(&self, realm: &str, id: &str) -> StoreResult<bool> {
+        self.inner.revoke_token(realm, id)
+    }
 }
 
 impl Transaction for FlakyTransaction {

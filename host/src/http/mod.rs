@@ -5,6 +5,7 @@ mod admin;
 pub mod error;
 mod modules;
 mod scim;
+mod tokens;
 
 use crate::app::App;
 use crate::auth::TokenHash;
@@ -44,6 +45,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/realms/{realm}/scim/v2/{*rest}", any(scim::endpoint))
         .route("/admin/realms/{realm}/events", any(admin::events))
         .route("/admin/realms/{realm}/module", any(modules::module))
+        .route("/admin/realms/{realm}/tokens", any(tokens::tokens))
+        .route("/admin/realms/{realm}/tokens/{id}", any(tokens::token))
         .route("/admin/realms/{realm}/module/rollback", any(modules::rollback))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))

@@ -108,7 +108,7 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
         .tenants
         .get(target.realm)
         .ok_or_else(|| ScimError::not_found(format!("realm \"{}\" does not exist", target.realm)))?;
-    authenticate(&tenant, &parts.headers)?;
+    authenticate(&tenant, target.organization, &parts.headers)?;
     let scope = match target.organization {
         None => types::Scope::Realm,
         Some(alias) => types::Scope::Organization(tenant.organizations.get(alias).cloned().ok_or_else(|| {
@@ -143,9 +143,11 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
         .map_err(|e| internal(request_id, format!("the guest call panicked: {e}")))?
 }
 
-fn authenticate(tenant: &Tenant, headers: &HeaderMap) -> Result<(), ScimError> {
+/// Checks the bearer token against the tokens that open this scope: a token limited to
+/// one organization opens nothing else.
+fn authenticate(tenant: &Tenant, organization: Option<&str>, headers: &HeaderMap) -> Result<(), ScimError> {
     let realm = &tenant.name;
-    super::check_bearer(headers, &tenant.tokens).map_err(|problem| match problem {
+    super::check_bearer(headers, &tenant.token_hashes(organization)).map_err(|problem| match problem {
         super::BearerProblem::Missing => {
             ScimError::unauthorized(realm, format!("realm \"{realm}\" needs an Authorization: Bearer token"))
         }

@@ -69,6 +69,27 @@ pub trait Store: Send + Sync + 'static {
     fn begin(&self, realm: &str, access: Access) -> StoreResult<Box<dyn Transaction>>;
     /// Admin events of a realm with a sequence number above `after`, oldest first.
     fn events(&self, realm: &str, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+    /// Keeps a bearer token's hash (issued through the admin API).
+    fn insert_token(&self, token: &StoredToken) -> StoreResult<()>;
+    /// The tokens issued for a realm and not revoked.
+    fn tokens(&self, realm: &str) -> StoreResult<Vec<StoredToken>>;
+    /// Revokes a token; false when the realm has no such token.
+    fn revoke_token(&self, realm: &str, id: &str) -> StoreResult<bool>;
+}
+
+/// A bearer token issued through the admin API. Only its hash is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredToken {
+    pub id: String,
+    pub realm: String,
+    /// The organization alias the token is limited to; the whole realm when `None`.
+    pub organization: Option<String>,
+    /// `sha256:<hex>`.
+    pub hash: String,
+    /// What the operator called it.
+    pub label: String,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
 }
 
 /// One guest call's view of one realm. Dropping it without [`Transaction::commit`] rolls

@@ -115,6 +115,15 @@ CREATE TABLE IF NOT EXISTS credentials (
     PRIMARY KEY (realm, user_id, type),
     FOREIGN KEY (realm, user_id) REFERENCES users (realm, id) ON DELETE CASCADE
 );
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    realm TEXT NOT NULL,
+    organization TEXT,
+    hash TEXT NOT NULL,
+    label TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tokens_by_realm ON tokens (realm);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     realm TEXT NOT NULL,
@@ -328,6 +337,42 @@ impl Store for SqliteStore {
         };
         conn.execute_batch(begin).map_err(classify)?;
         Ok(Box::new(SqliteTransaction { conn, realm: realm.to_string() }))
+    }
+
+    fn insert_token(&self, token: &StoredToken) -> StoreResult<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO tokens (id, realm, organization, hash, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![token.id, token.realm, token.organization, token.hash, token.label, token.created_at],
+            )
+            .map(drop)
+        })
+    }
+
+    fn tokens(&self, realm: &str) -> StoreResult<Vec<StoredToken>> {
+        let conn = self.checkout(Access::Read)?;
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT id, realm, organization, hash, label, created_at FROM tokens WHERE realm = ?1 ORDER BY created_at, id",
+            )
+            .map_err(classify)?;
+        let rows = statement
+            .query_map(params![realm], |r| {
+                Ok(StoredToken {
+                    id: r.get(0)?,
+                    realm: r.get(1)?,
+                    organization: r.get(2)?,
+                    hash: r.get(3)?,
+                    label: r.get(4)?,
+                    created_at: r.get(5)?,
+                })
+            })
+            .map_err(classify)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(classify)
+    }
+
+    fn revoke_token(&self, realm: &str, id: &str) -> StoreResult<bool> {
+        self.write(|c| c.execute("DELETE FROM tokens WHERE realm = ?1 AND id = ?2", params![realm, id]).map(|n| n > 0))
     }
 
     fn events(&self, realm: &str, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {

@@ -1,0 +1,159 @@
+//! The admin API for bearer tokens: issue a token for a realm or for one organization of
+//! it (shown once, kept as a hash), list them, revoke one. A change takes effect on the
+//! next request.
+
+use super::admin::authenticate;
+use super::error::ScimError;
+use crate::app::App;
+use crate::auth::{TokenHash, new_token};
+use crate::store::StoredToken;
+use crate::tenants::IssuedToken;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// What to issue.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Issue {
+    /// Limit the token to this organization (alias).
+    organization: Option<String>,
+    /// A name for the operator's own records.
+    #[serde(default)]
+    label: String,
+}
+
+fn unknown_realm(realm: &str) -> ScimError {
+    ScimError::not_found(format!("realm \"{realm}\" does not exist"))
+}
+
+fn store_error(e: crate::store::StoreError) -> ScimError {
+    ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store is unavailable: {e}"))
+}
+
+/// Reloads a realm's issued tokens into its tenant, so the change holds from the next request.
+async fn reload(app: &Arc<App>, realm: &str) -> Result<(), ScimError> {
+    let (store, name) = (app.store.clone(), realm.to_string());
+    let issued = tokio::task::spawn_blocking(move || IssuedToken::load(store.as_ref(), &name))
+        .await
+        .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")))?;
+    app.tenants.update(realm, |tenant| tenant.issued = issued).ok_or_else(|| unknown_realm(realm))?;
+    Ok(())
+}
+
+/// `GET` (list) and `POST` (issue) on `/admin/realms/{realm}/tokens`.
+pub async fn tokens(
+    State(app): State<Arc<App>>,
+    method: Method,
+    headers: HeaderMap,
+    Path(realm): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let result = async {
+        authenticate(&app, &headers)?;
+        let tenant = app.tenants.get(&realm).ok_or_else(|| unknown_realm(&realm))?;
+        match method {
+            Method::GET => {
+                let store = app.store.clone();
+                let name = realm.clone();
+                let stored = tokio::task::spawn_blocking(move || store.tokens(&name))
+                    .await
+                    .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                    .map_err(store_error)?;
+                let listed: Vec<_> = stored
+                    .into_iter()
+                    .map(|t| json!({ "id": t.id, "organization": t.organization, "label": t.label, "createdAt": t.created_at }))
+                    .collect();
+                Ok(Json(json!({ "realm": realm, "tokens": listed })).into_response())
+            }
+            Method::POST => {
+                let wanted: Issue = if body.iter().all(u8::is_ascii_whitespace) {
+                    Issue::default()
+                } else {
+                    serde_json::from_slice(&body).map_err(|e| {
+                        ScimError::new(
+                            StatusCode::BAD_REQUEST,
+                            format!("expected {{\"organization\": \"alias\" (optional), \"label\": \"…\"}}: {e}"),
+                        )
+                    })?
+                };
+                if let Some(alias) = &wanted.organization
+                    && !tenant.organizations.contains_key(alias)
+                {
+                    return Err(ScimError::not_found(format!(
+                        "organization \"{alias}\" does not exist in realm \"{realm}\""
+                    )));
+                }
+                let token = new_token();
+                let stored = StoredToken {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    realm: realm.clone(),
+                    organization: wanted.organization.clone(),
+                    hash: TokenHash::of(&token).to_string(),
+                    label: wanted.label.clone(),
+                    created_at: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as i64)
+                        .unwrap_or(0),
+                };
+                let store = app.store.clone();
+                let record = stored.clone();
+                tokio::task::spawn_blocking(move || store.insert_token(&record))
+                    .await
+                    .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                    .map_err(store_error)?;
+                reload(&app, &realm).await?;
+                let body = json!({
+                    "id": stored.id,
+                    "token": token,
+                    "organization": stored.organization,
+                    "label": stored.label,
+                    "createdAt": stored.created_at,
+                    "note": "the token is shown this once; only its hash is kept",
+                });
+                Ok((StatusCode::CREATED, Json(body)).into_response())
+            }
+            other => Err(ScimError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{other} is not allowed here; use GET, POST"))
+                .with_header(header::ALLOW, "GET, POST".into())),
+        }
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `DELETE /admin/realms/{realm}/tokens/{id}`: revokes a token at once.
+pub async fn token(
+    State(app): State<Arc<App>>,
+    method: Method,
+    headers: HeaderMap,
+    Path((realm, id)): Path<(String, String)>,
+) -> Response {
+    let result = async {
+        authenticate(&app, &headers)?;
+        app.tenants.get(&realm).ok_or_else(|| unknown_realm(&realm))?;
+        if method != Method::DELETE {
+            return Err(ScimError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} is not allowed here; use DELETE"),
+            )
+            .with_header(header::ALLOW, "DELETE".into()));
+        }
+        let (store, name, token) = (app.store.clone(), realm.clone(), id.clone());
+        let revoked = tokio::task::spawn_blocking(move || store.revoke_token(&name, &token))
+            .await
+            .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            .map_err(store_error)?;
+        if !revoked {
+            return Err(ScimError::not_found(format!("realm \"{realm}\" has no token {id}")));
+        }
+        reload(&app, &realm).await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
