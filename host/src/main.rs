@@ -48,6 +48,11 @@ enum Command {
         /// The configuration file (TOML).
         config: PathBuf,
     },
+    /// Checks that a file is a component implementing the scim:host world (and compiles).
+    CheckModule {
+        /// The component (`.wasm`).
+        module: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => Config::load(&config).map(|c| {
             println!("{}: {} realm(s), all valid", config.display(), c.realms.len());
         }),
+        Command::CheckModule { module } => check_module(&module),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -120,6 +126,21 @@ async fn shutdown_signal() -> anyhow::Result<()> {
         result = tokio::signal::ctrl_c() => result?,
         _ = terminate.recv() => {}
     }
+    Ok(())
+}
+
+/// Compiles a component and checks its world, as an upload would.
+fn check_module(path: &std::path::Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let runtime = scim_host::runtime::Runtime::new(scim_host::runtime::PoolSize { concurrent_calls: 1 }, None)
+        .map_err(|e| anyhow::anyhow!("starting the wasm runtime: {e:?}"))?;
+    let module = runtime.load(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a scim:host component: {e:?}\nbuild one with `cargo build --target wasm32-wasip2` against wit/scim-host.wit (world scim-handler)",
+            path.display()
+        )
+    })?;
+    println!("{}: a scim:host@0.1.0 component, sha256 {}", path.display(), module.digest);
     Ok(())
 }
 

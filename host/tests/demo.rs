@@ -142,3 +142,21 @@ fn check_config_names_the_mistake() {
     let message = String::from_utf8(output.stderr).unwrap();
     assert!(message.contains("scim-host hash-token"), "{message}");
 }
+
+#[test]
+fn check_module_accepts_a_component_of_the_world_and_names_what_is_wrong_with_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("guest.wasm");
+    std::fs::write(&good, scim_host::tenants::BUNDLED_GUEST).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_scim-host")).arg("check-module").arg(&good).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8(output.stdout).unwrap().contains("a scim:host@0.1.0 component, sha256 "));
+
+    let bad = dir.path().join("core.wasm");
+    std::fs::write(&bad, b"\0asm\x01\0\0\0").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_scim-host")).arg("check-module").arg(&bad).output().unwrap();
+    assert!(!output.status.success());
+    let message = String::from_utf8(output.stderr).unwrap();
+    assert!(message.contains("core.wasm is not a scim:host component"), "{message}");
+    assert!(message.contains("wasm32-wasip2"), "{message}");
+}
