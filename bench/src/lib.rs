@@ -36,7 +36,7 @@ impl s::Store for MemoryStore {
     fn begin(&self, _realm: &str, _access: Access) -> StoreResult<Box<dyn Transaction>> {
         Ok(Box::new(MemoryTransaction(self.directory.clone())))
     }
-    fn events(&self, _realm: &str, _after: i64, _limit: u32) -> StoreResult<Vec<s::StoredEvent>> {
+    fn events(&self, _realm: &str, _query: &s::EventQuery) -> StoreResult<Vec<s::StoredEvent>> {
         Ok(Vec::new())
     }
     fn insert_token(&self, _token: &s::StoredToken) -> StoreResult<()> {

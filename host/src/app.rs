@@ -20,6 +20,9 @@ pub struct App {
     /// Modules installed through the admin API, and each realm's history of them.
     pub modules: ModuleStore,
     pub metrics: crate::metrics::Metrics,
+    /// Set when the server stops: long-lived responses (event streams) end on it, so a
+    /// graceful shutdown does not wait for clients that never hang up.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
@@ -49,7 +52,8 @@ impl App {
     pub fn with_store(config: Config, runtime: Arc<Runtime>, store: Arc<dyn Store>) -> anyhow::Result<App> {
         let modules = ModuleStore::open(&config.data_dir)?;
         let tenants = Tenants::load(&config, store.as_ref(), &runtime, &modules)?;
-        Ok(App { config, store, runtime, tenants, modules, metrics: Default::default() })
+        let closing = tokio::sync::watch::Sender::new(false);
+        Ok(App { config, store, runtime, tenants, modules, metrics: Default::default(), closing })
     }
 }
 
@@ -57,7 +61,7 @@ impl App {
 pub struct Server {
     /// The address it listens on.
     pub addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    app: Arc<App>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -66,23 +70,22 @@ impl Server {
     pub async fn start(app: App, addr: SocketAddr) -> anyhow::Result<Server> {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let addr = listener.local_addr()?;
-        let router = crate::http::router(Arc::new(app));
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = Arc::new(app);
+        let router = crate::http::router(app.clone());
+        let mut closing = app.closing.subscribe();
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
+                .with_graceful_shutdown(async move {
+                    let _ = closing.wait_for(|closing| *closing).await;
                 })
                 .await
         });
-        Ok(Server { addr, shutdown: Some(shutdown), task })
+        Ok(Server { addr, app, task })
     }
 
     /// Stops accepting, lets requests in flight finish, and returns when done.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+        self.trigger_stop();
         (&mut self.task).await.context("the server task failed")?.context("serving failed")
     }
 
@@ -93,8 +96,6 @@ impl Server {
 
     /// Asks the server to stop without waiting.
     pub fn trigger_stop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+        self.app.closing.send_replace(true);
     }
 }

@@ -32,8 +32,8 @@ impl Store for Flaky {
             failures_left: self.failures_left.clone(),
         }))
     }
-    fn events(&self, realm: &str, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
-        self.inner.events(realm, after, limit)
+    fn events(&self, realm: &str, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
+        self.inner.events(realm, query)
     }
     fn insert_token(&self, token: &StoredToken) -> StoreResult<()> {
         self.inner.insert_token(token)

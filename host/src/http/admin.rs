@@ -3,9 +3,11 @@
 
 use super::error::ScimError;
 use crate::app::App;
+use crate::store::{EventQuery, StoredEvent};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -24,65 +26,171 @@ pub(super) fn authenticate(app: &App, headers: &HeaderMap) -> Result<(), ScimErr
     })
 }
 
-/// Paging of the event list.
+/// The query parameters of the event list and stream.
 #[derive(Deserialize)]
-pub struct EventsQuery {
+pub struct EventsParams {
     /// Only events with a sequence number above this.
     #[serde(default)]
     after: i64,
     #[serde(default = "default_limit")]
     limit: u32,
+    /// Event kinds, comma-separated (`MEMBER_JOINED,MEMBER_LEFT`).
+    #[serde(rename = "type")]
+    kinds: Option<String>,
+    /// RFC 3339 date-time or milliseconds since the epoch.
+    since: Option<String>,
+    /// RFC 3339 date-time or milliseconds since the epoch.
+    until: Option<String>,
 }
 
 fn default_limit() -> u32 {
     100
 }
 
-/// `GET /admin/realms/{realm}/events?after=&limit=`: events oldest first, and the
-/// `after` to ask for the next page.
+/// A time parameter: milliseconds since the epoch, or an RFC 3339 date-time.
+fn millis(name: &str, text: &str) -> Result<i64, ScimError> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            ScimError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{name}: \"{text}\" is neither an RFC 3339 date-time nor milliseconds since the epoch"),
+            )
+        })
+}
+
+impl EventsParams {
+    fn query(&self) -> Result<EventQuery, ScimError> {
+        let kinds: Vec<String> = self
+            .kinds
+            .iter()
+            .flat_map(|k| k.split(','))
+            .map(|k| k.trim().to_ascii_uppercase())
+            .filter(|k| !k.is_empty())
+            .collect();
+        Ok(EventQuery {
+            after: self.after,
+            kinds,
+            since: self.since.as_deref().map(|t| millis("since", t)).transpose()?,
+            until: self.until.as_deref().map(|t| millis("until", t)).transpose()?,
+            limit: self.limit.clamp(1, MAX_EVENTS),
+        })
+    }
+}
+
+/// An event as the admin API shows it.
+fn event_json(e: StoredEvent) -> serde_json::Value {
+    json!({
+        "seq": e.seq,
+        "time": e.time,
+        "type": e.kind,
+        "resourceId": e.resource_id,
+        "relatedId": e.related_id,
+        "details": serde_json::from_str::<serde_json::Value>(&e.details).unwrap_or(json!(e.details)),
+        "requestId": e.request_id,
+    })
+}
+
+/// Reads events off the async threads.
+async fn read_events(app: &Arc<App>, realm: &str, query: EventQuery) -> Result<Vec<StoredEvent>, ScimError> {
+    let (store, realm) = (app.store.clone(), realm.to_string());
+    tokio::task::spawn_blocking(move || store.events(&realm, &query))
+        .await
+        .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store is unavailable: {e}")))
+}
+
+/// Checks what every event request needs: the admin token, GET, known realm, parameters.
+fn event_request(
+    app: &App,
+    method: &Method,
+    headers: &HeaderMap,
+    realm: &str,
+    params: Result<Query<EventsParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<EventQuery, ScimError> {
+    authenticate(app, headers)?;
+    if method != Method::GET {
+        return Err(ScimError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed here; use GET"))
+            .with_header(header::ALLOW, "GET".into()));
+    }
+    if app.tenants.get(realm).is_none() {
+        return Err(ScimError::not_found(format!("realm \"{realm}\" does not exist")));
+    }
+    let Query(params) = params.map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    params.query()
+}
+
+/// `GET /admin/realms/{realm}/events?after=&limit=&type=&since=&until=`: events oldest
+/// first, and the `after` to ask for the next page.
 pub async fn events(
     State(app): State<Arc<App>>,
     method: Method,
     headers: HeaderMap,
     Path(realm): Path<String>,
-    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+    params: Result<Query<EventsParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let result = async {
-        authenticate(&app, &headers)?;
-        if method != Method::GET {
-            return Err(ScimError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!("{method} is not allowed here; use GET"),
-            )
-            .with_header(header::ALLOW, "GET".into()));
-        }
-        let Query(query) = query.map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
-        if app.tenants.get(&realm).is_none() {
-            return Err(ScimError::not_found(format!("realm \"{realm}\" does not exist")));
-        }
-        let limit = query.limit.clamp(1, MAX_EVENTS);
-        let store = app.store.clone();
-        let events = tokio::task::spawn_blocking(move || store.events(&realm, query.after, limit))
-            .await
-            .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(|e| ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store is unavailable: {e}")))?;
-        let next = events.last().map(|e| e.seq).unwrap_or(query.after);
-        let events: Vec<_> = events
-            .into_iter()
-            .map(|e| {
-                json!({
-                    "seq": e.seq,
-                    "time": e.time,
-                    "type": e.kind,
-                    "resourceId": e.resource_id,
-                    "relatedId": e.related_id,
-                    "details": serde_json::from_str::<serde_json::Value>(&e.details).unwrap_or(json!(e.details)),
-                    "requestId": e.request_id,
-                })
-            })
-            .collect();
-        Ok(Json(json!({ "events": events, "next": next })).into_response())
+        let query = event_request(&app, &method, &headers, &realm, params)?;
+        let after = query.after;
+        let events = read_events(&app, &realm, query).await?;
+        let next = events.last().map(|e| e.seq).unwrap_or(after);
+        let events: Vec<_> = events.into_iter().map(event_json).collect();
+        Ok::<_, ScimError>(Json(json!({ "events": events, "next": next })).into_response())
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// How often the stream looks for new events.
+const STREAM_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// `GET /admin/realms/{realm}/events/stream?after=&type=`: the events as Server-Sent Events,
+/// then each new one as it is committed (`id` is the sequence number, so a client that
+/// reconnects resumes with `after`).
+pub async fn event_stream(
+    State(app): State<Arc<App>>,
+    method: Method,
+    headers: HeaderMap,
+    Path(realm): Path<String>,
+    params: Result<Query<EventsParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let query = match event_request(&app, &method, &headers, &realm, params) {
+        Ok(query) => query,
+        Err(e) => return e.into_response(),
+    };
+    let closing = app.closing.subscribe();
+    let state = (app, realm, query, closing);
+    let stream = futures_util::stream::unfold(state, |(app, realm, mut query, mut closing)| async move {
+        loop {
+            if *closing.borrow() {
+                return None;
+            }
+            let pause = match read_events(&app, &realm, query.clone()).await {
+                Ok(events) if !events.is_empty() => {
+                    query.after = events.last().map(|e| e.seq).unwrap_or(query.after);
+                    let batch: Vec<Result<Event, std::convert::Infallible>> = events
+                        .into_iter()
+                        .map(|e| {
+                            Ok(Event::default()
+                                .id(e.seq.to_string())
+                                .event(e.kind.clone())
+                                .data(event_json(e).to_string()))
+                        })
+                        .collect();
+                    return Some((futures_util::stream::iter(batch), (app, realm, query, closing)));
+                }
+                Ok(_) => STREAM_POLL,
+                Err(_) => STREAM_POLL * 5,
+            };
+            // Wake for the next poll, or at once when the server stops.
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = closing.changed() => {}
+            }
+        }
+    });
+    Sse::new(futures_util::StreamExt::flatten(stream)).keep_alive(KeepAlive::default()).into_response()
 }

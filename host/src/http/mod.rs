@@ -44,6 +44,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/realms/{realm}/scim/v2", any(scim::endpoint))
         .route("/realms/{realm}/scim/v2/{*rest}", any(scim::endpoint))
         .route("/admin/realms/{realm}/events", any(admin::events))
+        .route("/admin/realms/{realm}/events/stream", any(admin::event_stream))
         .route("/admin/realms/{realm}/module", any(modules::module))
         .route("/admin/realms/{realm}/tokens", any(tokens::tokens))
         .route("/admin/realms/{realm}/tokens/{id}", any(tokens::token))
@@ -60,7 +61,11 @@ pub fn router(app: Arc<App>) -> Router {
 /// listens at all).
 async fn ready(State(app): State<Arc<App>>) -> Response {
     let store = app.store.clone();
-    match tokio::task::spawn_blocking(move || store.events("", 0, 1)).await {
+    match tokio::task::spawn_blocking(move || {
+        store.events("", &crate::store::EventQuery { limit: 1, ..Default::default() })
+    })
+    .await
+    {
         Ok(Ok(_)) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
         Ok(Err(e)) => {
             ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store does not answer: {e}")).into_response()

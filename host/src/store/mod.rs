@@ -67,14 +67,29 @@ pub trait Store: Send + Sync + 'static {
     fn ensure_organization(&self, realm: &str, alias: &str, name: &str) -> StoreResult<Organization>;
     /// Begins the transaction of one guest call in one realm.
     fn begin(&self, realm: &str, access: Access) -> StoreResult<Box<dyn Transaction>>;
-    /// Admin events of a realm with a sequence number above `after`, oldest first.
-    fn events(&self, realm: &str, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+    /// Admin events of a realm that the query selects, oldest first.
+    fn events(&self, realm: &str, query: &EventQuery) -> StoreResult<Vec<StoredEvent>>;
     /// Keeps a bearer token's hash (issued through the admin API).
     fn insert_token(&self, token: &StoredToken) -> StoreResult<()>;
     /// The tokens issued for a realm and not revoked.
     fn tokens(&self, realm: &str) -> StoreResult<Vec<StoredToken>>;
     /// Revokes a token; false when the realm has no such token.
     fn revoke_token(&self, realm: &str, id: &str) -> StoreResult<bool>;
+}
+
+/// Which admin events to read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Only events with a sequence number above this.
+    pub after: i64,
+    /// Only events of these kinds ([`EventKind::name`]); any kind when empty.
+    pub kinds: Vec<String>,
+    /// Only events at or after this time (milliseconds since the epoch).
+    pub since: Option<i64>,
+    /// Only events before this time.
+    pub until: Option<i64>,
+    /// The most events returned.
+    pub limit: u32,
 }
 
 /// A bearer token issued through the admin API. Only its hash is kept.

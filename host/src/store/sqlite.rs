@@ -375,16 +375,23 @@ impl Store for SqliteStore {
         self.write(|c| c.execute("DELETE FROM tokens WHERE realm = ?1 AND id = ?2", params![realm, id]).map(|n| n > 0))
     }
 
-    fn events(&self, realm: &str, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+    fn events(&self, realm: &str, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
         let conn = self.checkout(Access::Read)?;
+        // The kinds travel as one JSON array, so the statement text (and its cache entry)
+        // stays the same whatever the filter.
+        let kinds = serde_json::to_string(&query.kinds).expect("strings serialize");
         let mut statement = conn
             .prepare_cached(
                 "SELECT seq, time, kind, resource_id, related_id, details, request_id FROM events
-                 WHERE realm = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                 WHERE realm = ?1 AND seq > ?2
+                   AND (?3 = '[]' OR kind IN (SELECT value FROM json_each(?3)))
+                   AND time >= ?4 AND time < ?5
+                 ORDER BY seq LIMIT ?6",
             )
             .map_err(classify)?;
+        let (since, until) = (query.since.unwrap_or(i64::MIN), query.until.unwrap_or(i64::MAX));
         let rows = statement
-            .query_map(params![realm, after, limit], |r| {
+            .query_map(params![realm, query.after, kinds, since, until, query.limit], |r| {
                 Ok(StoredEvent {
                     seq: r.get(0)?,
                     time: r.get(1)?,
