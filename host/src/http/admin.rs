@@ -16,6 +16,17 @@ use std::sync::Arc;
 /// The most events one page returns.
 const MAX_EVENTS: u32 = 1000;
 
+/// 404 for a realm the server does not know.
+pub(super) fn unknown_realm(realm: &str) -> ScimError {
+    ScimError::not_found(format!("realm \"{realm}\" does not exist"))
+}
+
+/// 405 naming the methods that are allowed.
+pub(super) fn not_allowed(method: &Method, allowed: &'static str) -> ScimError {
+    ScimError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed here; use {allowed}"))
+        .with_header(header::ALLOW, allowed.into())
+}
+
 /// Checks the admin bearer token.
 pub(super) fn authenticate(app: &App, headers: &HeaderMap) -> Result<(), ScimError> {
     super::check_bearer(headers, &app.config.admin_tokens).map_err(|problem| match problem {
@@ -113,11 +124,10 @@ fn event_request(
 ) -> Result<EventQuery, ScimError> {
     authenticate(app, headers)?;
     if method != Method::GET {
-        return Err(ScimError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed here; use GET"))
-            .with_header(header::ALLOW, "GET".into()));
+        return Err(not_allowed(method, "GET"));
     }
     if app.tenants.get(realm).is_none() {
-        return Err(ScimError::not_found(format!("realm \"{realm}\" does not exist")));
+        return Err(unknown_realm(realm));
     }
     let Query(params) = params.map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     params.query()

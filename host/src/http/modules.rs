@@ -3,14 +3,14 @@
 //! component implementing the `scim:host` world, within the size limit) and compiled
 //! before it is swapped in; requests in flight finish on the old module.
 
-use super::admin::authenticate;
+use super::admin::{authenticate, not_allowed, unknown_realm};
 use super::error::ScimError;
 use crate::app::App;
 use crate::runtime::Module;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -18,11 +18,6 @@ use std::sync::Arc;
 
 /// The largest component accepted.
 pub const MAX_MODULE_BYTES: usize = 64 << 20;
-
-fn not_allowed(method: &Method, allowed: &'static str) -> ScimError {
-    ScimError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed here; use {allowed}"))
-        .with_header(header::ALLOW, allowed.into())
-}
 
 /// Compiles a component off the async threads (it takes a while) and checks its world.
 async fn compile(app: &Arc<App>, bytes: Vec<u8>) -> Result<Arc<Module>, ScimError> {
@@ -55,10 +50,6 @@ fn install(app: &App, realm: &str, module: Arc<Module>) -> Result<Response, Scim
     tracing::info!(realm, from = %previous.module.digest, to = %module.digest, "module swapped");
     app.metrics.module_swaps.get_or_create(&crate::metrics::RealmLabels { realm: realm.to_string() }).inc();
     Ok(Json(json!({ "realm": realm, "digest": module.digest, "previous": previous.module.digest })).into_response())
-}
-
-fn unknown_realm(realm: &str) -> ScimError {
-    ScimError::not_found(format!("realm \"{realm}\" does not exist"))
 }
 
 /// `GET` (what the realm runs and ran) and `PUT` (a new component) on

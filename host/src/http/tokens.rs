@@ -2,7 +2,7 @@
 //! it (shown once, kept as a hash), list them, revoke one. A change takes effect on the
 //! next request.
 
-use super::admin::authenticate;
+use super::admin::{authenticate, not_allowed, unknown_realm};
 use super::error::ScimError;
 use crate::app::App;
 use crate::auth::{TokenHash, new_token};
@@ -10,7 +10,7 @@ use crate::store::StoredToken;
 use crate::tenants::IssuedToken;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -25,10 +25,6 @@ pub struct Issue {
     /// A name for the operator's own records.
     #[serde(default)]
     label: String,
-}
-
-fn unknown_realm(realm: &str) -> ScimError {
-    ScimError::not_found(format!("realm \"{realm}\" does not exist"))
 }
 
 fn store_error(e: crate::store::StoreError) -> ScimError {
@@ -118,8 +114,7 @@ pub async fn tokens(
                 });
                 Ok((StatusCode::CREATED, Json(body)).into_response())
             }
-            other => Err(ScimError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{other} is not allowed here; use GET, POST"))
-                .with_header(header::ALLOW, "GET, POST".into())),
+            other => Err(not_allowed(&other, "GET, POST")),
         }
     }
     .await;
@@ -137,11 +132,7 @@ pub async fn token(
         authenticate(&app, &headers)?;
         app.tenants.get(&realm).ok_or_else(|| unknown_realm(&realm))?;
         if method != Method::DELETE {
-            return Err(ScimError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!("{method} is not allowed here; use DELETE"),
-            )
-            .with_header(header::ALLOW, "DELETE".into()));
+            return Err(not_allowed(&method, "DELETE"));
         }
         let (store, name, token) = (app.store.clone(), realm.clone(), id.clone());
         let revoked = tokio::task::spawn_blocking(move || store.revoke_token(&name, &token))
