@@ -79,10 +79,7 @@ impl ModuleStore {
 
     /// Records that a realm now runs `digest` (after `previous`, when the history is empty).
     pub fn record(&self, realm: &str, digest: &str, previous: &str) -> std::io::Result<()> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now = crate::store::now_millis();
         let mut realms = self.realms.lock().expect("module index");
         let entry = realms.entry(realm.to_string()).or_default();
         if entry.history.is_empty() {

@@ -8,7 +8,7 @@ use crate::config::{Config, Limits, ModuleSource};
 use crate::limits::RealmLimiter;
 use crate::modules::ModuleStore;
 use crate::runtime::{Module, Runtime};
-use crate::store::Store;
+use crate::store::{Store, StoredToken};
 use anyhow::Context as _;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -46,7 +46,12 @@ impl IssuedToken {
     /// The tokens a store keeps for a realm (a damaged hash is skipped, and logged).
     pub fn load(store: &dyn Store, realm: &str) -> anyhow::Result<Vec<IssuedToken>> {
         let stored = store.tokens(realm).with_context(|| format!("realm \"{realm}\": cannot read its tokens"))?;
-        Ok(stored
+        Ok(Self::from_stored(realm, stored))
+    }
+
+    /// The issued tokens of stored records (a damaged hash is skipped, and logged).
+    pub fn from_stored(realm: &str, stored: Vec<StoredToken>) -> Vec<IssuedToken> {
+        stored
             .into_iter()
             .filter_map(|t| match TokenHash::parse(&t.hash) {
                 Ok(hash) => Some(IssuedToken { organization: t.organization, hash }),
@@ -55,7 +60,7 @@ impl IssuedToken {
                     None
                 }
             })
-            .collect())
+            .collect()
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::error::ScimError;
 use crate::app::App;
-use crate::store::{EventQuery, StoredEvent};
+use crate::store::{EventQuery, Store, StoreResult, StoredEvent};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -25,6 +25,30 @@ pub(super) fn unknown_realm(realm: &str) -> ScimError {
 pub(super) fn not_allowed(method: &Method, allowed: &'static str) -> ScimError {
     ScimError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed here; use {allowed}"))
         .with_header(header::ALLOW, allowed.into())
+}
+
+/// Runs a store operation on a blocking thread: 503 when the store fails.
+pub(super) async fn with_store<T: Send + 'static>(
+    app: &Arc<App>,
+    operation: impl FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
+) -> Result<T, ScimError> {
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || operation(store.as_ref()))
+        .await
+        .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("a store call panicked: {e}")))?
+        .map_err(|e| ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store is unavailable: {e}")))
+}
+
+/// A JSON request body that may be left out (then the default); `expected` shows its shape.
+pub(super) fn optional_json<T: Default + serde::de::DeserializeOwned>(
+    body: &[u8],
+    expected: &str,
+) -> Result<T, ScimError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, format!("expected {expected}: {e}")))
 }
 
 /// Checks the admin bearer token.
@@ -107,11 +131,8 @@ fn event_json(e: StoredEvent) -> serde_json::Value {
 
 /// Reads events off the async threads.
 async fn read_events(app: &Arc<App>, realm: &str, query: EventQuery) -> Result<Vec<StoredEvent>, ScimError> {
-    let (store, realm) = (app.store.clone(), realm.to_string());
-    tokio::task::spawn_blocking(move || store.events(&realm, &query))
-        .await
-        .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store is unavailable: {e}")))
+    let realm = realm.to_string();
+    with_store(app, move |store| store.events(&realm, &query)).await
 }
 
 /// Checks what every event request needs: the admin token, GET, known realm, parameters.

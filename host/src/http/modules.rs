@@ -3,7 +3,7 @@
 //! component implementing the `scim:host` world, within the size limit) and compiled
 //! before it is swapped in; requests in flight finish on the old module.
 
-use super::admin::{authenticate, not_allowed, unknown_realm};
+use super::admin::{authenticate, not_allowed, optional_json, unknown_realm};
 use super::error::ScimError;
 use crate::app::App;
 use crate::runtime::Module;
@@ -106,12 +106,7 @@ pub async fn rollback(
             return Err(not_allowed(&method, "POST"));
         }
         let tenant = app.tenants.get(&realm).ok_or_else(|| unknown_realm(&realm))?;
-        let wanted: Rollback = if body.iter().all(u8::is_ascii_whitespace) {
-            Rollback::default()
-        } else {
-            serde_json::from_slice(&body)
-                .map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, format!("expected {{\"digest\": \"…\"}}: {e}")))?
-        };
+        let wanted: Rollback = optional_json(&body, r#"{"digest": "…"}"#)?;
         let history = app.modules.history(&realm);
         let digest = match wanted.digest {
             Some(digest) if history.iter().any(|i| i.digest == digest) => digest,

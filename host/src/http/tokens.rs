@@ -2,7 +2,7 @@
 //! it (shown once, kept as a hash), list them, revoke one. A change takes effect on the
 //! next request.
 
-use super::admin::{authenticate, not_allowed, unknown_realm};
+use super::admin::{authenticate, not_allowed, optional_json, unknown_realm, with_store};
 use super::error::ScimError;
 use crate::app::App;
 use crate::auth::{TokenHash, new_token};
@@ -27,17 +27,10 @@ pub struct Issue {
     label: String,
 }
 
-fn store_error(e: crate::store::StoreError) -> ScimError {
-    ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store is unavailable: {e}"))
-}
-
 /// Reloads a realm's issued tokens into its tenant, so the change holds from the next request.
 async fn reload(app: &Arc<App>, realm: &str) -> Result<(), ScimError> {
-    let (store, name) = (app.store.clone(), realm.to_string());
-    let issued = tokio::task::spawn_blocking(move || IssuedToken::load(store.as_ref(), &name))
-        .await
-        .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")))?;
+    let name = realm.to_string();
+    let issued = IssuedToken::from_stored(realm, with_store(app, move |store| store.tokens(&name)).await?);
     app.tenants.update(realm, |tenant| tenant.issued = issued).ok_or_else(|| unknown_realm(realm))?;
     Ok(())
 }
@@ -55,12 +48,8 @@ pub async fn tokens(
         let tenant = app.tenants.get(&realm).ok_or_else(|| unknown_realm(&realm))?;
         match method {
             Method::GET => {
-                let store = app.store.clone();
                 let name = realm.clone();
-                let stored = tokio::task::spawn_blocking(move || store.tokens(&name))
-                    .await
-                    .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-                    .map_err(store_error)?;
+                let stored = with_store(&app, move |store| store.tokens(&name)).await?;
                 let listed: Vec<_> = stored
                     .into_iter()
                     .map(|t| json!({ "id": t.id, "organization": t.organization, "label": t.label, "createdAt": t.created_at }))
@@ -68,16 +57,7 @@ pub async fn tokens(
                 Ok(Json(json!({ "realm": realm, "tokens": listed })).into_response())
             }
             Method::POST => {
-                let wanted: Issue = if body.iter().all(u8::is_ascii_whitespace) {
-                    Issue::default()
-                } else {
-                    serde_json::from_slice(&body).map_err(|e| {
-                        ScimError::new(
-                            StatusCode::BAD_REQUEST,
-                            format!("expected {{\"organization\": \"alias\" (optional), \"label\": \"…\"}}: {e}"),
-                        )
-                    })?
-                };
+                let wanted: Issue = optional_json(&body, r#"{"organization": "alias" (optional), "label": "…"}"#)?;
                 if let Some(alias) = &wanted.organization
                     && !tenant.organizations.contains_key(alias)
                 {
@@ -92,17 +72,10 @@ pub async fn tokens(
                     organization: wanted.organization.clone(),
                     hash: TokenHash::of(&token).to_string(),
                     label: wanted.label.clone(),
-                    created_at: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_millis() as i64)
-                        .unwrap_or(0),
+                    created_at: crate::store::now_millis(),
                 };
-                let store = app.store.clone();
                 let record = stored.clone();
-                tokio::task::spawn_blocking(move || store.insert_token(&record))
-                    .await
-                    .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-                    .map_err(store_error)?;
+                with_store(&app, move |store| store.insert_token(&record)).await?;
                 reload(&app, &realm).await?;
                 let body = json!({
                     "id": stored.id,
@@ -134,11 +107,8 @@ pub async fn token(
         if method != Method::DELETE {
             return Err(not_allowed(&method, "DELETE"));
         }
-        let (store, name, token) = (app.store.clone(), realm.clone(), id.clone());
-        let revoked = tokio::task::spawn_blocking(move || store.revoke_token(&name, &token))
-            .await
-            .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(store_error)?;
+        let (name, token) = (realm.clone(), id.clone());
+        let revoked = with_store(&app, move |store| store.revoke_token(&name, &token)).await?;
         if !revoked {
             return Err(ScimError::not_found(format!("realm \"{realm}\" has no token {id}")));
         }

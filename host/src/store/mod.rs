@@ -26,6 +26,11 @@ pub struct StoredEvent {
     pub request_id: String,
 }
 
+/// Milliseconds since the Unix epoch: the store's clock.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
 /// What a store operation can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {

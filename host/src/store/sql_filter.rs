@@ -258,9 +258,10 @@ fn condition(kind: Kind, c: &Condition, sql: &mut Sql, at: Option<&Item>) -> Sto
 
 /// The ORDER BY terms of a search; ties fall back to creation order.
 pub fn order(kind: Kind, sort: Option<&SortKey>, sql: &mut Sql) -> String {
-    let (alias, table, owner) = match kind {
-        Kind::Users => ("u", "user_attributes", "user_id"),
-        Kind::Groups => ("g", "group_attributes", "group_id"),
+    let (table, owner, _) = attribute_table(kind);
+    let alias = match kind {
+        Kind::Users => "u",
+        Kind::Groups => "g",
     };
     let tie = format!("{alias}.created_at, {alias}.id");
     let Some(sort) = sort else { return tie };

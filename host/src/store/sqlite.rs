@@ -10,7 +10,7 @@ use super::*;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, params_from_iter};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How long a call waits for a connection before answering that the store is busy.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -296,10 +296,6 @@ fn classify(e: rusqlite::Error) -> StoreError {
         }
         _ => StoreError::Failed(e.to_string()),
     }
-}
-
-fn now_millis() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn new_id() -> String {
@@ -599,41 +595,36 @@ impl SqliteTransaction {
                 detail: format!("userName \"{}\" is already taken by user {other}", draft.username),
             });
         }
-        if let Some(value) = external_id(&draft.attributes) {
-            let taken: Option<String> = self
-                .conn
-                .prepare_cached(
-                    "SELECT user_id FROM user_attributes WHERE realm = ?1 AND name = 'externalId' AND value = ?2",
-                )
-                .and_then(|mut s| s.query_row(params![self.realm, value], |r| r.get(0)).optional())
-                .map_err(classify)?;
-            if let Some(other) = taken.filter(|id| Some(id.as_str()) != own) {
-                return Err(StoreError::Conflict {
-                    constraint: "external-id".into(),
-                    detail: format!("externalId \"{value}\" is already used by user {other}"),
-                });
-            }
-        }
-        Ok(())
+        self.check_external_id("user_attributes", "user_id", "user", &draft.attributes, own)
     }
 
     fn check_group_unique(&self, draft: &GroupDraft, own: Option<&str>) -> StoreResult<()> {
-        if let Some(value) = external_id(&draft.attributes) {
-            let taken: Option<String> = self
-                .conn
-                .prepare_cached(
-                    "SELECT group_id FROM group_attributes WHERE realm = ?1 AND name = 'externalId' AND value = ?2",
-                )
-                .and_then(|mut s| s.query_row(params![self.realm, value], |r| r.get(0)).optional())
-                .map_err(classify)?;
-            if let Some(other) = taken.filter(|id| Some(id.as_str()) != own) {
-                return Err(StoreError::Conflict {
-                    constraint: "external-id".into(),
-                    detail: format!("externalId \"{value}\" is already used by group {other}"),
-                });
-            }
+        self.check_external_id("group_attributes", "group_id", "group", &draft.attributes, own)
+    }
+
+    /// Refuses an externalId another resource of the same kind already has.
+    fn check_external_id(
+        &self,
+        table: &str,
+        owner: &str,
+        noun: &str,
+        attributes: &[Attribute],
+        own: Option<&str>,
+    ) -> StoreResult<()> {
+        let Some(value) = external_id(attributes) else { return Ok(()) };
+        let sql = format!("SELECT {owner} FROM {table} WHERE realm = ?1 AND name = 'externalId' AND value = ?2");
+        let taken: Option<String> = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row(params![self.realm, value], |r| r.get(0)).optional())
+            .map_err(classify)?;
+        match taken.filter(|id| Some(id.as_str()) != own) {
+            Some(other) => Err(StoreError::Conflict {
+                constraint: "external-id".into(),
+                detail: format!("externalId \"{value}\" is already used by {noun} {other}"),
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn exists(&self, table: &str, id: &str) -> StoreResult<bool> {
