@@ -39,15 +39,44 @@ impl s::Store for MemoryStore {
     fn events(&self, _realm: &str, _query: &s::EventQuery) -> StoreResult<Vec<s::StoredEvent>> {
         Ok(Vec::new())
     }
-    fn insert_token(&self, _token: &s::StoredToken) -> StoreResult<()> {
-        Err(s::StoreError::Invalid("the benchmark store keeps no tokens".into()))
-    }
     fn tokens(&self, _realm: &str) -> StoreResult<Vec<s::StoredToken>> {
         Ok(Vec::new())
     }
-    fn revoke_token(&self, _realm: &str, _id: &str) -> StoreResult<bool> {
-        Ok(false)
+    fn realms(&self) -> StoreResult<Vec<s::StoredRealm>> {
+        Ok(Vec::new())
     }
+    fn organizations(&self, _realm: &str) -> StoreResult<Vec<s::Organization>> {
+        Ok(Vec::new())
+    }
+    // The benchmarks call guests only: the operator's changes are not kept.
+    fn insert_token(&self, _token: &s::StoredToken, _event: &s::OperatorEvent) -> StoreResult<()> {
+        Err(not_kept())
+    }
+    fn revoke_token(&self, _realm: &str, _id: &str, _event: &s::OperatorEvent) -> StoreResult<bool> {
+        Err(not_kept())
+    }
+    fn create_realm(&self, _realm: &s::StoredRealm, _event: &s::OperatorEvent) -> StoreResult<()> {
+        Err(not_kept())
+    }
+    fn update_realm(&self, _: &str, _: Option<&str>, _: Option<&str>, _: &s::OperatorEvent) -> StoreResult<bool> {
+        Err(not_kept())
+    }
+    fn delete_realm(&self, _realm: &str) -> StoreResult<bool> {
+        Err(not_kept())
+    }
+    fn create_organization(&self, _: &str, _: &str, _: &str, _: &s::OperatorEvent) -> StoreResult<s::Organization> {
+        Err(not_kept())
+    }
+    fn delete_organization(&self, _realm: &str, _alias: &str, _event: &s::OperatorEvent) -> StoreResult<bool> {
+        Err(not_kept())
+    }
+    fn record(&self, _realm: &str, _event: &s::OperatorEvent) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+fn not_kept() -> s::StoreError {
+    s::StoreError::Invalid("the benchmark store keeps no operator changes".into())
 }
 
 impl MemoryTransaction {

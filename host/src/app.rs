@@ -23,6 +23,9 @@ pub struct App {
     /// Set when the server stops: long-lived responses (event streams) end on it, so a
     /// graceful shutdown does not wait for clients that never hang up.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// Held by admin requests that change realms, organizations or modules, so that the
+    /// store and the tenant table see their changes in the same order.
+    pub admin_changes: tokio::sync::Mutex<()>,
 }
 
 impl App {
@@ -53,7 +56,16 @@ impl App {
         let modules = ModuleStore::open(&config.data_dir)?;
         let tenants = Tenants::load(&config, store.as_ref(), &runtime, &modules)?;
         let closing = tokio::sync::watch::Sender::new(false);
-        Ok(App { config, store, runtime, tenants, modules, metrics: Default::default(), closing })
+        Ok(App {
+            config,
+            store,
+            runtime,
+            tenants,
+            modules,
+            metrics: Default::default(),
+            closing,
+            admin_changes: Default::default(),
+        })
     }
 }
 

@@ -6,6 +6,7 @@
 //! listen = "127.0.0.1:8080"
 //! data_dir = "data"
 //! admin_tokens = ["sha256:…"]
+//! max_module_bytes = 67108864   # the largest component the admin API accepts
 //!
 //! [realms.demo]
 //! module = "bundled"            # or a path to a component
@@ -45,6 +46,9 @@ pub struct Config {
     /// Guest calls that may run at once across all realms.
     #[serde(default = "default_concurrent_calls")]
     pub concurrent_calls: u32,
+    /// The largest component the admin API accepts for a realm, in bytes.
+    #[serde(default = "default_max_module_bytes")]
+    pub max_module_bytes: usize,
     /// The tenants, by realm name.
     #[serde(default)]
     pub realms: BTreeMap<String, RealmConfig>,
@@ -100,7 +104,7 @@ impl<'de> Deserialize<'de> for ModuleSource {
 }
 
 /// Resource limits of a realm's calls.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Guest linear memory, in MiB.
@@ -152,6 +156,9 @@ fn default_data_dir() -> PathBuf {
 fn default_concurrent_calls() -> u32 {
     64
 }
+fn default_max_module_bytes() -> usize {
+    64 << 20
+}
 fn default_memory_mib() -> u32 {
     64
 }
@@ -194,32 +201,28 @@ impl Config {
             admin_tokens: Vec::new(),
             limits: Limits::default(),
             concurrent_calls: default_concurrent_calls(),
+            max_module_bytes: default_max_module_bytes(),
             realms: BTreeMap::new(),
         }
     }
 
     /// Checks what TOML alone cannot: names usable in URLs, limits in range.
     pub fn check(&self) -> anyhow::Result<()> {
-        let url_safe = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-        check_limits("limits", &self.limits)?;
+        self.limits.check("limits")?;
         if self.concurrent_calls == 0 || self.concurrent_calls > 10_000 {
             anyhow::bail!("concurrent_calls = {}: expected 1 to 10000", self.concurrent_calls);
         }
+        if !(1024..=1 << 30).contains(&self.max_module_bytes) {
+            anyhow::bail!("max_module_bytes = {}: expected 1024 to 1073741824 (1 GiB)", self.max_module_bytes);
+        }
         for (name, realm) in &self.realms {
-            if !url_safe(name) {
-                anyhow::bail!("realm \"{name}\": a realm name may hold only letters, digits, '-', '_' and '.'");
-            }
+            check_name("realm", name)?;
             if let Some(limits) = &realm.limits {
-                check_limits(&format!("realms.{name}.limits"), limits)?;
+                limits.check(&format!("realms.{name}.limits"))?;
             }
             let mut aliases = std::collections::BTreeSet::new();
             for org in &realm.organizations {
-                if !url_safe(&org.alias) {
-                    anyhow::bail!(
-                        "realm \"{name}\", organization \"{}\": an alias may hold only letters, digits, '-', '_' and '.'",
-                        org.alias
-                    );
-                }
+                check_name(&format!("realm \"{name}\", organization"), &org.alias)?;
                 if !aliases.insert(org.alias.as_str()) {
                     anyhow::bail!("realm \"{name}\": organization \"{}\" is listed twice", org.alias);
                 }
@@ -234,24 +237,41 @@ impl Config {
     }
 }
 
-fn check_limits(at: &str, limits: &Limits) -> anyhow::Result<()> {
-    let max_mib = (crate::runtime::MAX_GUEST_MEMORY >> 20) as u32;
-    if limits.memory_mib < 2 || limits.memory_mib > max_mib {
-        anyhow::bail!("{at}.memory_mib = {}: expected 2 to {max_mib}", limits.memory_mib);
-    }
-    if limits.deadline_ms < 10 || limits.deadline_ms > 600_000 {
-        anyhow::bail!("{at}.deadline_ms = {}: expected 10 to 600000", limits.deadline_ms);
-    }
-    if limits.max_body_bytes < 1024 {
-        anyhow::bail!("{at}.max_body_bytes = {}: expected at least 1024", limits.max_body_bytes);
-    }
-    if limits.concurrent_calls == Some(0) {
-        anyhow::bail!("{at}.concurrent_calls = 0: expected at least 1 (leave it out for no limit)");
-    }
-    if let Some(rate) = limits.requests_per_second.filter(|r| !(r.is_finite() && *r > 0.0)) {
-        anyhow::bail!("{at}.requests_per_second = {rate}: expected a positive number (leave it out for no limit)");
+/// Checks that a realm name or organization alias can stand in a URL path as it is.
+pub fn check_name(what: &str, name: &str) -> anyhow::Result<()> {
+    let url_safe = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name != "."
+        && name != "..";
+    if !url_safe {
+        anyhow::bail!("{what} \"{name}\": a name may hold 1 to 64 letters, digits, '-', '_' and '.'");
     }
     Ok(())
+}
+
+impl Limits {
+    /// Checks that every limit is in range; `at` names where they were set.
+    pub fn check(&self, at: &str) -> anyhow::Result<()> {
+        let limits = self;
+        let max_mib = (crate::runtime::MAX_GUEST_MEMORY >> 20) as u32;
+        if limits.memory_mib < 2 || limits.memory_mib > max_mib {
+            anyhow::bail!("{at}.memory_mib = {}: expected 2 to {max_mib}", limits.memory_mib);
+        }
+        if limits.deadline_ms < 10 || limits.deadline_ms > 600_000 {
+            anyhow::bail!("{at}.deadline_ms = {}: expected 10 to 600000", limits.deadline_ms);
+        }
+        if limits.max_body_bytes < 1024 {
+            anyhow::bail!("{at}.max_body_bytes = {}: expected at least 1024", limits.max_body_bytes);
+        }
+        if limits.concurrent_calls == Some(0) {
+            anyhow::bail!("{at}.concurrent_calls = 0: expected at least 1 (leave it out for no limit)");
+        }
+        if let Some(rate) = limits.requests_per_second.filter(|r| !(r.is_finite() && *r > 0.0)) {
+            anyhow::bail!("{at}.requests_per_second = {rate}: expected a positive number (leave it out for no limit)");
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

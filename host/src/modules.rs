@@ -86,7 +86,20 @@ impl ModuleStore {
             entry.history.push(Installed { digest: previous.to_string(), installed_at: now });
         }
         entry.history.push(Installed { digest: digest.to_string(), installed_at: now });
-        let index = serde_json::to_vec_pretty(&*realms).expect("the index serializes");
+        self.write_index(&realms)
+    }
+
+    /// Forgets a deleted realm's modules (the components stay, for other realms).
+    pub fn forget(&self, realm: &str) -> std::io::Result<()> {
+        let mut realms = self.realms.lock().expect("module index");
+        if realms.remove(realm).is_some() {
+            self.write_index(&realms)?;
+        }
+        Ok(())
+    }
+
+    fn write_index(&self, realms: &BTreeMap<String, RealmModules>) -> std::io::Result<()> {
+        let index = serde_json::to_vec_pretty(realms).expect("the index serializes");
         let partial = self.dir.join("realms.json.partial");
         std::fs::write(&partial, index)?;
         std::fs::rename(partial, self.dir.join("realms.json"))

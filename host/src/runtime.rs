@@ -9,7 +9,7 @@ use crate::bindings::{CallState, Rerun, ScimHandlerPre, types};
 use crate::store::Transaction;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::error::Context as _;
@@ -75,8 +75,10 @@ pub struct Runtime {
     /// Components compiled by Cranelift since start (not read from the cache).
     compilations: std::sync::atomic::AtomicUsize,
     linker: Linker<CallState>,
-    /// Modules by digest: realms running the same bytes share one compilation.
-    modules: Mutex<HashMap<String, Arc<Module>>>,
+    /// Modules by digest: realms running the same bytes share one compilation. Weak: a
+    /// module no realm runs any more is dropped with its last call (a later load reads
+    /// its compiled code back from the disk cache).
+    modules: Mutex<HashMap<String, Weak<Module>>>,
     stop_ticker: Arc<std::sync::atomic::AtomicBool>,
     /// One permit per instance slot of the pool, shared by every server on this runtime:
     /// calls beyond the pool wait for a slot instead of failing to instantiate.
@@ -179,8 +181,8 @@ impl Runtime {
     /// checks that it implements the `scim-handler` world.
     pub fn load(&self, bytes: &[u8]) -> wasmtime::Result<Arc<Module>> {
         let digest = hex::encode(Sha256::digest(bytes));
-        if let Some(module) = self.modules.lock().expect("module table").get(&digest) {
-            return Ok(module.clone());
+        if let Some(module) = self.modules.lock().expect("module table").get(&digest).and_then(Weak::upgrade) {
+            return Ok(module);
         }
         let component = self.compile(&digest, bytes)?;
         let instance_pre = self
@@ -189,13 +191,20 @@ impl Runtime {
             .context("the component imports something the host does not provide")?;
         let pre = ScimHandlerPre::new(instance_pre).context("the component does not export scim:host/handler@0.1.0")?;
         let module = Arc::new(Module { digest: digest.clone(), bytes: bytes.into(), pre });
-        self.modules.lock().expect("module table").insert(digest, module.clone());
+        let mut modules = self.modules.lock().expect("module table");
+        modules.retain(|_, m| m.strong_count() > 0);
+        modules.insert(digest, Arc::downgrade(&module));
         Ok(module)
     }
 
     /// How many components Cranelift compiled since start (cache hits excluded).
     pub fn compilations(&self) -> usize {
         self.compilations.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many distinct modules are loaded (held by a realm or a running call).
+    pub fn loaded_modules(&self) -> usize {
+        self.modules.lock().expect("module table").values().filter(|m| m.strong_count() > 0).count()
     }
 
     /// The component for these bytes: from the on-disk cache when it holds code compiled
@@ -321,5 +330,17 @@ mod tests {
         let second = Runtime::new(PoolSize { concurrent_calls: 1 }, Some(cache)).unwrap();
         second.load(crate::tenants::BUNDLED_GUEST).unwrap();
         assert_eq!(second.compilations(), 0, "a restart compiles nothing");
+    }
+
+    #[test]
+    fn a_module_no_one_holds_is_dropped_and_comes_back_from_the_disk_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Runtime::new(PoolSize { concurrent_calls: 1 }, Some(dir.path().to_path_buf())).unwrap();
+        let module = runtime.load(crate::tenants::BUNDLED_GUEST).unwrap();
+        assert_eq!(runtime.loaded_modules(), 1);
+        drop(module);
+        assert_eq!(runtime.loaded_modules(), 0, "no realm runs it: evicted");
+        runtime.load(crate::tenants::BUNDLED_GUEST).unwrap();
+        assert_eq!(runtime.compilations(), 1, "loaded again from the compiled cache, not recompiled");
     }
 }

@@ -1,16 +1,18 @@
 //! The tenant registry: each realm with its compiled module, token hashes, organizations,
-//! limits and guest settings, resolved once from the configuration so that a request
-//! finds everything it needs with one map lookup.
+//! limits and guest settings, resolved once from the configuration and the store (realms
+//! created and changed through the admin API) so that a request finds everything it needs
+//! with one map lookup.
 
 use crate::auth::TokenHash;
 use crate::bindings::types;
-use crate::config::{Config, Limits, ModuleSource};
+use crate::config::{Config, Limits, ModuleSource, OrganizationConfig, RealmConfig};
 use crate::limits::RealmLimiter;
 use crate::modules::ModuleStore;
 use crate::runtime::{Module, Runtime};
-use crate::store::{Store, StoredToken};
+use crate::store::{Store, StoredRealm, StoredToken};
 use anyhow::Context as _;
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
 /// The stock guest, built by `build.rs` and embedded in the binary.
@@ -27,11 +29,96 @@ pub struct Tenant {
     pub issued: Vec<IssuedToken>,
     /// Organizations by alias.
     pub organizations: HashMap<String, types::OrganizationRef>,
+    /// The aliases of the organizations the configuration declares (the admin API cannot
+    /// delete those: the next start would bring them back).
+    pub configured_organizations: BTreeSet<String>,
+    /// Created through the admin API (else declared by the configuration).
+    pub managed: bool,
     pub limits: Limits,
     /// The realm's request rate and concurrency, shared across module swaps.
     pub limiter: Arc<RealmLimiter>,
     /// What the guest receives as its config.
     pub guest_config: types::Config,
+    /// What the admin API changed over the configuration.
+    pub overrides: Overrides,
+}
+
+/// Limits and settings set through the admin API, which win over the configuration's.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    pub limits: Option<Limits>,
+    pub settings: Option<BTreeMap<String, String>>,
+}
+
+impl Overrides {
+    /// Reads the overrides a store keeps for a realm.
+    pub fn of(stored: &StoredRealm) -> anyhow::Result<Overrides> {
+        let name = &stored.name;
+        let limits = stored
+            .limits
+            .as_deref()
+            .map(|json| {
+                let limits: Limits = serde_json::from_str(json)
+                    .with_context(|| format!("realm \"{name}\": the limits kept in the store are damaged"))?;
+                limits.check(&format!("realm \"{name}\" limits"))?;
+                Ok::<_, anyhow::Error>(limits)
+            })
+            .transpose()?;
+        let settings = stored
+            .settings
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .with_context(|| format!("realm \"{name}\": the settings kept in the store are damaged"))?;
+        Ok(Overrides { limits, settings })
+    }
+
+    /// The overrides as the store keeps them: (limits, settings) as JSON.
+    pub fn to_stored(&self) -> (Option<String>, Option<String>) {
+        let limits = self.limits.as_ref().map(|l| serde_json::to_string(l).expect("limits serialize"));
+        let settings = self.settings.as_ref().map(|s| serde_json::to_string(s).expect("settings serialize"));
+        (limits, settings)
+    }
+}
+
+/// What a realm is made of before it is loaded: the configuration's entry, or the
+/// defaults for a realm created through the admin API.
+pub struct RealmSpec<'a> {
+    pub name: &'a str,
+    pub module: ModuleSource,
+    pub tokens: Vec<TokenHash>,
+    pub organizations: &'a [OrganizationConfig],
+    pub limits: Limits,
+    pub settings: BTreeMap<String, String>,
+    pub managed: bool,
+}
+
+impl<'a> RealmSpec<'a> {
+    /// A realm of the configuration.
+    pub fn configured(config: &Config, name: &'a str, realm: &'a RealmConfig) -> RealmSpec<'a> {
+        RealmSpec {
+            name,
+            module: realm.module.clone(),
+            tokens: realm.tokens.clone(),
+            organizations: &realm.organizations,
+            limits: config.limits_of(realm),
+            settings: realm.settings.clone(),
+            managed: false,
+        }
+    }
+
+    /// A realm created through the admin API: the bundled module and the server's limits.
+    pub fn managed(config: &Config, name: &'a str) -> RealmSpec<'a> {
+        RealmSpec {
+            name,
+            module: ModuleSource::Bundled,
+            tokens: Vec::new(),
+            organizations: &[],
+            limits: config.limits,
+            settings: BTreeMap::new(),
+            managed: true,
+        }
+    }
 }
 
 /// A token issued through the admin API.
@@ -81,62 +168,114 @@ pub struct Tenants {
 }
 
 impl Tenants {
-    /// Loads every realm of the configuration: creates it and its organizations in the
-    /// store, and compiles its module (once per distinct module).
+    /// Loads every realm of the configuration and every realm created through the admin
+    /// API: creates the configuration's realms and organizations in the store, and compiles
+    /// each distinct module once.
     pub fn load(
         config: &Config,
         store: &dyn Store,
         runtime: &Runtime,
         modules: &ModuleStore,
     ) -> anyhow::Result<Tenants> {
+        let stored: HashMap<String, StoredRealm> = store
+            .realms()
+            .context("cannot read the realms of the store")?
+            .into_iter()
+            .map(|r| (r.name.clone(), r))
+            .collect();
         let mut realms = HashMap::new();
         for (name, realm) in &config.realms {
-            // A module installed through the admin API wins over the configuration's.
-            let bytes = match (modules.current(name), &realm.module) {
-                (Some(installed), _) => {
-                    std::borrow::Cow::Owned(modules.bytes(&installed.digest).with_context(|| {
-                        format!("realm \"{name}\": cannot read its installed module {}", installed.digest)
-                    })?)
-                }
-                (None, ModuleSource::Bundled) => std::borrow::Cow::Borrowed(BUNDLED_GUEST),
-                (None, ModuleSource::Path(path)) => std::borrow::Cow::Owned(
+            store.ensure_realm(name).with_context(|| format!("realm \"{name}\": cannot create it in the store"))?;
+            let overrides = stored.get(name).map(Overrides::of).transpose()?.unwrap_or_default();
+            let tenant = Self::open(RealmSpec::configured(config, name, realm), overrides, store, runtime, modules)?;
+            realms.insert(name.clone(), Arc::new(tenant));
+        }
+        for realm in stored.values().filter(|r| r.managed && !config.realms.contains_key(&r.name)) {
+            let spec = RealmSpec::managed(config, &realm.name);
+            let tenant = Self::open(spec, Overrides::of(realm)?, store, runtime, modules)?;
+            realms.insert(realm.name.clone(), Arc::new(tenant));
+        }
+        Ok(Tenants { realms: RwLock::new(realms) })
+    }
+
+    /// Makes a realm ready to serve: its module (an installed one wins over the spec's),
+    /// its organizations (the spec's are created in the store), its tokens and limits.
+    pub fn open(
+        spec: RealmSpec,
+        overrides: Overrides,
+        store: &dyn Store,
+        runtime: &Runtime,
+        modules: &ModuleStore,
+    ) -> anyhow::Result<Tenant> {
+        let name = spec.name;
+        let bytes =
+            match (modules.current(name), &spec.module) {
+                (Some(installed), _) => Cow::Owned(modules.bytes(&installed.digest).with_context(|| {
+                    format!("realm \"{name}\": cannot read its installed module {}", installed.digest)
+                })?),
+                (None, ModuleSource::Bundled) => Cow::Borrowed(BUNDLED_GUEST),
+                (None, ModuleSource::Path(path)) => Cow::Owned(
                     std::fs::read(path)
                         .with_context(|| format!("realm \"{name}\": cannot read its module {}", path.display()))?,
                 ),
             };
-            let module = runtime
-                .load(&bytes)
-                .map_err(|e| anyhow::anyhow!("realm \"{name}\": its module cannot be loaded: {e:?}"))?;
-            store.ensure_realm(name).with_context(|| format!("realm \"{name}\": cannot create it in the store"))?;
-            let mut organizations = HashMap::new();
-            for org in &realm.organizations {
-                let display = org.name.clone().unwrap_or_else(|| org.alias.clone());
-                let stored = store
-                    .ensure_organization(name, &org.alias, &display)
-                    .with_context(|| format!("realm \"{name}\": cannot create organization \"{}\"", org.alias))?;
-                organizations.insert(org.alias.clone(), types::OrganizationRef { id: stored.id, alias: stored.alias });
-            }
-            let tenant = Tenant {
-                name: name.clone(),
-                module,
-                tokens: realm.tokens.clone(),
-                issued: IssuedToken::load(store, name)?,
-                organizations,
-                limits: config.limits_of(realm),
-                limiter: Arc::new(RealmLimiter::new(&config.limits_of(realm))),
-                guest_config: types::Config {
-                    realm: name.clone(),
-                    settings: realm.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                },
-            };
-            realms.insert(name.clone(), Arc::new(tenant));
+        let module = runtime
+            .load(&bytes)
+            .map_err(|e| anyhow::anyhow!("realm \"{name}\": its module cannot be loaded: {e:?}"))?;
+        for org in spec.organizations {
+            let display = org.name.clone().unwrap_or_else(|| org.alias.clone());
+            store
+                .ensure_organization(name, &org.alias, &display)
+                .with_context(|| format!("realm \"{name}\": cannot create organization \"{}\"", org.alias))?;
         }
-        Ok(Tenants { realms: RwLock::new(realms) })
+        let organizations = store
+            .organizations(name)
+            .with_context(|| format!("realm \"{name}\": cannot read its organizations"))?
+            .into_iter()
+            .map(|o| (o.alias.clone(), types::OrganizationRef { id: o.id, alias: o.alias }))
+            .collect();
+        let limits = overrides.limits.unwrap_or(spec.limits);
+        let settings = overrides.settings.clone().unwrap_or(spec.settings);
+        Ok(Tenant {
+            name: name.to_string(),
+            module,
+            tokens: spec.tokens,
+            issued: IssuedToken::load(store, name)?,
+            organizations,
+            configured_organizations: spec.organizations.iter().map(|o| o.alias.clone()).collect(),
+            managed: spec.managed,
+            limits,
+            limiter: Arc::new(RealmLimiter::new(&limits)),
+            guest_config: types::Config { realm: name.to_string(), settings: settings.into_iter().collect() },
+            overrides,
+        })
     }
 
     /// The realm of this name.
     pub fn get(&self, realm: &str) -> Option<Arc<Tenant>> {
         self.realms.read().expect("tenant table").get(realm).cloned()
+    }
+
+    /// Every realm, by name.
+    pub fn all(&self) -> Vec<Arc<Tenant>> {
+        let mut all: Vec<_> = self.realms.read().expect("tenant table").values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Starts serving a realm; false (and nothing changes) when one of that name exists.
+    pub fn insert(&self, tenant: Tenant) -> bool {
+        let mut realms = self.realms.write().expect("tenant table");
+        if realms.contains_key(&tenant.name) {
+            return false;
+        }
+        realms.insert(tenant.name.clone(), Arc::new(tenant));
+        true
+    }
+
+    /// Stops serving a realm (calls already running finish); returns it.
+    pub fn remove(&self, realm: &str) -> Option<Arc<Tenant>> {
+        self.realms.write().expect("tenant table").remove(realm)
     }
 
     /// Makes a realm run another module, atomically: calls already running keep the

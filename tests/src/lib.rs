@@ -230,6 +230,11 @@ impl TestServer {
         Answer::from(request.send().await.expect("the server answers")).await
     }
 
+    /// Calls the admin API (`path` from `/admin` on) with the admin token.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        self.call_with(method, &format!("{}{path}", self.origin), body, Some(ADMIN_TOKEN)).await
+    }
+
     pub async fn get(&self, url: &str) -> Answer {
         self.call(Method::GET, url, None).await
     }

@@ -35,14 +35,38 @@ impl Store for Flaky {
     fn events(&self, realm: &str, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
         self.inner.events(realm, query)
     }
-    fn insert_token(&self, token: &StoredToken) -> StoreResult<()> {
-        self.inner.insert_token(token)
+    fn insert_token(&self, token: &StoredToken, event: &OperatorEvent) -> StoreResult<()> {
+        self.inner.insert_token(token, event)
     }
     fn tokens(&self, realm: &str) -> StoreResult<Vec<StoredToken>> {
         self.inner.tokens(realm)
     }
-    fn revoke_token(&self, realm: &str, id: &str) -> StoreResult<bool> {
-        self.inner.revoke_token(realm, id)
+    fn revoke_token(&self, realm: &str, id: &str, event: &OperatorEvent) -> StoreResult<bool> {
+        self.inner.revoke_token(realm, id, event)
+    }
+    fn realms(&self) -> StoreResult<Vec<StoredRealm>> {
+        self.inner.realms()
+    }
+    fn create_realm(&self, realm: &StoredRealm, event: &OperatorEvent) -> StoreResult<()> {
+        self.inner.create_realm(realm, event)
+    }
+    fn update_realm(&self, realm: &str, l: Option<&str>, s: Option<&str>, e: &OperatorEvent) -> StoreResult<bool> {
+        self.inner.update_realm(realm, l, s, e)
+    }
+    fn delete_realm(&self, realm: &str) -> StoreResult<bool> {
+        self.inner.delete_realm(realm)
+    }
+    fn organizations(&self, realm: &str) -> StoreResult<Vec<Organization>> {
+        self.inner.organizations(realm)
+    }
+    fn create_organization(&self, r: &str, alias: &str, name: &str, e: &OperatorEvent) -> StoreResult<Organization> {
+        self.inner.create_organization(r, alias, name, e)
+    }
+    fn delete_organization(&self, realm: &str, alias: &str, event: &OperatorEvent) -> StoreResult<bool> {
+        self.inner.delete_organization(realm, alias, event)
+    }
+    fn record(&self, realm: &str, event: &OperatorEvent) -> StoreResult<()> {
+        self.inner.record(realm, event)
     }
 }
 

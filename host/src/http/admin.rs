@@ -1,9 +1,10 @@
 //! The admin API: reading a realm's admin events. Guarded by the admin tokens, which are
 //! distinct from every realm's tokens.
 
+use super::RequestId;
 use super::error::ScimError;
 use crate::app::App;
-use crate::store::{EventQuery, Store, StoreResult, StoredEvent};
+use crate::store::{EventQuery, OperatorEvent, Store, StoreError, StoreResult, StoredEvent};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -27,7 +28,8 @@ pub(super) fn not_allowed(method: &Method, allowed: &'static str) -> ScimError {
         .with_header(header::ALLOW, allowed.into())
 }
 
-/// Runs a store operation on a blocking thread: 503 when the store fails.
+/// Runs a store operation on a blocking thread: a conflict is 409, an unknown resource
+/// 404, a refused operation 400, and a failing store 503.
 pub(super) async fn with_store<T: Send + 'static>(
     app: &Arc<App>,
     operation: impl FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
@@ -36,7 +38,28 @@ pub(super) async fn with_store<T: Send + 'static>(
     tokio::task::spawn_blocking(move || operation(store.as_ref()))
         .await
         .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("a store call panicked: {e}")))?
-        .map_err(|e| ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store is unavailable: {e}")))
+        .map_err(|e| match e {
+            StoreError::Conflict { detail, .. } => ScimError::new(StatusCode::CONFLICT, detail),
+            StoreError::NotFound(what) => ScimError::not_found(format!("{what} does not exist")),
+            StoreError::Invalid(why) => ScimError::new(StatusCode::BAD_REQUEST, why),
+            e => ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store is unavailable: {e}")),
+        })
+}
+
+/// An operator's change, to record among the realm's events.
+pub(super) fn event(
+    kind: &'static str,
+    resource_id: &str,
+    details: serde_json::Value,
+    id: &RequestId,
+) -> OperatorEvent {
+    OperatorEvent { kind, resource_id: resource_id.to_string(), details: details.to_string(), request_id: id.0.clone() }
+}
+
+/// A JSON request body; `expected` shows its shape in the error.
+pub(super) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, ScimError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, format!("expected {expected}: {e}")))
 }
 
 /// A JSON request body that may be left out (then the default); `expected` shows its shape.
@@ -47,8 +70,7 @@ pub(super) fn optional_json<T: Default + serde::de::DeserializeOwned>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, format!("expected {expected}: {e}")))
+    json_body(body, expected)
 }
 
 /// Checks the admin bearer token.

@@ -4,6 +4,7 @@
 mod admin;
 pub mod error;
 mod modules;
+mod realms;
 mod scim;
 mod tokens;
 
@@ -43,6 +44,10 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/realms/{realm}/scim/v2", any(scim::endpoint))
         .route("/realms/{realm}/scim/v2/{*rest}", any(scim::endpoint))
+        .route("/admin/realms", any(realms::realms))
+        .route("/admin/realms/{realm}", any(realms::realm))
+        .route("/admin/realms/{realm}/organizations", any(realms::organizations))
+        .route("/admin/realms/{realm}/organizations/{alias}", any(realms::organization))
         .route("/admin/realms/{realm}/events", any(admin::events))
         .route("/admin/realms/{realm}/events/stream", any(admin::event_stream))
         .route("/admin/realms/{realm}/module", any(modules::module))

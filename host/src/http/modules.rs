@@ -3,21 +3,19 @@
 //! component implementing the `scim:host` world, within the size limit) and compiled
 //! before it is swapped in; requests in flight finish on the old module.
 
-use super::admin::{authenticate, not_allowed, optional_json, unknown_realm};
+use super::RequestId;
+use super::admin::{authenticate, event, not_allowed, optional_json, unknown_realm, with_store};
 use super::error::ScimError;
 use crate::app::App;
 use crate::runtime::Module;
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
-
-/// The largest component accepted.
-pub const MAX_MODULE_BYTES: usize = 64 << 20;
 
 /// Compiles a component off the async threads (it takes a while) and checks its world.
 async fn compile(app: &Arc<App>, bytes: Vec<u8>) -> Result<Arc<Module>, ScimError> {
@@ -37,10 +35,17 @@ async fn compile(app: &Arc<App>, bytes: Vec<u8>) -> Result<Arc<Module>, ScimErro
 }
 
 /// Swaps a compiled module in for a realm and records it; answers what changed.
-fn install(app: &App, realm: &str, module: Arc<Module>) -> Result<Response, ScimError> {
+async fn install(
+    app: &Arc<App>,
+    realm: &str,
+    module: Arc<Module>,
+    how: &'static str,
+    request_id: &RequestId,
+) -> Result<Response, ScimError> {
     let unavailable = |e: std::io::Error| {
         ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot keep the module in the data directory: {e}"))
     };
+    let _changing = app.admin_changes.lock().await;
     let current = app.tenants.get(realm).ok_or_else(|| unknown_realm(realm))?;
     // Keep both components on disk first: a rollback must always find its bytes.
     app.modules.keep(&current.module.digest, &current.module.bytes).map_err(unavailable)?;
@@ -49,6 +54,13 @@ fn install(app: &App, realm: &str, module: Arc<Module>) -> Result<Response, Scim
     let previous = app.tenants.swap_module(realm, module.clone()).ok_or_else(|| unknown_realm(realm))?;
     tracing::info!(realm, from = %previous.module.digest, to = %module.digest, "module swapped");
     app.metrics.module_swaps.get_or_create(&crate::metrics::RealmLabels { realm: realm.to_string() }).inc();
+    let details = json!({ "digest": module.digest, "previous": previous.module.digest, "how": how });
+    let installed = event("MODULE_INSTALLED", &module.digest, details, request_id);
+    let name = realm.to_string();
+    // The swap has happened; a store that cannot record it is logged, not a failed upload.
+    if let Err(e) = with_store(app, move |store| store.record(&name, &installed)).await {
+        tracing::error!(realm, request_id = %request_id.0, "the module swap was not recorded as an event: {}", e.detail);
+    }
     Ok(Json(json!({ "realm": realm, "digest": module.digest, "previous": previous.module.digest })).into_response())
 }
 
@@ -56,6 +68,7 @@ fn install(app: &App, realm: &str, module: Arc<Module>) -> Result<Response, Scim
 /// `/admin/realms/{realm}/module`.
 pub async fn module(
     State(app): State<Arc<App>>,
+    Extension(request_id): Extension<RequestId>,
     method: Method,
     headers: HeaderMap,
     Path(realm): Path<String>,
@@ -70,14 +83,15 @@ pub async fn module(
                 Ok(Json(json!({ "realm": realm, "digest": tenant.module.digest, "history": history })).into_response())
             }
             Method::PUT => {
-                let bytes = axum::body::to_bytes(body, MAX_MODULE_BYTES).await.map_err(|_| {
+                let limit = app.config.max_module_bytes;
+                let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
                     ScimError::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("a module may have at most {MAX_MODULE_BYTES} bytes"),
+                        format!("a module may have at most {limit} bytes (max_module_bytes in the configuration)"),
                     )
                 })?;
                 let module = compile(&app, bytes.to_vec()).await?;
-                install(&app, &realm, module)
+                install(&app, &realm, module, "upload", &request_id).await
             }
             other => Err(not_allowed(&other, "GET, PUT")),
         }
@@ -95,6 +109,7 @@ pub struct Rollback {
 /// `POST /admin/realms/{realm}/module/rollback`.
 pub async fn rollback(
     State(app): State<Arc<App>>,
+    Extension(request_id): Extension<RequestId>,
     method: Method,
     headers: HeaderMap,
     Path(realm): Path<String>,
@@ -121,7 +136,7 @@ pub async fn rollback(
             ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("module {digest} cannot be read: {e}"))
         })?;
         let module = compile(&app, bytes).await?;
-        install(&app, &realm, module)
+        install(&app, &realm, module, "rollback", &request_id).await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

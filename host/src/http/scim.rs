@@ -221,6 +221,10 @@ fn run(
                 last = why;
                 continue;
             }
+            // Deleted through the admin API since the request found it.
+            Err(StoreError::NotFound(_)) => {
+                return Err(ScimError::not_found(format!("realm \"{}\" does not exist", tenant.name)));
+            }
             Err(e) => return Err(unavailable(request_id, format!("the store is unavailable: {e}"))),
         };
         app.metrics.instantiations.inc();

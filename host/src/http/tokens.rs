@@ -2,16 +2,17 @@
 //! it (shown once, kept as a hash), list them, revoke one. A change takes effect on the
 //! next request.
 
-use super::admin::{authenticate, not_allowed, optional_json, unknown_realm, with_store};
+use super::RequestId;
+use super::admin::{authenticate, event, not_allowed, optional_json, unknown_realm, with_store};
 use super::error::ScimError;
 use crate::app::App;
 use crate::auth::{TokenHash, new_token};
 use crate::store::StoredToken;
 use crate::tenants::IssuedToken;
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ pub struct Issue {
 }
 
 /// Reloads a realm's issued tokens into its tenant, so the change holds from the next request.
-async fn reload(app: &Arc<App>, realm: &str) -> Result<(), ScimError> {
+pub(super) async fn reload(app: &Arc<App>, realm: &str) -> Result<(), ScimError> {
     let name = realm.to_string();
     let issued = IssuedToken::from_stored(realm, with_store(app, move |store| store.tokens(&name)).await?);
     app.tenants.update(realm, |tenant| tenant.issued = issued).ok_or_else(|| unknown_realm(realm))?;
@@ -38,6 +39,7 @@ async fn reload(app: &Arc<App>, realm: &str) -> Result<(), ScimError> {
 /// `GET` (list) and `POST` (issue) on `/admin/realms/{realm}/tokens`.
 pub async fn tokens(
     State(app): State<Arc<App>>,
+    Extension(request_id): Extension<RequestId>,
     method: Method,
     headers: HeaderMap,
     Path(realm): Path<String>,
@@ -75,7 +77,9 @@ pub async fn tokens(
                     created_at: crate::store::now_millis(),
                 };
                 let record = stored.clone();
-                with_store(&app, move |store| store.insert_token(&record)).await?;
+                let details = json!({ "organization": stored.organization, "label": stored.label });
+                let issued = event("TOKEN_ISSUED", &stored.id, details, &request_id);
+                with_store(&app, move |store| store.insert_token(&record, &issued)).await?;
                 reload(&app, &realm).await?;
                 let body = json!({
                     "id": stored.id,
@@ -97,6 +101,7 @@ pub async fn tokens(
 /// `DELETE /admin/realms/{realm}/tokens/{id}`: revokes a token at once.
 pub async fn token(
     State(app): State<Arc<App>>,
+    Extension(request_id): Extension<RequestId>,
     method: Method,
     headers: HeaderMap,
     Path((realm, id)): Path<(String, String)>,
@@ -108,7 +113,8 @@ pub async fn token(
             return Err(not_allowed(&method, "DELETE"));
         }
         let (name, token) = (realm.clone(), id.clone());
-        let revoked = with_store(&app, move |store| store.revoke_token(&name, &token)).await?;
+        let revoked_event = event("TOKEN_REVOKED", &id, json!({}), &request_id);
+        let revoked = with_store(&app, move |store| store.revoke_token(&name, &token, &revoked_event)).await?;
         if !revoked {
             return Err(ScimError::not_found(format!("realm \"{realm}\" has no token {id}")));
         }

@@ -66,20 +66,79 @@ pub enum Access {
 
 /// A storage backend shared by every realm.
 pub trait Store: Send + Sync + 'static {
-    /// Creates the realm if it does not exist.
+    /// Creates a realm of the configuration if it does not exist (and takes it over from
+    /// the admin API if it was created there).
     fn ensure_realm(&self, realm: &str) -> StoreResult<()>;
+    /// Every realm the store holds, by name.
+    fn realms(&self) -> StoreResult<Vec<StoredRealm>>;
+    /// Creates a realm through the admin API; a realm whose data the store still holds (a
+    /// realm dropped from the configuration) is taken over with its data.
+    fn create_realm(&self, realm: &StoredRealm, event: &OperatorEvent) -> StoreResult<()>;
+    /// Replaces the limits and settings the admin API set for a realm; false when unknown.
+    fn update_realm(
+        &self,
+        realm: &str,
+        limits: Option<&str>,
+        settings: Option<&str>,
+        event: &OperatorEvent,
+    ) -> StoreResult<bool>;
+    /// Deletes a realm and everything in it (users, groups, organizations, tokens, events);
+    /// false when unknown.
+    fn delete_realm(&self, realm: &str) -> StoreResult<bool>;
     /// Creates the organization (by alias) in the realm if it does not exist; returns it.
     fn ensure_organization(&self, realm: &str, alias: &str, name: &str) -> StoreResult<Organization>;
+    /// The organizations of a realm, by alias.
+    fn organizations(&self, realm: &str) -> StoreResult<Vec<Organization>>;
+    /// Creates an organization; a conflict on `alias` when the realm has one of that alias.
+    fn create_organization(
+        &self,
+        realm: &str,
+        alias: &str,
+        name: &str,
+        event: &OperatorEvent,
+    ) -> StoreResult<Organization>;
+    /// Deletes an organization with its groups, its memberships and the tokens limited to
+    /// it (its users stay in the realm); false when unknown.
+    fn delete_organization(&self, realm: &str, alias: &str, event: &OperatorEvent) -> StoreResult<bool>;
+    /// Records a change made outside the store (a module swap) among the realm's events.
+    fn record(&self, realm: &str, event: &OperatorEvent) -> StoreResult<()>;
     /// Begins the transaction of one guest call in one realm.
     fn begin(&self, realm: &str, access: Access) -> StoreResult<Box<dyn Transaction>>;
     /// Admin events of a realm that the query selects, oldest first.
     fn events(&self, realm: &str, query: &EventQuery) -> StoreResult<Vec<StoredEvent>>;
     /// Keeps a bearer token's hash (issued through the admin API).
-    fn insert_token(&self, token: &StoredToken) -> StoreResult<()>;
+    fn insert_token(&self, token: &StoredToken, event: &OperatorEvent) -> StoreResult<()>;
     /// The tokens issued for a realm and not revoked.
     fn tokens(&self, realm: &str) -> StoreResult<Vec<StoredToken>>;
     /// Revokes a token; false when the realm has no such token.
-    fn revoke_token(&self, realm: &str, id: &str) -> StoreResult<bool>;
+    fn revoke_token(&self, realm: &str, id: &str, event: &OperatorEvent) -> StoreResult<bool>;
+}
+
+/// A realm as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRealm {
+    pub name: String,
+    /// Created through the admin API (else by the configuration).
+    pub managed: bool,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    /// Limits set through the admin API, as JSON; they win over the configuration's.
+    pub limits: Option<String>,
+    /// Guest settings set through the admin API, as a JSON object; they win over the
+    /// configuration's.
+    pub settings: Option<String>,
+}
+
+/// A change made through the admin API, recorded among the realm's admin events in the
+/// same transaction as the change.
+#[derive(Clone, Debug)]
+pub struct OperatorEvent {
+    /// `ORGANIZATION_CREATED`, `TOKEN_ISSUED`, `MODULE_INSTALLED`…
+    pub kind: &'static str,
+    pub resource_id: String,
+    /// A JSON object.
+    pub details: String,
+    pub request_id: String,
 }
 
 /// Which admin events to read.

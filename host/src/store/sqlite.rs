@@ -20,7 +20,10 @@ const MAX_READERS: usize = 32;
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS realms (
     name TEXT PRIMARY KEY,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    managed INTEGER NOT NULL DEFAULT 0,
+    limits TEXT,
+    settings TEXT
 );
 CREATE TABLE IF NOT EXISTS users (
     realm TEXT NOT NULL,
@@ -156,6 +159,7 @@ impl SqliteStore {
         let conn = store.connect(Access::Write)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(failed)?;
         conn.execute_batch(SCHEMA).map_err(failed)?;
+        migrate(&conn).map_err(failed)?;
         store.writer.put(conn);
         Ok(store)
     }
@@ -209,6 +213,45 @@ impl SqliteStore {
         }
     }
 }
+
+/// Brings a database written by an earlier version up to the current schema.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('realms')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (column, definition) in [("managed", "INTEGER NOT NULL DEFAULT 0"), ("limits", "TEXT"), ("settings", "TEXT")] {
+        if !columns.iter().any(|c| c == column) {
+            conn.execute_batch(&format!("ALTER TABLE realms ADD COLUMN {column} {definition}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Records an operator's change among the realm's events.
+fn insert_event(c: &Connection, realm: &str, event: &OperatorEvent) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id)
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6)",
+    )?
+    .execute(params![realm, now_millis(), event.kind, event.resource_id, event.details, event.request_id])
+    .map(drop)
+}
+
+/// The tables that hold a realm's rows, children before their parents.
+const REALM_TABLES: [&str; 11] = [
+    "credentials",
+    "organization_members",
+    "memberships",
+    "user_attributes",
+    "group_attributes",
+    "users",
+    "groups",
+    "organizations",
+    "tokens",
+    "events",
+    "realms",
+];
 
 /// A small connection pool: `capacity` connections at most, idle ones kept for reuse.
 /// A std Mutex, not a tokio one: guest calls run on blocking threads and never await.
@@ -302,12 +345,141 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+fn organization_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Organization> {
+    Ok(Organization { id: r.get(0)?, alias: r.get(1)?, name: r.get(2)? })
+}
+
 impl Store for SqliteStore {
     fn ensure_realm(&self, realm: &str) -> StoreResult<()> {
         self.write(|c| {
-            c.execute("INSERT OR IGNORE INTO realms (name, created_at) VALUES (?1, ?2)", params![realm, now_millis()])
-                .map(drop)
+            c.execute(
+                "INSERT INTO realms (name, created_at, managed) VALUES (?1, ?2, 0)
+                 ON CONFLICT (name) DO UPDATE SET managed = 0",
+                params![realm, now_millis()],
+            )
+            .map(drop)
         })
+    }
+
+    fn realms(&self) -> StoreResult<Vec<StoredRealm>> {
+        let conn = self.checkout(Access::Read)?;
+        let mut statement = conn
+            .prepare_cached("SELECT name, managed, created_at, limits, settings FROM realms ORDER BY name")
+            .map_err(classify)?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok(StoredRealm {
+                    name: r.get(0)?,
+                    managed: r.get(1)?,
+                    created_at: r.get(2)?,
+                    limits: r.get(3)?,
+                    settings: r.get(4)?,
+                })
+            })
+            .map_err(classify)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(classify)
+    }
+
+    fn create_realm(&self, realm: &StoredRealm, event: &OperatorEvent) -> StoreResult<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO realms (name, created_at, managed, limits, settings) VALUES (?1, ?2, 1, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET managed = 1, limits = excluded.limits, settings = excluded.settings",
+                params![realm.name, realm.created_at, realm.limits, realm.settings],
+            )?;
+            insert_event(c, &realm.name, event)
+        })
+    }
+
+    fn update_realm(
+        &self,
+        realm: &str,
+        limits: Option<&str>,
+        settings: Option<&str>,
+        event: &OperatorEvent,
+    ) -> StoreResult<bool> {
+        self.write(|c| {
+            let changed = c.execute(
+                "UPDATE realms SET limits = ?2, settings = ?3 WHERE name = ?1",
+                params![realm, limits, settings],
+            )? > 0;
+            if changed {
+                insert_event(c, realm, event)?;
+            }
+            Ok(changed)
+        })
+    }
+
+    fn delete_realm(&self, realm: &str) -> StoreResult<bool> {
+        self.write(|c| {
+            let known = c.query_row("SELECT 1 FROM realms WHERE name = ?1", params![realm], |_| Ok(())).optional()?;
+            // Table by table over the realm's index range: much faster than row-by-row
+            // cascades when a realm holds many users.
+            for table in REALM_TABLES {
+                let column = if table == "realms" { "name" } else { "realm" };
+                c.execute(&format!("DELETE FROM {table} WHERE {column} = ?1"), params![realm])?;
+            }
+            Ok(known.is_some())
+        })
+    }
+
+    fn organizations(&self, realm: &str) -> StoreResult<Vec<Organization>> {
+        let conn = self.checkout(Access::Read)?;
+        let mut statement = conn
+            .prepare_cached("SELECT id, alias, name FROM organizations WHERE realm = ?1 ORDER BY alias")
+            .map_err(classify)?;
+        let rows = statement.query_map(params![realm], organization_row).map_err(classify)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(classify)
+    }
+
+    fn create_organization(
+        &self,
+        realm: &str,
+        alias: &str,
+        name: &str,
+        event: &OperatorEvent,
+    ) -> StoreResult<Organization> {
+        let created = self.write(|c| {
+            let inserted = c.execute(
+                "INSERT OR IGNORE INTO organizations (realm, id, alias, name) VALUES (?1, ?2, ?3, ?4)",
+                params![realm, new_id(), alias, name],
+            )? > 0;
+            if !inserted {
+                return Ok(None);
+            }
+            insert_event(c, realm, event)?;
+            c.query_row(
+                "SELECT id, alias, name FROM organizations WHERE realm = ?1 AND alias = ?2",
+                params![realm, alias],
+                organization_row,
+            )
+            .map(Some)
+        })?;
+        created.ok_or_else(|| StoreError::Conflict {
+            constraint: "alias".into(),
+            detail: format!("realm \"{realm}\" already has an organization \"{alias}\""),
+        })
+    }
+
+    fn delete_organization(&self, realm: &str, alias: &str, event: &OperatorEvent) -> StoreResult<bool> {
+        self.write(|c| {
+            let id: Option<String> = c
+                .query_row("SELECT id FROM organizations WHERE realm = ?1 AND alias = ?2", params![realm, alias], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let Some(id) = id else { return Ok(false) };
+            // Groups (with their attributes and memberships) and members cascade.
+            c.execute("DELETE FROM groups WHERE realm = ?1 AND organization = ?2", params![realm, id])?;
+            c.execute("DELETE FROM organizations WHERE realm = ?1 AND id = ?2", params![realm, id])?;
+            c.execute("DELETE FROM tokens WHERE realm = ?1 AND organization = ?2", params![realm, alias])?;
+            insert_event(c, realm, event)?;
+            Ok(true)
+        })
+    }
+
+    fn record(&self, realm: &str, event: &OperatorEvent) -> StoreResult<()> {
+        self.write(|c| insert_event(c, realm, event))
     }
 
     fn ensure_organization(&self, realm: &str, alias: &str, name: &str) -> StoreResult<Organization> {
@@ -320,7 +492,7 @@ impl Store for SqliteStore {
             c.query_row(
                 "SELECT id, alias, name FROM organizations WHERE realm = ?1 AND alias = ?2",
                 params![realm, alias],
-                |r| Ok(Organization { id: r.get(0)?, alias: r.get(1)?, name: r.get(2)? }),
+                organization_row,
             )
         })
     }
@@ -332,16 +504,27 @@ impl Store for SqliteStore {
             Access::Write => "BEGIN IMMEDIATE",
         };
         conn.execute_batch(begin).map_err(classify)?;
+        if access == Access::Write {
+            // A write must not bring back a realm deleted since the request found it.
+            let known = conn
+                .prepare_cached("SELECT 1 FROM realms WHERE name = ?1")
+                .and_then(|mut s| s.exists(params![realm]))
+                .map_err(classify)?;
+            if !known {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(StoreError::NotFound(format!("realm \"{realm}\"")));
+            }
+        }
         Ok(Box::new(SqliteTransaction { conn, realm: realm.to_string() }))
     }
 
-    fn insert_token(&self, token: &StoredToken) -> StoreResult<()> {
+    fn insert_token(&self, token: &StoredToken, event: &OperatorEvent) -> StoreResult<()> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO tokens (id, realm, organization, hash, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![token.id, token.realm, token.organization, token.hash, token.label, token.created_at],
-            )
-            .map(drop)
+            )?;
+            insert_event(c, &token.realm, event)
         })
     }
 
@@ -367,8 +550,14 @@ impl Store for SqliteStore {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(classify)
     }
 
-    fn revoke_token(&self, realm: &str, id: &str) -> StoreResult<bool> {
-        self.write(|c| c.execute("DELETE FROM tokens WHERE realm = ?1 AND id = ?2", params![realm, id]).map(|n| n > 0))
+    fn revoke_token(&self, realm: &str, id: &str, event: &OperatorEvent) -> StoreResult<bool> {
+        self.write(|c| {
+            let revoked = c.execute("DELETE FROM tokens WHERE realm = ?1 AND id = ?2", params![realm, id])? > 0;
+            if revoked {
+                insert_event(c, realm, event)?;
+            }
+            Ok(revoked)
+        })
     }
 
     fn events(&self, realm: &str, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
@@ -971,6 +1160,36 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("test.db")).unwrap();
         store.ensure_realm("r").unwrap();
         (dir, store)
+    }
+
+    #[test]
+    fn a_database_of_an_earlier_version_gets_the_realm_columns_and_keeps_its_realms() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch("CREATE TABLE realms (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL); INSERT INTO realms VALUES ('kept', 1);")
+            .unwrap();
+        drop(old);
+        let store = SqliteStore::open(&path).unwrap();
+        let realms = store.realms().unwrap();
+        assert_eq!(realms.len(), 1);
+        assert_eq!((realms[0].name.as_str(), realms[0].managed, realms[0].limits.as_deref()), ("kept", false, None));
+        let event = OperatorEvent {
+            kind: "REALM_UPDATED",
+            resource_id: "kept".into(),
+            details: "{}".into(),
+            request_id: "t".into(),
+        };
+        assert!(store.update_realm("kept", Some("{}"), None, &event).unwrap());
+        assert_eq!(store.realms().unwrap()[0].limits.as_deref(), Some("{}"));
+    }
+
+    #[test]
+    fn a_write_in_a_deleted_realm_is_refused() {
+        let (_dir, store) = store();
+        assert!(store.delete_realm("r").unwrap());
+        assert!(matches!(store.begin("r", Access::Write), Err(StoreError::NotFound(_))));
+        assert!(!store.delete_realm("r").unwrap());
     }
 
     fn draft(username: &str, external: &str) -> UserDraft {
