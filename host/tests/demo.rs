@@ -160,3 +160,74 @@ fn check_module_accepts_a_component_of_the_world_and_names_what_is_wrong_with_ot
     assert!(message.contains("core.wasm is not a scim:host component"), "{message}");
     assert!(message.contains("wasm32-wasip2"), "{message}");
 }
+
+/// Runs `scim-host admin …` against a server; (success, stdout, stderr).
+fn admin(origin: &str, token: &str, args: &[&str]) -> (bool, serde_json::Value, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_scim-host"))
+        .args(["admin", "--url", origin])
+        .args(args)
+        .env("SCIM_HOST_ADMIN_TOKEN", token)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let json = if stdout.trim().is_empty() { serde_json::Value::Null } else { serde_json::from_str(&stdout).unwrap() };
+    (output.status.success(), json, String::from_utf8(output.stderr).unwrap())
+}
+
+#[tokio::test]
+async fn admin_commands_drive_a_running_server() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = start(data.path(), Some(("realm-secret", "admin-secret")));
+    let run = |args: &[&str]| admin(&demo.origin, "admin-secret", args);
+
+    let (ok, created, err) = run(&["realm", "create", "tenant-a", "--limit", "requests_per_second=50"]);
+    assert!(ok, "{err}");
+    assert_eq!(created["limits"]["requests_per_second"], 50.0);
+    let (ok, _, err) = run(&["org", "create", "tenant-a", "unit-1", "--name", "Unit One"]);
+    assert!(ok, "{err}");
+    let (ok, issued, err) = run(&["token", "issue", "tenant-a", "--organization", "unit-1", "--label", "okta"]);
+    assert!(ok, "{err}");
+    let token = issued["token"].as_str().unwrap().to_string();
+    let listed = reqwest::Client::new()
+        .get(format!("{}/realms/tenant-a/scim/v2/organizations/unit-1/Users", demo.origin))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status().as_u16(), 200, "the issued token opens the new organization");
+
+    let (ok, changed, err) =
+        run(&["realm", "set", "tenant-a", "--limit", "requests_per_second=none", "--setting", "tier=gold"]);
+    assert!(ok, "{err}");
+    assert_eq!(changed["limits"]["requests_per_second"], serde_json::Value::Null);
+    assert_eq!(changed["settings"]["tier"], "gold");
+    let guest = data.path().join("guest.wasm");
+    std::fs::write(&guest, scim_host::tenants::BUNDLED_GUEST).unwrap();
+    let (ok, uploaded, err) = run(&["module", "upload", "tenant-a", guest.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(uploaded["digest"].as_str().unwrap().len(), 64);
+    let (ok, events, err) = run(&["events", "tenant-a", "--type", "ORGANIZATION_CREATED,TOKEN_ISSUED"]);
+    assert!(ok, "{err}");
+    let kinds: Vec<_> = events["events"].as_array().unwrap().iter().map(|e| e["type"].clone()).collect();
+    assert_eq!(kinds, ["ORGANIZATION_CREATED", "TOKEN_ISSUED"]);
+
+    // Refusals carry the server's reason, and the command fails.
+    let (ok, _, err) = run(&["realm", "delete", "demo", "--yes"]);
+    assert!(!ok);
+    assert!(err.contains("409") && err.contains("configuration"), "{err}");
+    let (ok, _, err) = run(&["realm", "delete", "tenant-a"]);
+    assert!(!ok && err.contains("--yes"), "{err}");
+    let (ok, _, err) = run(&["realm", "create", "x", "--limit", "memory_mib=lots"]);
+    assert!(!ok && err.contains("memory_mib=lots"), "{err}");
+    let (ok, _, err) = admin(&demo.origin, "realm-secret", &["realm", "list"]);
+    assert!(!ok && err.contains("401") && err.contains("admin token"), "{err}");
+    let (ok, _, err) = admin("http://127.0.0.1:9", "admin-secret", &["realm", "list"]);
+    assert!(!ok && err.contains("cannot reach"), "{err}");
+
+    let (ok, _, err) = run(&["realm", "delete", "tenant-a", "--yes"]);
+    assert!(ok, "{err}");
+    let (_, listed, _) = run(&["realm", "list"]);
+    let names: Vec<_> = listed["realms"].as_array().unwrap().iter().map(|r| r["name"].clone()).collect();
+    assert_eq!(names, ["demo"]);
+    demo.stop();
+}

@@ -1,5 +1,7 @@
 //! The `scim-host` command: serve (from a configuration file, or a ready-made demo), hash
-//! a token, check a configuration.
+//! a token, check a configuration or a module, and drive a running server's admin API.
+
+mod admin;
 
 use clap::{Parser, Subcommand};
 use scim_host::auth::{TokenHash, new_token};
@@ -53,6 +55,8 @@ enum Command {
         /// The component (`.wasm`).
         module: PathBuf,
     },
+    /// Manages a running server: realms, organizations, tokens, modules, events.
+    Admin(admin::AdminArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
             println!("{}: {} realm(s), all valid", config.display(), c.realms.len());
         }),
         Command::CheckModule { module } => check_module(&module),
+        Command::Admin(args) => admin::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
