@@ -1,4 +1,5 @@
-//! Builds the fixture guests the end-to-end tests load next to the bundled one.
+//! Builds the guests the end-to-end tests load next to the bundled one: the misbehaving
+//! fixture and the plugin example.
 
 #[path = "../host/build_guest.rs"]
 mod build_guest;
@@ -8,4 +9,6 @@ fn main() {
     let root = manifest_dir.parent().expect("tests/ sits in the workspace");
     let wasm = build_guest::build_guest(root, "misbehaving-guest", "tests/guests/misbehaving");
     println!("cargo:rustc-env=MISBEHAVING_GUEST={}", wasm.display());
+    let wasm = build_guest::build_guest(root, "email-username-guest", "examples/email-username");
+    println!("cargo:rustc-env=EMAIL_USERNAME_GUEST={}", wasm.display());
 }

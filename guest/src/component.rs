@@ -1,41 +1,92 @@
-//! The wasm component: exports `handler.handle` and implements [`Directory`] with the
-//! host's `directory` imports. Only conversions live here; the SCIM logic is the library's.
+//! The wasm component: the `scim-handler` world's bindings, [`HostDirectory`] (the
+//! library's [`Directory`] over the host's `directory` imports) and [`serve`], which
+//! answers one `handler.handle` call with a [`Profile`]. Only conversions live here; the
+//! SCIM logic is the library's.
+//!
+//! The stock component exports [`Profile::STOCK`] (feature `stock`, on by default). A
+//! plugin guest turns that feature off and exports its own profile with
+//! [`crate::export_profile!`].
 
 use crate::context::Scope;
 use crate::directory::{self as d, DirResult, Directory};
 use crate::http::Request;
+use crate::profile::Profile;
 
-wit_bindgen::generate!({ path: "../wit", world: "scim-handler" });
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "scim-handler",
+    default_bindings_module: "scim_guest::component",
+    pub_export_macro: true,
+    export_macro_name: "export_handler",
+});
 
-use exports::scim::host::handler::Guest;
 use scim::host::directory as wit;
 use scim::host::types;
 
-struct Component;
-
-impl Guest for Component {
-    fn handle(scope: types::Scope, _config: types::Config, request: types::Request) -> types::Response {
-        let scope = match scope {
-            types::Scope::Realm => Scope::Realm,
-            types::Scope::Organization(org) => Scope::Organization { id: org.id, alias: org.alias },
-        };
-        let request = Request {
-            method: request.method,
-            path: request.path,
-            query: request.query,
-            headers: request.headers,
-            body: request.body,
-            base_url: request.base_url,
-        };
-        let response = crate::handle(&mut HostDirectory, scope, &request);
-        types::Response { status: response.status, headers: response.headers, body: response.body }
-    }
+/// Answers one `handler.handle` call: converts the request, runs the library with
+/// `profile` against the host's directory, converts the response.
+pub fn serve(
+    profile: &'static Profile,
+    scope: types::Scope,
+    _config: types::Config,
+    request: types::Request,
+) -> types::Response {
+    let scope = match scope {
+        types::Scope::Realm => Scope::Realm,
+        types::Scope::Organization(org) => Scope::Organization { id: org.id, alias: org.alias },
+    };
+    let request = Request {
+        method: request.method,
+        path: request.path,
+        query: request.query,
+        headers: request.headers,
+        body: request.body,
+        base_url: request.base_url,
+    };
+    let response = crate::handle_with(profile, &mut HostDirectory, scope, &request);
+    types::Response { status: response.status, headers: response.headers, body: response.body }
 }
 
-export!(Component);
+/// Exports a component serving a profile: `scim_guest::export_profile!(MY_PROFILE);`,
+/// where `MY_PROFILE` is a `static` [`Profile`]. The guest crate must be a dependency
+/// with `default-features = false`, so that the stock export stays out.
+#[macro_export]
+macro_rules! export_profile {
+    ($profile:expr) => {
+        struct ScimGuestComponent;
+
+        impl $crate::component::exports::scim::host::handler::Guest for ScimGuestComponent {
+            fn handle(
+                scope: $crate::component::scim::host::types::Scope,
+                config: $crate::component::scim::host::types::Config,
+                request: $crate::component::scim::host::types::Request,
+            ) -> $crate::component::scim::host::types::Response {
+                $crate::component::serve(&$profile, scope, config, request)
+            }
+        }
+
+        $crate::component::export_handler!(ScimGuestComponent with_types_in $crate::component);
+    };
+}
+
+#[cfg(feature = "stock")]
+mod stock {
+    use super::exports::scim::host::handler::Guest;
+    use super::types;
+
+    struct Component;
+
+    impl Guest for Component {
+        fn handle(scope: types::Scope, config: types::Config, request: types::Request) -> types::Response {
+            super::serve(&crate::Profile::STOCK, scope, config, request)
+        }
+    }
+
+    super::export_handler!(Component with_types_in crate::component);
+}
 
 /// The host's directory, reached through the component's imports.
-struct HostDirectory;
+pub struct HostDirectory;
 
 fn error(e: wit::Error) -> d::DirectoryError {
     match e {

@@ -4,6 +4,7 @@
 use crate::directory::{AdminEvent, Directory, EventKind};
 use crate::error::{ScimError, ScimResult};
 use crate::http::{Request, Response};
+use crate::profile::Profile;
 use serde_json::{Value, json};
 
 /// Who a request is addressed to.
@@ -30,13 +31,15 @@ pub struct Ctx<'a> {
     pub dir: &'a mut dyn Directory,
     pub scope: Scope,
     pub request: &'a Request,
+    /// The resource types served and the handler's rules.
+    pub profile: &'static Profile,
 }
 
 impl Ctx<'_> {
     /// The same directory and scope, answering another request (a `.search` body read
     /// as the query of a list).
     pub fn with_request<'b>(&'b mut self, request: &'b Request) -> Ctx<'b> {
-        Ctx { dir: &mut *self.dir, scope: self.scope.clone(), request }
+        Ctx { dir: &mut *self.dir, scope: self.scope.clone(), request, profile: self.profile }
     }
 
     /// Records an admin event.

@@ -5,7 +5,8 @@ use crate::bulk;
 use crate::error::{ScimError, ScimResult};
 use crate::http::Response;
 use crate::listing::{MAX_PAGE, list_response};
-use crate::schema::{self, RESOURCE_TYPES};
+use crate::profile::Profile;
+use crate::schema;
 use serde_json::{Value, json};
 
 /// GET /ServiceProviderConfig.
@@ -36,14 +37,14 @@ pub fn service_provider_config(base_url: &str) -> Response {
 }
 
 /// GET /ResourceTypes and /ResourceTypes/{name}.
-pub fn resource_types(base_url: &str, name: Option<&str>) -> ScimResult<Response> {
-    let all: Vec<Value> = RESOURCE_TYPES.iter().map(|rt| schema::resource_type_json(rt, base_url)).collect();
+pub fn resource_types(profile: &Profile, base_url: &str, name: Option<&str>) -> ScimResult<Response> {
+    let all: Vec<Value> = profile.resource_types().iter().map(|rt| schema::resource_type_json(rt, base_url)).collect();
     one_or_all(all, name, "ResourceType")
 }
 
 /// GET /Schemas and /Schemas/{urn}.
-pub fn schemas(base_url: &str, id: Option<&str>) -> ScimResult<Response> {
-    let all: Vec<Value> = schema::all_schemas().iter().map(|s| schema::schema_json(s, base_url)).collect();
+pub fn schemas(profile: &Profile, base_url: &str, id: Option<&str>) -> ScimResult<Response> {
+    let all: Vec<Value> = profile.schemas().iter().map(|s| schema::schema_json(s, base_url)).collect();
     one_or_all(all, id, "Schema")
 }
 

@@ -10,14 +10,10 @@ use crate::http::Response;
 use crate::listing::{self, Paging, list_response};
 use crate::patch;
 use crate::projection::Projection;
-use crate::schema::{GROUP_SCHEMA, RESOURCE_TYPES, ResourceType};
+use crate::schema::GROUP_SCHEMA;
 use crate::users::{DOCUMENT_ATTRIBUTE, EXTERNAL_ID};
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
-
-fn resource_type() -> &'static ResourceType {
-    &RESOURCE_TYPES[1]
-}
 
 /// Maps a filter or sort attribute to a stored field (and whether it is case-exact).
 pub fn group_field(path: &AttrPath) -> Option<(Field, bool)> {
@@ -198,7 +194,7 @@ fn save(ctx: &mut Ctx, existing: &Group, draft: &GroupDraft, wanted: &[String]) 
 
 /// POST /Groups: creates the group, or adopts the one with the same externalId.
 pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
-    let resource = resource_type().canonicalize(body, true)?;
+    let resource = ctx.profile.group.canonicalize(body, true)?;
     let (draft, wanted) = draft_from(ctx, &resource)?;
     let projection = Projection::from_request(ctx.request)?;
     let existing = match first_value(&draft.attributes, EXTERNAL_ID) {
@@ -237,7 +233,7 @@ pub fn get(ctx: &mut Ctx, id: &str) -> ScimResult<Response> {
 
 /// The store query of a list request in this scope.
 pub fn query(ctx: &Ctx) -> ScimResult<Query> {
-    listing::build_query(ctx.request, group_field, ctx.scope.organization().map(str::to_string))
+    listing::build_query(ctx.request, &group_field, ctx.scope.organization().map(str::to_string))
 }
 
 /// One page of groups, rendered as the request asks, and the number of all matches.
@@ -262,7 +258,7 @@ pub fn list(ctx: &mut Ctx) -> ScimResult<Response> {
 pub fn replace(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
     let existing = load(ctx, id)?;
     ctx.check_if_match(existing.version)?;
-    let resource = resource_type().canonicalize(body, true)?;
+    let resource = ctx.profile.group.canonicalize(body, true)?;
     let (draft, wanted) = draft_from(ctx, &resource)?;
     let group = save(ctx, &existing, &draft, &wanted)?;
     let projection = Projection::from_request(ctx.request)?;
@@ -282,8 +278,8 @@ pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
         let list = members.iter().map(|m| json!({"value": m.user_id, "display": m.username})).collect();
         resource.insert("members".into(), Value::Array(list));
     }
-    patch::apply(resource_type(), &mut resource, &ops)?;
-    let resource = resource_type().canonicalize(&Value::Object(resource), false)?;
+    patch::apply(ctx.profile.group, &mut resource, &ops)?;
+    let resource = ctx.profile.group.canonicalize(&Value::Object(resource), false)?;
     let (draft, wanted) = draft_from(ctx, &resource)?;
     let group = save(ctx, &existing, &draft, &wanted)?;
     let projection = Projection::from_request(ctx.request)?;

@@ -8,13 +8,20 @@ use crate::discovery;
 use crate::error::{ScimError, ScimResult, ScimType};
 use crate::groups;
 use crate::http::{Request, Response};
+use crate::profile::Profile;
 use crate::search;
 use crate::users;
 use serde_json::Value;
 
-/// Answers one SCIM request against the directory.
+/// Answers one SCIM request against the directory, as the stock handler.
 pub fn handle(dir: &mut dyn Directory, scope: Scope, request: &Request) -> Response {
-    let mut ctx = Ctx { dir, scope, request };
+    handle_with(&Profile::STOCK, dir, scope, request)
+}
+
+/// Answers one SCIM request against the directory, serving a profile's resource types
+/// and applying its rules.
+pub fn handle_with(profile: &'static Profile, dir: &mut dyn Directory, scope: Scope, request: &Request) -> Response {
+    let mut ctx = Ctx { dir, scope, request, profile };
     match route(&mut ctx) {
         Ok(response) => response,
         Err(error) => error.into_response(),
@@ -33,11 +40,11 @@ pub(crate) fn route(ctx: &mut Ctx) -> ScimResult<Response> {
     match (segments.as_slice(), method.as_str()) {
         (["ServiceProviderConfig"], "GET") => Ok(discovery::service_provider_config(base)),
         (["ServiceProviderConfig"], _) => not_allowed("GET"),
-        (["ResourceTypes"], "GET") => discovery::resource_types(base, None),
-        (["ResourceTypes", name], "GET") => discovery::resource_types(base, Some(name)),
+        (["ResourceTypes"], "GET") => discovery::resource_types(ctx.profile, base, None),
+        (["ResourceTypes", name], "GET") => discovery::resource_types(ctx.profile, base, Some(name)),
         (["ResourceTypes", ..], _) => not_allowed("GET"),
-        (["Schemas"], "GET") => discovery::schemas(base, None),
-        (["Schemas", id], "GET") => discovery::schemas(base, Some(id)),
+        (["Schemas"], "GET") => discovery::schemas(ctx.profile, base, None),
+        (["Schemas", id], "GET") => discovery::schemas(ctx.profile, base, Some(id)),
         (["Schemas", ..], _) => not_allowed("GET"),
 
         (["Bulk"], "POST") => bulk::run(ctx, &body(request)?),

@@ -17,6 +17,7 @@ pub mod http;
 pub mod listing;
 pub mod memory;
 pub mod patch;
+pub mod profile;
 pub mod projection;
 pub mod schema;
 pub mod search;
@@ -24,9 +25,10 @@ pub mod time;
 pub mod users;
 
 #[cfg(target_arch = "wasm32")]
-mod component;
+pub mod component;
 
 pub use context::Scope;
 pub use directory::Directory;
-pub use handler::handle;
+pub use handler::{handle, handle_with};
 pub use http::{Request, Response};
+pub use profile::Profile;

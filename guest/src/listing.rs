@@ -15,7 +15,7 @@ pub const MAX_PAGE: u32 = 1000;
 pub const DEFAULT_PAGE: u32 = 100;
 
 /// Maps a filter attribute to a stored field and whether it compares with case.
-pub type FieldMap = fn(&AttrPath) -> Option<(Field, bool)>;
+pub type FieldMap<'a> = &'a dyn Fn(&AttrPath) -> Option<(Field, bool)>;
 
 /// Paging parameters as the client sent them, clamped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,18 +212,18 @@ mod tests {
 
     #[test]
     fn start_index_is_one_based_and_count_is_capped() {
-        let q = build_query(&request(&[("startIndex", "0"), ("count", "5000")]), fields, None).unwrap();
+        let q = build_query(&request(&[("startIndex", "0"), ("count", "5000")]), &fields, None).unwrap();
         assert_eq!((q.offset, q.limit), (0, MAX_PAGE));
-        let q = build_query(&request(&[("startIndex", "101"), ("count", "100")]), fields, None).unwrap();
+        let q = build_query(&request(&[("startIndex", "101"), ("count", "100")]), &fields, None).unwrap();
         assert_eq!((q.offset, q.limit), (100, 100));
-        assert!(build_query(&request(&[("count", "ten")]), fields, None).is_err());
+        assert!(build_query(&request(&[("count", "ten")]), &fields, None).is_err());
     }
 
     #[test]
     fn filters_flatten_children_first_with_the_root_last() {
         let q = build_query(
             &request(&[("filter", r#"userName eq "a" and (active eq "True" or emails[value co "@x"])"#)]),
-            fields,
+            &fields,
             None,
         )
         .unwrap();
@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn unknown_attributes_are_invalid_filter() {
-        let e = build_query(&request(&[("filter", r#"shoeSize gt 40"#)]), fields, None).unwrap_err();
+        let e = build_query(&request(&[("filter", r#"shoeSize gt 40"#)]), &fields, None).unwrap_err();
         assert_eq!(e.scim_type, Some(ScimType::InvalidFilter));
         assert!(e.detail.contains("shoeSize"));
     }

@@ -501,14 +501,14 @@ fn simple_equality(filter: &Filter) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::RESOURCE_TYPES;
+    use crate::schema::{GROUP_TYPE, USER_TYPE};
     use serde_json::json;
 
     fn user_type() -> &'static ResourceType {
-        &RESOURCE_TYPES[0]
+        &USER_TYPE
     }
     fn group_type() -> &'static ResourceType {
-        &RESOURCE_TYPES[1]
+        &GROUP_TYPE
     }
 
     fn patched(rt: &ResourceType, resource: Value, body: Value) -> ScimResult<Value> {

@@ -60,7 +60,9 @@ pub struct AttrDef {
     pub description: &'static str,
 }
 
-const fn attr(name: &'static str, kind: Kind, description: &'static str) -> AttrDef {
+/// An attribute definition: single-valued, optional, read-write, returned by default.
+/// Refine it with the builder methods (`.multi()`, `.required()`, `.complex(…)`).
+pub const fn attr(name: &'static str, kind: Kind, description: &'static str) -> AttrDef {
     AttrDef {
         name,
         kind,
@@ -77,45 +79,46 @@ const fn attr(name: &'static str, kind: Kind, description: &'static str) -> Attr
     }
 }
 
-const fn string(name: &'static str, description: &'static str) -> AttrDef {
+/// A string attribute definition.
+pub const fn string(name: &'static str, description: &'static str) -> AttrDef {
     attr(name, Kind::String, description)
 }
 
 impl AttrDef {
-    const fn multi(mut self) -> Self {
+    pub const fn multi(mut self) -> Self {
         self.multi = true;
         self
     }
-    const fn required(mut self) -> Self {
+    pub const fn required(mut self) -> Self {
         self.required = true;
         self
     }
-    const fn case_exact(mut self) -> Self {
+    pub const fn case_exact(mut self) -> Self {
         self.case_exact = true;
         self
     }
-    const fn mutability(mut self, m: Mutability) -> Self {
+    pub const fn mutability(mut self, m: Mutability) -> Self {
         self.mutability = m;
         self
     }
-    const fn returned(mut self, r: Returned) -> Self {
+    pub const fn returned(mut self, r: Returned) -> Self {
         self.returned = r;
         self
     }
-    const fn unique(mut self) -> Self {
+    pub const fn unique(mut self) -> Self {
         self.unique = true;
         self
     }
-    const fn complex(mut self, sub: &'static [AttrDef]) -> Self {
+    pub const fn complex(mut self, sub: &'static [AttrDef]) -> Self {
         self.kind = Kind::Complex;
         self.sub = sub;
         self
     }
-    const fn canonical(mut self, values: &'static [&'static str]) -> Self {
+    pub const fn canonical(mut self, values: &'static [&'static str]) -> Self {
         self.canonical = values;
         self
     }
-    const fn references(mut self, types: &'static [&'static str]) -> Self {
+    pub const fn references(mut self, types: &'static [&'static str]) -> Self {
         self.reference_types = types;
         self
     }
@@ -282,16 +285,13 @@ pub struct ResourceType {
     pub extensions: &'static [&'static Schema],
 }
 
-/// Every resource type served.
-pub static RESOURCE_TYPES: [ResourceType; 2] = [
-    ResourceType { name: "User", endpoint: "/Users", schema: &USER, extensions: &[&ENTERPRISE_USER] },
-    ResourceType { name: "Group", endpoint: "/Groups", schema: &GROUP, extensions: &[] },
-];
+/// The stock User resource type: the core schema with the Enterprise extension.
+pub static USER_TYPE: ResourceType =
+    ResourceType { name: "User", endpoint: "/Users", schema: &USER, extensions: &[&ENTERPRISE_USER] };
 
-/// Every schema served.
-pub fn all_schemas() -> [&'static Schema; 3] {
-    [&USER, &ENTERPRISE_USER, &GROUP]
-}
+/// The stock Group resource type.
+pub static GROUP_TYPE: ResourceType =
+    ResourceType { name: "Group", endpoint: "/Groups", schema: &GROUP, extensions: &[] };
 
 impl ResourceType {
     /// The extension schema with this URN, without regard to case.
@@ -302,6 +302,23 @@ impl ResourceType {
     /// Validates a full resource body (POST, PUT, or the result of a PATCH) and returns
     /// it in canonical form. Read-only attributes are dropped; `schemas` is checked.
     pub fn canonicalize(&self, body: &Value, require_schemas: bool) -> ScimResult<Map<String, Value>> {
+        let resource = self.canonical_form(body, require_schemas)?;
+        self.check_required(&resource)?;
+        Ok(resource)
+    }
+
+    /// Checks that a canonical resource has every required attribute.
+    pub fn check_required(&self, resource: &Map<String, Value>) -> ScimResult<()> {
+        for def in self.schema.attributes {
+            if def.required && def.mutability != Mutability::ReadOnly && !resource.contains_key(def.name) {
+                return Err(ScimError::invalid_value(format!("attribute '{}' is required", def.name)));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`ResourceType::canonicalize`] without the check of required attributes.
+    pub fn canonical_form(&self, body: &Value, require_schemas: bool) -> ScimResult<Map<String, Value>> {
         let Some(object) = body.as_object() else {
             return Err(ScimError::invalid_syntax("the request body must be a JSON object"));
         };
@@ -371,11 +388,6 @@ impl ResourceType {
             }
             if let Some(v) = canonical_value(def, value, def.name)? {
                 out.insert(def.name.to_string(), v);
-            }
-        }
-        for def in self.schema.attributes {
-            if def.required && def.mutability != Mutability::ReadOnly && !out.contains_key(def.name) {
-                return Err(ScimError::invalid_value(format!("attribute '{}' is required", def.name)));
             }
         }
         Ok(out)
@@ -556,7 +568,7 @@ mod tests {
             "id": "ignored", "meta": {"version": "x"}, "groups": [{"value": "g"}],
             "unknownThing": 3,
         });
-        let out = RESOURCE_TYPES[0].canonicalize(&body, true).unwrap();
+        let out = USER_TYPE.canonicalize(&body, true).unwrap();
         assert_eq!(out["userName"], "bjensen");
         assert_eq!(out["active"], false);
         assert_eq!(out["emails"][0]["primary"], true);
@@ -565,7 +577,7 @@ mod tests {
 
     #[test]
     fn wrong_types_and_missing_requirements_are_invalid_value() {
-        let user = &RESOURCE_TYPES[0];
+        let user = &USER_TYPE;
         let e = user
             .canonicalize(&json!({"schemas": [USER_SCHEMA], "userName": "x", "active": "maybe"}), true)
             .unwrap_err();

@@ -14,7 +14,7 @@ use crate::http::Response;
 use crate::listing::{self, Paging, list_response};
 use crate::patch;
 use crate::projection::Projection;
-use crate::schema::{ENTERPRISE_USER_SCHEMA, Kind, RESOURCE_TYPES, ResourceType, Returned, USER_SCHEMA};
+use crate::schema::{ENTERPRISE_USER_SCHEMA, Kind, ResourceType, Returned, USER_SCHEMA};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -27,14 +27,10 @@ pub const EXTERNAL_ID: &str = "externalId";
 /// searchable attributes.
 const NOT_STORED: [&str; 7] = ["schemas", "id", "meta", "userName", "active", "password", "groups"];
 
-fn resource_type() -> &'static ResourceType {
-    &RESOURCE_TYPES[0]
-}
-
 /// Maps a filter or sort attribute to a stored field and whether it compares with case,
 /// as the schema defines it. Any attribute of the User schema or its extension can be
 /// filtered on; a complex attribute without a sub-attribute means its `value`.
-pub fn user_field(path: &AttrPath) -> Option<(Field, bool)> {
+pub fn user_field(rt: &ResourceType, path: &AttrPath) -> Option<(Field, bool)> {
     let core = path.urn.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(USER_SCHEMA));
     if core {
         let dotted = path.dotted();
@@ -53,7 +49,6 @@ pub fn user_field(path: &AttrPath) -> Option<(Field, bool)> {
             return column;
         }
     }
-    let rt = resource_type();
     let (schema, prefix) = match &path.urn {
         Some(urn) if !core => {
             let ext = rt.extension(urn)?;
@@ -121,8 +116,8 @@ fn store_leaves(object: &Map<String, Value>, prefix: &str, out: &mut BTreeMap<St
     }
 }
 
-/// The directory draft for a canonical SCIM user.
-pub fn draft_from(resource: &Map<String, Value>) -> UserDraft {
+/// The directory draft for a canonical SCIM user of this resource type.
+pub fn draft_from(rt: &ResourceType, resource: &Map<String, Value>) -> UserDraft {
     let mut attributes: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let core: Map<String, Value> = resource
         .iter()
@@ -130,7 +125,7 @@ pub fn draft_from(resource: &Map<String, Value>) -> UserDraft {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     store_leaves(&core, "", &mut attributes);
-    for ext in resource_type().extensions {
+    for ext in rt.extensions {
         if let Some(Value::Object(object)) = resource.get(ext.id) {
             store_leaves(object, &format!("{}:", ext.id), &mut attributes);
         }
@@ -208,9 +203,7 @@ fn document(user: &User) -> Map<String, Value> {
 pub fn render(ctx: &Ctx, user: &User, groups: &[Membership]) -> Value {
     let mut doc = document(user);
     let mut schemas = vec![json!(USER_SCHEMA)];
-    if doc.contains_key(ENTERPRISE_USER_SCHEMA) {
-        schemas.push(json!(ENTERPRISE_USER_SCHEMA));
-    }
+    schemas.extend(ctx.profile.user.extensions.iter().filter(|e| doc.contains_key(e.id)).map(|e| json!(e.id)));
     doc.insert("schemas".into(), Value::Array(schemas));
     doc.insert("id".into(), json!(user.id));
     if !groups.is_empty() {
@@ -320,11 +313,21 @@ fn join_scope(ctx: &mut Ctx, user: &User) -> ScimResult<()> {
     Ok(())
 }
 
+/// A user body in canonical form, with the profile's rule applied, then checked for
+/// required attributes (`require_schemas` is false for the result of a PATCH).
+fn prepared(ctx: &Ctx, body: &Value, require_schemas: bool) -> ScimResult<Map<String, Value>> {
+    let rt = ctx.profile.user;
+    let mut resource = rt.canonical_form(body, require_schemas)?;
+    (ctx.profile.prepare_user)(&mut resource)?;
+    rt.check_required(&resource)?;
+    Ok(resource)
+}
+
 /// POST /Users: creates the user, or adopts the one with the same externalId, else the
 /// same userName, applying the payload to it (200 instead of 409).
 pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
-    let resource = resource_type().canonicalize(body, true)?;
-    let draft = draft_from(&resource);
+    let resource = prepared(ctx, body, true)?;
+    let draft = draft_from(ctx.profile.user, &resource);
     let by_external_id = match first_value(&draft.attributes, EXTERNAL_ID) {
         Some(x) => ctx.dir.get_users_by_attribute(EXTERNAL_ID, x)?.into_iter().next(),
         None => None,
@@ -362,7 +365,8 @@ pub fn get(ctx: &mut Ctx, id: &str) -> ScimResult<Response> {
 
 /// The store query of a list request in this scope.
 pub fn query(ctx: &Ctx) -> ScimResult<Query> {
-    listing::build_query(ctx.request, user_field, ctx.scope.organization().map(str::to_string))
+    let rt = ctx.profile.user;
+    listing::build_query(ctx.request, &|path| user_field(rt, path), ctx.scope.organization().map(str::to_string))
 }
 
 /// One page of users, rendered as the request asks, and the number of all matches.
@@ -387,8 +391,8 @@ pub fn list(ctx: &mut Ctx) -> ScimResult<Response> {
 pub fn replace(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
     let existing = load(ctx, id)?;
     ctx.check_if_match(existing.version)?;
-    let resource = resource_type().canonicalize(body, true)?;
-    let user = save(ctx, &existing, &draft_from(&resource))?;
+    let resource = prepared(ctx, body, true)?;
+    let user = save(ctx, &existing, &draft_from(ctx.profile.user, &resource))?;
     set_password(ctx, &user.id, &resource)?;
     let projection = Projection::from_request(ctx.request)?;
     let body = full(ctx, &user, &projection)?;
@@ -401,9 +405,9 @@ pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
     ctx.check_if_match(existing.version)?;
     let ops = patch::parse_request(body)?;
     let mut resource = document(&existing);
-    patch::apply(resource_type(), &mut resource, &ops)?;
-    let resource = resource_type().canonicalize(&Value::Object(resource), false)?;
-    let user = save(ctx, &existing, &draft_from(&resource))?;
+    patch::apply(ctx.profile.user, &mut resource, &ops)?;
+    let resource = prepared(ctx, &Value::Object(resource), false)?;
+    let user = save(ctx, &existing, &draft_from(ctx.profile.user, &resource))?;
     set_password(ctx, &user.id, &resource)?;
     let projection = Projection::from_request(ctx.request)?;
     let body = full(ctx, &user, &projection)?;

@@ -28,6 +28,8 @@ pub const MISBEHAVING_TOKEN: &str = "misbehaving-realm-token";
 pub const ADMIN_TOKEN: &str = "demo-admin-token";
 /// The fixture guest.
 pub static MISBEHAVING_GUEST: &str = env!("MISBEHAVING_GUEST");
+/// The plugin example of `examples/email-username`, built for wasm32-wasip2.
+pub static EMAIL_USERNAME_GUEST: &str = env!("EMAIL_USERNAME_GUEST");
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -273,6 +275,17 @@ impl TestServer {
             .expect(200);
         answer.body["events"].as_array().cloned().unwrap_or_default()
     }
+}
+
+/// A query parameter's value, percent-encoded for a URL.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A User body as IdPs send it.

@@ -4,16 +4,6 @@
 use scim_host_e2e::*;
 use serde_json::{Value, json};
 
-fn encode(filter: &str) -> String {
-    filter
-        .replace('%', "%25")
-        .replace(' ', "%20")
-        .replace('"', "%22")
-        .replace('&', "%26")
-        .replace('[', "%5B")
-        .replace(']', "%5D")
-}
-
 async fn matching(server: &TestServer, scope: Scope, resource: &str, filter: &str) -> Vec<String> {
     let answer = server
         .get(&format!("{}/{resource}?filter={}&count=1000", server.base(scope), encode(filter)))
