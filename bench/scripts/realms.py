@@ -7,11 +7,14 @@ realm its first SCIM request (timed), and reads the server's resident memory (Vm
 1, 100 and 1,000 realms. Prints a Markdown table. Standard library only.
 
     python3 bench/scripts/realms.py [--binary target/release/scim-host] [--checkpoints 1,100,1000]
+
+The load harness (bench/harness.py) calls `measure` for its realms table.
 """
 
 import argparse
 import json
 import os
+import socket
 import statistics
 import subprocess
 import tempfile
@@ -40,19 +43,15 @@ def rss_mib(pid):
     raise RuntimeError("no VmRSS")
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--binary", default="target/release/scim-host")
-    parser.add_argument("--checkpoints", default="1,100,1000")
-    parser.add_argument("--port", type=int, default=18181)
-    args = parser.parse_args()
-    checkpoints = [int(n) for n in args.checkpoints.split(",")]
-    origin = f"http://127.0.0.1:{args.port}"
+def measure(binary, checkpoints, port=None):
+    """RSS and first-request latency at each checkpoint: {"base_rss_mib", "rows": [...]}."""
+    port = port or free_port()
+    origin = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as data:
         env = dict(os.environ, SCIM_HOST_DEMO_ADMIN_TOKEN=ADMIN, SCIM_HOST_DEMO_TOKEN="bench-realm-token",
                    RUST_LOG="warn")
         server = subprocess.Popen(
-            [args.binary, "serve", "--demo", "--listen", f"127.0.0.1:{args.port}", "--data-dir", data],
+            [binary, "serve", "--demo", "--listen", f"127.0.0.1:{port}", "--data-dir", data],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             for _ in range(600):
@@ -73,15 +72,31 @@ def main():
                     first.append((time.perf_counter() - started) * 1000)
                     created += 1
                 recent = first[-min(len(first), 100):]
-                rows.append((checkpoint, rss_mib(server.pid), statistics.median(recent), max(recent)))
+                rows.append({"realms": checkpoint, "rss_mib": rss_mib(server.pid),
+                             "first_p50_ms": statistics.median(recent), "first_max_ms": max(recent)})
         finally:
             server.terminate()
             server.wait()
-    print(f"Server with the demo realm only: {base_rss:.1f} MiB RSS\n")
+    return {"base_rss_mib": base_rss, "rows": rows}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", default="target/release/scim-host")
+    parser.add_argument("--checkpoints", default="1,100,1000")
+    args = parser.parse_args()
+    result = measure(args.binary, [int(n) for n in args.checkpoints.split(",")])
+    print(f"Server with the demo realm only: {result['base_rss_mib']:.1f} MiB RSS\n")
     print("| realms (bundled module) | RSS (MiB) | first request p50 (ms) | first request max (ms) |")
     print("|---:|---:|---:|---:|")
-    for realms, rss, p50, worst in rows:
-        print(f"| {realms:,} | {rss:.1f} | {p50:.2f} | {worst:.2f} |")
+    for row in result["rows"]:
+        print(f"| {row['realms']:,} | {row['rss_mib']:.1f} | {row['first_p50_ms']:.2f} | {row['first_max_ms']:.2f} |")
 
 
 if __name__ == "__main__":

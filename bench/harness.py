@@ -1,0 +1,461 @@
+#!/usr/bin/env python3
+"""The load benchmarks of scim-host side by side with peer SCIM servers, in one run.
+
+For each server: start it fresh, seed the same users and groups over HTTP, run each
+scenario with wrk (bench/load/scenario.lua) and the IdP re-sync with the resync driver,
+stop it, go on to the next. Then scim-host alone at growing realm sizes, and the memory
+of many realms. Writes bench/results/results.md, results.json and PNG charts.
+
+Run through bench/run.sh, which installs what this needs.
+"""
+
+import argparse
+import datetime
+import http.client
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+RESULTS = os.path.join(BENCH, "results")
+SCIM_HOST = os.path.join(ROOT, "target/release/scim-host")
+RESYNC = os.path.join(ROOT, "target/release/resync")
+TOKEN = "bench-token"
+ADMIN = "bench-admin-token"
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+# (key, label, what the load is)
+SCENARIOS = [
+    ("get", "GET user by id", "random seeded user"),
+    ("filter", "filter userName eq", "random seeded userName, count=10"),
+    ("list", "list count=100", "random startIndex, count=100"),
+    ("post_new", "POST new user", "a fresh userName each request"),
+    ("post_existing", "POST existing user (upsert)", "a seeded user again"),
+    ("put_group", "PUT group, 1,000 members, 10 changed", "two member lists 10 apart, alternately"),
+    ("patch_member", "PATCH add/remove member", "one member added, then one removed"),
+]
+SCALE_SCENARIOS = ["get", "filter", "list", "post_new"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(port, process, seconds=120):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("the server did not start listening")
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Server:
+    """A server under test: how to start it, where its SCIM base is."""
+
+    def __init__(self, name, closes_connections):
+        self.name = name
+        self.closes_connections = closes_connections
+        self.process = None
+        self.port = None
+        self.workdir = None
+
+    def base_path(self):
+        raise NotImplementedError
+
+    def command(self):
+        raise NotImplementedError
+
+    def environment(self):
+        return dict(os.environ)
+
+    def start(self):
+        self.port = free_port()
+        self.workdir = tempfile.mkdtemp(prefix=f"bench-{self.name}-")
+        self.process = subprocess.Popen(self.command(), env=self.environment(), cwd=self.workdir,
+                                        stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.workdir, "log"), "w"))
+        wait_until_up(self.port, self.process)
+
+    def stop(self):
+        if self.process:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}{self.base_path()}"
+
+
+class ScimHost(Server):
+    def __init__(self):
+        super().__init__("scim-host", closes_connections=False)
+
+    def base_path(self):
+        return "/realms/bench/scim/v2"
+
+    def command(self):
+        hashed = lambda token: subprocess.run([SCIM_HOST, "hash-token", token], capture_output=True, text=True,
+                                              check=True).stdout.split("hash:")[1].strip()
+        config = os.path.join(self.workdir, "scim-host.toml")
+        with open(config, "w") as f:
+            f.write(f'listen = "127.0.0.1:{self.port}"\ndata_dir = "data"\nadmin_tokens = ["{hashed(ADMIN)}"]\n'
+                    f'[realms.bench]\ntokens = ["{hashed(TOKEN)}"]\n')
+        return [SCIM_HOST, "serve", "--config", config]
+
+    def environment(self):
+        return dict(os.environ, RUST_LOG="warn")
+
+    def database_mib(self):
+        path = os.path.join(self.workdir, "data")
+        return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path) if f.startswith("scim-host.db")) / 2**20
+
+
+class Scim2Server(Server):
+    def __init__(self):
+        super().__init__("scim2-server", closes_connections=True)
+
+    def base_path(self):
+        return "/v2"
+
+    def command(self):
+        return [os.path.join(BENCH, ".venv/bin/scim2-server"), "--port", str(self.port), "--bearer-token", TOKEN]
+
+
+class Scimmy(Server):
+    def __init__(self):
+        super().__init__("scimmy", closes_connections=False)
+
+    def base_path(self):
+        return "/scim/v2"
+
+    def command(self):
+        return ["node", os.path.join(BENCH, "peers/scimmy/server.js"), str(self.port), TOKEN]
+
+
+class Client:
+    """A keep-alive HTTP client for seeding (reconnects when a server closes)."""
+
+    def __init__(self, server):
+        self.server = server
+        self.connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+
+    def call(self, method, path, body=None):
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}
+        for attempt in range(3):
+            try:
+                self.connection.request(method, self.server.base_path() + path,
+                                        body=json.dumps(body) if body is not None else None, headers=headers)
+                response = self.connection.getresponse()
+                text = response.read()
+                if response.status >= 400:
+                    raise RuntimeError(f"{self.server.name}: {method} {path}: {response.status} {text[:300]!r}")
+                return json.loads(text) if text else None
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.connection.close()
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=120)
+        raise RuntimeError(f"{self.server.name}: {method} {path}: the connection kept failing")
+
+
+def user(name):
+    return {"schemas": [USER_SCHEMA], "userName": name, "externalId": name,
+            "name": {"givenName": "Sync", "familyName": "User"},
+            "emails": [{"value": f"{name}@bench.example", "type": "work", "primary": True}], "active": True}
+
+
+def seed(server, users, data_dir):
+    """The same users (`sync-00000`…) and two groups on every server; files for wrk."""
+    client = Client(server)
+    names = [f"sync-{n:05d}" for n in range(users)]
+    ids = [client.call("POST", "/Users", user(name))["id"] for name in names]
+    write_seed(data_dir, names, ids)
+    members = [{"value": i} for i in ids[:1000]]
+    group = client.call("POST", "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "bench-1000",
+                                            "externalId": "bench-1000", "members": members})
+    patch_group = client.call("POST", "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "bench-patch"})
+    with open(os.path.join(data_dir, "group"), "w") as f:
+        f.write(group["id"] + "\n")
+    with open(os.path.join(data_dir, "patch_group"), "w") as f:
+        f.write(patch_group["id"] + "\n")
+
+
+def write_seed(data_dir, names, ids):
+    with open(os.path.join(data_dir, "names"), "w") as f:
+        f.write("\n".join(names) + "\n")
+    with open(os.path.join(data_dir, "ids"), "w") as f:
+        f.write("\n".join(ids) + "\n")
+
+
+def bulk_seed(server, users, data_dir, batch=1000):
+    """Many users quickly, through Bulk (scim-host only, for the scale runs)."""
+    client = Client(server)
+    names, ids = [], []
+    for start in range(0, users, batch):
+        chunk = [f"sync-{n:07d}" for n in range(start, min(users, start + batch))]
+        operations = [{"method": "POST", "path": "/Users", "bulkId": name, "data": user(name)} for name in chunk]
+        answer = client.call("POST", "/Bulk", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                                               "Operations": operations})
+        for name, op in zip(chunk, answer["Operations"]):
+            if not str(op.get("status", "")).startswith("2"):
+                raise RuntimeError(f"bulk seeding failed on {name}: {op}")
+            names.append(name)
+            ids.append(op["location"].rstrip("/").rsplit("/", 1)[1])
+    write_seed(data_dir, names, ids)
+
+
+def wrk(server, scenario, data_dir, duration, connections):
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+               "-s", os.path.join(BENCH, "load/scenario.lua"), f"http://127.0.0.1:{server.port}",
+               "--", scenario, data_dir, server.base_path(), TOKEN]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 120)
+    line = [l for l in output.stdout.splitlines() if l.startswith("{")]
+    if not line:
+        raise RuntimeError(f"wrk printed no figures: {output.stdout} {output.stderr}")
+    figures = json.loads(line[-1])
+    seconds = figures["duration_us"] / 1e6
+    return {"rps": figures["requests"] / seconds, "p50_ms": figures["p50_us"] / 1000,
+            "p99_ms": figures["p99_us"] / 1000, "requests": figures["requests"],
+            "non2xx": figures["non2xx"], "socket_errors": figures["socket_errors"]}
+
+
+def resync(server, users, connections):
+    output = subprocess.run([RESYNC, server.url(), TOKEN, str(users), str(connections)], capture_output=True,
+                            text=True, timeout=3600)
+    if output.returncode != 0:
+        raise RuntimeError(f"resync failed: {output.stderr}")
+    figures = json.loads(output.stdout.strip().splitlines()[-1])
+    return {"rps": figures["requests_per_second"], "p50_ms": figures["p50_us"] / 1000,
+            "p99_ms": figures["p99_us"] / 1000, "requests": figures["requests"], "non2xx": figures["non2xx"],
+            "seconds": figures["seconds"], "users_per_second": figures["users_per_second"],
+            "posts": figures["posts"], "puts": figures["puts"]}
+
+
+def side_by_side(servers, args):
+    results = {}
+    for server in servers:
+        print(f"== {server.name}", flush=True)
+        server.start()
+        try:
+            data_dir = tempfile.mkdtemp(prefix="bench-seed-")
+            started = time.time()
+            seed(server, args.seed_users, data_dir)
+            seeded = time.time() - started
+            figures = {"seed_seconds": seeded, "closes_connections": server.closes_connections}
+            for key, label, _ in SCENARIOS:
+                figures[key] = wrk(server, key, data_dir, args.duration, args.connections)
+                print(f"   {label}: {figures[key]['rps']:.0f} req/s, p99 {figures[key]['p99_ms']:.2f} ms"
+                      f" ({figures[key]['non2xx']} non-2xx)", flush=True)
+            figures["resync"] = resync(server, args.resync_users, 10)
+            print(f"   re-sync: {figures['resync']['seconds']:.1f} s", flush=True)
+            figures["rss_mib"] = rss_mib(server.process.pid)
+            results[server.name] = figures
+            shutil.rmtree(data_dir, ignore_errors=True)
+        finally:
+            server.stop()
+    return results
+
+
+def scale(args):
+    results = {}
+    for users in args.scale:
+        print(f"== scim-host at {users:,} users", flush=True)
+        server = ScimHost()
+        server.start()
+        try:
+            data_dir = tempfile.mkdtemp(prefix="bench-scale-")
+            started = time.time()
+            bulk_seed(server, users, data_dir)
+            figures = {"seed_seconds": time.time() - started, "database_mib": server.database_mib()}
+            print(f"   seeded in {figures['seed_seconds']:.0f} s, database {figures['database_mib']:.0f} MiB", flush=True)
+            for key in SCALE_SCENARIOS:
+                figures[key] = wrk(server, key, data_dir, args.duration, args.connections)
+                print(f"   {key}: {figures[key]['rps']:.0f} req/s, p99 {figures[key]['p99_ms']:.2f} ms", flush=True)
+            figures["rss_mib"] = rss_mib(server.process.pid)
+            results[str(users)] = figures
+            shutil.rmtree(data_dir, ignore_errors=True)
+        finally:
+            server.stop()
+    return results
+
+
+def realms(args):
+    """RSS and first-request latency of many realms on the bundled module."""
+    sys.path.insert(0, os.path.join(BENCH, "scripts"))
+    import realms as realms_script
+    return realms_script.measure(SCIM_HOST, args.realms)
+
+
+def fmt(x, digits=0):
+    return f"{x:,.{digits}f}"
+
+
+def markdown(report):
+    out = []
+    meta = report["machine"]
+    out.append("# scim-host load benchmarks\n")
+    out.append(f"One run of `bench/run.sh` on {meta['date']} (commit `{meta['commit']}`): {meta['cpus']} CPUs "
+               f"({meta['cpu']}), shared by the server and the load generator. wrk, {report['settings']['connections']} "
+               f"connections, 2 threads, {report['settings']['duration']} s per scenario; {report['settings']['seed_users']:,} "
+               "users and a group of 1,000 members seeded alike on every server.\n")
+    names = list(report["servers"].keys())
+    peers = [n for n in names if n != "scim-host"]
+    out.append("## Side by side\n")
+    header = "| scenario | " + " | ".join(f"{n} req/s | p50 ms | p99 ms" for n in names) + " | vs best peer |"
+    out.append(header)
+    out.append("|---|" + "---:|---:|---:|" * len(names) + "---:|")
+    for key, label, _ in SCENARIOS + [("resync", "re-sync of 10,000 users (probe, then POST or PUT; 10 connections)", "")]:
+        cells = []
+        for n in names:
+            f = report["servers"][n][key]
+            mark = f" ({fmt(f['non2xx'])} non-2xx)" if f["non2xx"] else ""
+            cells.append(f"{fmt(f['rps'])}{mark} | {fmt(f['p50_ms'], 2)} | {fmt(f['p99_ms'], 2)}")
+        best = max(report["servers"][p][key]["rps"] for p in peers) if peers else 0
+        ratio = report["servers"]["scim-host"][key]["rps"] / best if best else float("nan")
+        out.append(f"| {label} | " + " | ".join(cells) + f" | {ratio:.1f}× |")
+    out.append("")
+    for n in names:
+        s = report["servers"][n]
+        note = "closes every connection (HTTP/1.0)" if s["closes_connections"] else "keeps connections alive"
+        extra = f"; re-sync {fmt(s['resync']['seconds'], 1)} s ({fmt(s['resync']['users_per_second'])} users/s)"
+        out.append(f"- **{n}**: {note}; seeding took {fmt(s['seed_seconds'], 1)} s; RSS after the run "
+                   f"{fmt(s['rss_mib'], 1)} MiB{extra}.")
+    out.append("- A POST of an existing user answers 200 on scim-host (upsert) and 409 on the peers: their "
+               "non-2xx count is that refusal, as an IdP re-sync meets it.")
+    out.append("")
+    if report.get("scale"):
+        out.append("## scim-host as the realm grows\n")
+        out.append("| users in the realm | seeding (s) | database (MiB) | " +
+                   " | ".join(f"{k} req/s | p99 ms" for k in SCALE_SCENARIOS) + " | RSS (MiB) |")
+        out.append("|---:|---:|---:|" + "---:|---:|" * len(SCALE_SCENARIOS) + "---:|")
+        for users, f in report["scale"].items():
+            cells = " | ".join(f"{fmt(f[k]['rps'])} | {fmt(f[k]['p99_ms'], 2)}" for k in SCALE_SCENARIOS)
+            out.append(f"| {int(users):,} | {fmt(f['seed_seconds'])} | {fmt(f['database_mib'])} | {cells} | "
+                       f"{fmt(f['rss_mib'], 1)} |")
+        out.append("")
+    if report.get("realms"):
+        r = report["realms"]
+        out.append("## Many realms on the bundled module\n")
+        out.append(f"The server with its one configured realm: {fmt(r['base_rss_mib'], 1)} MiB RSS.\n")
+        out.append("| realms | RSS (MiB) | first request p50 (ms) | first request max (ms) |")
+        out.append("|---:|---:|---:|---:|")
+        for row in r["rows"]:
+            out.append(f"| {row['realms']:,} | {fmt(row['rss_mib'], 1)} | {fmt(row['first_p50_ms'], 2)} | "
+                       f"{fmt(row['first_max_ms'], 2)} |")
+        out.append("")
+    out.append("Charts: `throughput.png`, `latency_p99.png`" + (", `scale.png`" if report.get("scale") else "") +
+               (", `realms.png`" if report.get("realms") else "") + ".\n")
+    return "\n".join(out)
+
+
+def charts(report):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = list(report["servers"].keys())
+    keys = [k for k, _, _ in SCENARIOS] + ["resync"]
+    labels = [l for _, l, _ in SCENARIOS] + ["re-sync 10k users"]
+    for metric, title, filename in [("rps", "requests per second (log scale, higher is better)", "throughput.png"),
+                                    ("p99_ms", "p99 latency in ms (log scale, lower is better)", "latency_p99.png")]:
+        fig, ax = plt.subplots(figsize=(12, 5.5))
+        width = 0.8 / len(names)
+        for i, n in enumerate(names):
+            values = [max(report["servers"][n][k][metric], 1e-3) for k in keys]
+            ax.bar([x + i * width for x in range(len(keys))], values, width, label=n)
+        ax.set_yscale("log")
+        ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(keys))])
+        ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=8)
+        ax.set_title(title)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(os.path.join(RESULTS, filename), dpi=110)
+        plt.close(fig)
+    if report.get("scale"):
+        sizes = [int(u) for u in report["scale"].keys()]
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for k in SCALE_SCENARIOS:
+            ax.plot(sizes, [report["scale"][str(u)][k]["p99_ms"] for u in sizes], marker="o", label=k)
+        ax.set_xscale("log")
+        ax.set_xlabel("users in the realm")
+        ax.set_ylabel("p99 latency (ms)")
+        ax.set_title("scim-host p99 latency as the realm grows")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(os.path.join(RESULTS, "scale.png"), dpi=110)
+        plt.close(fig)
+    if report.get("realms"):
+        rows = report["realms"]["rows"]
+        fig, ax = plt.subplots(figsize=(8, 5))
+        ax.plot([r["realms"] for r in rows], [r["rss_mib"] for r in rows], marker="o")
+        ax.set_xscale("log")
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("realms on the bundled module")
+        ax.set_ylabel("RSS (MiB)")
+        ax.set_title("scim-host resident memory by number of realms")
+        fig.tight_layout()
+        fig.savefig(os.path.join(RESULTS, "realms.png"), dpi=110)
+        plt.close(fig)
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    return {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "cpu": cpu, "commit": commit,
+            "kernel": platform.release()}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk scenario")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--seed-users", type=int, default=1010)
+    parser.add_argument("--resync-users", type=int, default=10000)
+    parser.add_argument("--servers", default="scim-host,scim2-server,scimmy")
+    parser.add_argument("--scale", default="1000,100000,1000000",
+                        type=lambda s: [int(x) for x in s.split(",") if x])
+    parser.add_argument("--realms", default="1,100,1000", type=lambda s: [int(x) for x in s.split(",") if x])
+    args = parser.parse_args()
+    known = {"scim-host": ScimHost, "scim2-server": Scim2Server, "scimmy": Scimmy}
+    servers = [known[n]() for n in args.servers.split(",")]
+    os.makedirs(RESULTS, exist_ok=True)
+    report = {"machine": machine(), "settings": {"duration": args.duration, "connections": args.connections,
+                                                 "seed_users": args.seed_users, "resync_users": args.resync_users}}
+    report["servers"] = side_by_side(servers, args)
+    report["scale"] = scale(args) if args.scale else {}
+    report["realms"] = realms(args) if args.realms else {}
+    with open(os.path.join(RESULTS, "results.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    charts(report)
+    with open(os.path.join(RESULTS, "results.md"), "w") as f:
+        f.write(markdown(report))
+    print(open(os.path.join(RESULTS, "results.md")).read())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+-- The steady-state scenarios of the benchmark harness, for wrk:
+--
+--   wrk -t2 -c16 -d10s -s scenario.lua URL -- SCENARIO DATA_DIR BASE_PATH TOKEN
+--
+-- DATA_DIR holds what seeding left: `ids` and `names` (one user per line, same order),
+-- `group` (the id of the group of 1,000 members) and `patch_group` (an id of a group to
+-- add and remove members on). BASE_PATH is the SCIM base path on the server
+-- (`/realms/bench/scim/v2`). At the end, one JSON line with the figures is printed.
+
+local scenario, data, base, token
+local ids, names = {}, {}
+local counter = 0
+local bodies = {}
+
+local function lines(path)
+  local out = {}
+  for line in io.lines(path) do
+    if line ~= "" then out[#out + 1] = line end
+  end
+  return out
+end
+
+local function user_body(name)
+  return '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"' .. name ..
+    '","externalId":"' .. name .. '","name":{"givenName":"Bench","familyName":"User"},' ..
+    '"emails":[{"value":"' .. name .. '@bench.example","type":"work","primary":true}],"active":true}'
+end
+
+local function members_body(from, to)
+  local members = {}
+  for i = from, to do members[#members + 1] = '{"value":"' .. ids[i] .. '"}' end
+  return '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"bench-1000",' ..
+    '"externalId":"bench-1000","members":[' .. table.concat(members, ",") .. ']}'
+end
+
+function setup(thread)
+  thread:set("id", tostring(math.random(1, 1e9)))
+end
+
+function init(args)
+  scenario, data, base, token = args[1], args[2], args[3], args[4]
+  ids = lines(data .. "/ids")
+  names = lines(data .. "/names")
+  wrk.headers["Authorization"] = "Bearer " .. token
+  wrk.headers["Content-Type"] = "application/scim+json"
+  math.randomseed(tonumber(wrk.thread:get("id")))
+  if scenario == "put_group" then
+    -- Two member lists that differ in 10 members: each PUT swaps 10 out and 10 in.
+    bodies[0] = members_body(1, 1000)
+    bodies[1] = members_body(11, 1010)
+    group = lines(data .. "/group")[1]
+  elseif scenario == "patch_member" then
+    group = lines(data .. "/patch_group")[1]
+  end
+end
+
+local function pick()
+  return math.random(1, #ids)
+end
+
+function request()
+  counter = counter + 1
+  if scenario == "get" then
+    return wrk.format("GET", base .. "/Users/" .. ids[pick()])
+  elseif scenario == "filter" then
+    return wrk.format("GET", base .. "/Users?filter=userName%20eq%20%22" .. names[pick()] .. "%22&count=10")
+  elseif scenario == "list" then
+    local start = math.random(1, math.max(1, #ids - 100))
+    return wrk.format("GET", base .. "/Users?startIndex=" .. start .. "&count=100")
+  elseif scenario == "post_new" then
+    local name = "new-" .. wrk.thread:get("id") .. "-" .. counter
+    return wrk.format("POST", base .. "/Users", nil, user_body(name))
+  elseif scenario == "post_existing" then
+    return wrk.format("POST", base .. "/Users", nil, user_body(names[pick()]))
+  elseif scenario == "put_group" then
+    return wrk.format("PUT", base .. "/Groups/" .. group, nil, bodies[counter % 2])
+  elseif scenario == "patch_member" then
+    local op = (counter % 2 == 0) and "remove" or "add"
+    local id = ids[pick()]
+    local body
+    if op == "add" then
+      body = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"' .. id .. '"}]}]}'
+    else
+      body = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[value eq \\"' .. id .. '\\"]"}]}'
+    end
+    return wrk.format("PATCH", base .. "/Groups/" .. group, nil, body)
+  end
+  error("unknown scenario " .. tostring(scenario))
+end
+
+function done(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"non2xx":%d,"socket_errors":%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    errors.status, errors.connect + errors.read + errors.write + errors.timeout))
+end
