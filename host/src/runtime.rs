@@ -144,6 +144,11 @@ impl Runtime {
             .epoch_interruption(true)
             .wasm_component_model(true)
             .max_wasm_stack(1 << 20);
+        // `SCIM_HOST_PERFMAP=1` names the guests' compiled functions for `perf`
+        // (in /tmp/perf-PID.map), so a profile of the server shows inside the sandbox.
+        if std::env::var_os("SCIM_HOST_PERFMAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).context("configuring the wasm engine")?;
 
         let mut linker = Linker::new(&engine);
