@@ -83,8 +83,8 @@ fn document(group: &Group) -> Map<String, Value> {
     doc
 }
 
-/// A group as SCIM JSON; `members` is included when given.
-pub fn render(ctx: &Ctx, group: &Group, members: Option<&[Member]>) -> Value {
+/// A group as SCIM JSON; `members` (user ids) is included when given.
+pub fn render(ctx: &Ctx, group: &Group, members: Option<&[String]>) -> Value {
     let mut doc = document(group);
     doc.insert("schemas".into(), json!([GROUP_SCHEMA]));
     doc.insert("id".into(), json!(group.id));
@@ -93,7 +93,7 @@ pub fn render(ctx: &Ctx, group: &Group, members: Option<&[Member]>) -> Value {
             .iter()
             // No `display`: RFC 7643 §8.7.1 lists value, $ref and type only, and a client
             // that compares what it sent with what it gets back finds nothing extra.
-            .map(|m| json!({"value": m.user_id, "$ref": ctx.location("Users", &m.user_id), "type": "User"}))
+            .map(|id| json!({"value": id, "$ref": ctx.location("Users", id), "type": "User"}))
             .collect();
         doc.insert("members".into(), Value::Array(members));
     }
@@ -117,8 +117,18 @@ fn load(ctx: &mut Ctx, id: &str) -> ScimResult<Group> {
 }
 
 fn full(ctx: &mut Ctx, group: &Group, projection: &Projection) -> ScimResult<Value> {
-    let members = if projection.wants("members") { Some(ctx.dir.group_members(&group.id)?) } else { None };
+    let members = if projection.wants("members") { Some(member_ids(&ctx.dir.group_members(&group.id)?)) } else { None };
     Ok(projection.apply(render(ctx, group, members.as_deref())))
+}
+
+/// A group just written, whose members are known to be `members`: no need to read them back.
+fn written(ctx: &Ctx, group: &Group, members: &[String]) -> ScimResult<Value> {
+    let projection = Projection::from_request(ctx.request)?;
+    Ok(projection.apply(render(ctx, group, projection.wants("members").then_some(members))))
+}
+
+fn member_ids(members: &[Member]) -> Vec<String> {
+    members.iter().map(|m| m.user_id.clone()).collect()
 }
 
 /// Checks that every member not already in the group is a user of the scope.
@@ -174,9 +184,15 @@ fn check_unique(ctx: &mut Ctx, draft: &GroupDraft, own_id: Option<&str>) -> Scim
     Ok(())
 }
 
-/// Writes a draft and the wanted membership over an existing group.
-fn save(ctx: &mut Ctx, existing: &Group, draft: &GroupDraft, wanted: &[String]) -> ScimResult<Group> {
-    let current = ctx.dir.group_members(&existing.id)?;
+/// Writes a draft and the wanted membership over an existing group whose members are
+/// `current`.
+fn save(
+    ctx: &mut Ctx,
+    existing: &Group,
+    draft: &GroupDraft,
+    wanted: &[String],
+    current: &[Member],
+) -> ScimResult<Group> {
     let current_ids: HashSet<&str> = current.iter().map(|m| m.user_id.as_str()).collect();
     validate_new_members(ctx, wanted, &current_ids)?;
     let unchanged = draft.name == existing.name && draft.attributes == existing.attributes;
@@ -185,7 +201,7 @@ fn save(ctx: &mut Ctx, existing: &Group, draft: &GroupDraft, wanted: &[String]) 
         let updated = ctx.dir.update_group(&existing.id, draft)?;
         ctx.emit(EventKind::GroupUpdated, &updated.id, None, json!({"displayName": updated.name}))?;
     }
-    let members_changed = reconcile(ctx, &existing.id, &current, wanted)?;
+    let members_changed = reconcile(ctx, &existing.id, current, wanted)?;
     if unchanged && !members_changed {
         return Ok(existing.clone());
     }
@@ -196,7 +212,8 @@ fn save(ctx: &mut Ctx, existing: &Group, draft: &GroupDraft, wanted: &[String]) 
 pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
     let resource = ctx.profile.group.canonicalize(body, true)?;
     let (draft, wanted) = draft_from(ctx, &resource)?;
-    let projection = Projection::from_request(ctx.request)?;
+    // A bad `attributes` parameter fails before anything is written.
+    Projection::from_request(ctx.request)?;
     let existing = match first_value(&draft.attributes, EXTERNAL_ID) {
         Some(x) => ctx.dir.get_groups_by_attribute(EXTERNAL_ID, x)?.into_iter().next(),
         None => None,
@@ -208,7 +225,10 @@ pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
                 first_value(&draft.attributes, EXTERNAL_ID).unwrap_or_default()
             )));
         }
-        Some(existing) => (200, save(ctx, &existing, &draft, &wanted)?),
+        Some(existing) => {
+            let current = ctx.dir.group_members(&existing.id)?;
+            (200, save(ctx, &existing, &draft, &wanted, &current)?)
+        }
         None => {
             validate_new_members(ctx, &wanted, &HashSet::new())?;
             let group = ctx.dir.create_group(&draft)?;
@@ -216,7 +236,7 @@ pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
             if reconcile(ctx, &group.id, &[], &wanted)? { (201, load(ctx, &group.id)?) } else { (201, group) }
         }
     };
-    let body = full(ctx, &group, &projection)?;
+    let body = written(ctx, &group, &wanted)?;
     Ok(resource_response(status, &body, true))
 }
 
@@ -256,22 +276,23 @@ pub fn list(ctx: &mut Ctx) -> ScimResult<Response> {
 
 /// PUT /Groups/{id}: replaces the group; its members become exactly those sent.
 pub fn replace(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
-    let existing = load(ctx, id)?;
-    ctx.check_if_match(existing.version)?;
+    // The body first: a call begins its store transaction at its first directory call.
     let resource = ctx.profile.group.canonicalize(body, true)?;
     let (draft, wanted) = draft_from(ctx, &resource)?;
-    let group = save(ctx, &existing, &draft, &wanted)?;
-    let projection = Projection::from_request(ctx.request)?;
-    let body = full(ctx, &group, &projection)?;
+    let existing = load(ctx, id)?;
+    ctx.check_if_match(existing.version)?;
+    let current = ctx.dir.group_members(&existing.id)?;
+    let group = save(ctx, &existing, &draft, &wanted, &current)?;
+    let body = written(ctx, &group, &wanted)?;
     Ok(resource_response(200, &body, false))
 }
 
 /// PATCH /Groups/{id}: applies the operations to the group with its members, then
 /// saves the result like a PUT.
 pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
+    let ops = patch::parse_request(body)?;
     let existing = load(ctx, id)?;
     ctx.check_if_match(existing.version)?;
-    let ops = patch::parse_request(body)?;
     let members = ctx.dir.group_members(&existing.id)?;
     let mut resource = document(&existing);
     if !members.is_empty() {
@@ -281,9 +302,8 @@ pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
     patch::apply(ctx.profile.group, &mut resource, &ops)?;
     let resource = ctx.profile.group.canonicalize(&Value::Object(resource), false)?;
     let (draft, wanted) = draft_from(ctx, &resource)?;
-    let group = save(ctx, &existing, &draft, &wanted)?;
-    let projection = Projection::from_request(ctx.request)?;
-    let body = full(ctx, &group, &projection)?;
+    let group = save(ctx, &existing, &draft, &wanted, &members)?;
+    let body = written(ctx, &group, &wanted)?;
     Ok(resource_response(200, &body, false))
 }
 

@@ -389,9 +389,10 @@ pub fn list(ctx: &mut Ctx) -> ScimResult<Response> {
 
 /// PUT /Users/{id}: replaces the user.
 pub fn replace(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
+    // The body first: a call begins its store transaction at its first directory call.
+    let resource = prepared(ctx, body, true)?;
     let existing = load(ctx, id)?;
     ctx.check_if_match(existing.version)?;
-    let resource = prepared(ctx, body, true)?;
     let user = save(ctx, &existing, &draft_from(ctx.profile.user, &resource))?;
     set_password(ctx, &user.id, &resource)?;
     let projection = Projection::from_request(ctx.request)?;
@@ -401,9 +402,9 @@ pub fn replace(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
 
 /// PATCH /Users/{id}: applies the operations, validates the result as a whole, saves.
 pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
+    let ops = patch::parse_request(body)?;
     let existing = load(ctx, id)?;
     ctx.check_if_match(existing.version)?;
-    let ops = patch::parse_request(body)?;
     let mut resource = document(&existing);
     patch::apply(ctx.profile.user, &mut resource, &ops)?;
     let resource = prepared(ctx, &Value::Object(resource), false)?;

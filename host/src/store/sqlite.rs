@@ -520,24 +520,12 @@ impl Store for SqliteStore {
     }
 
     fn begin(&self, realm: &str, access: Access) -> StoreResult<Box<dyn Transaction>> {
-        let conn = self.checkout(access)?;
-        let begin = match access {
-            Access::Read => "BEGIN DEFERRED",
-            Access::Write => "BEGIN IMMEDIATE",
-        };
-        conn.execute_batch(begin).map_err(classify)?;
-        if access == Access::Write {
-            // A write must not bring back a realm deleted since the request found it.
-            let known = conn
-                .prepare_cached("SELECT 1 FROM realms WHERE name = ?1")
-                .and_then(|mut s| s.exists(params![realm]))
-                .map_err(classify)?;
-            if !known {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(StoreError::NotFound(format!("realm \"{realm}\"")));
-            }
-        }
-        Ok(Box::new(SqliteTransaction { conn, realm: realm.to_string() }))
+        Ok(Box::new(SqliteTransaction {
+            conn: std::cell::OnceCell::new(),
+            store: self.clone(),
+            access,
+            realm: realm.to_string(),
+        }))
     }
 
     fn insert_token(&self, token: &StoredToken, event: &OperatorEvent) -> StoreResult<()> {
@@ -614,17 +602,58 @@ impl Store for SqliteStore {
     }
 }
 
-/// One guest call's transaction. Dropped without commit, it rolls back (the connection
-/// is then closed rather than pooled, see [`Pooled`]).
+impl SqliteStore {
+    /// Checks out a connection and begins the transaction of one call.
+    fn open_transaction(&self, realm: &str, access: Access) -> StoreResult<Pooled> {
+        let conn = self.checkout(access)?;
+        let begin = match access {
+            Access::Read => "BEGIN DEFERRED",
+            Access::Write => "BEGIN IMMEDIATE",
+        };
+        conn.execute_batch(begin).map_err(classify)?;
+        if access == Access::Write {
+            // A write must not bring back a realm deleted since the request found it.
+            let known = conn
+                .prepare_cached("SELECT 1 FROM realms WHERE name = ?1")
+                .and_then(|mut s| s.exists(params![realm]))
+                .map_err(classify)?;
+            if !known {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(StoreError::NotFound(format!("realm \"{realm}\"")));
+            }
+        }
+        Ok(conn)
+    }
+}
+
+/// One guest call's transaction, begun at its first operation: what a guest does before
+/// it touches the directory (parsing and validating a body) holds no connection and, for
+/// a write, not the write lock. Dropped without commit, it rolls back (the connection is
+/// then closed rather than pooled, see [`Pooled`]).
 struct SqliteTransaction {
-    conn: Pooled,
+    conn: std::cell::OnceCell<Pooled>,
+    store: SqliteStore,
+    access: Access,
     realm: String,
+}
+
+impl SqliteTransaction {
+    /// The transaction's connection, begun on first use.
+    fn conn(&self) -> StoreResult<&Pooled> {
+        if let Some(conn) = self.conn.get() {
+            return Ok(conn);
+        }
+        let conn = self.store.open_transaction(&self.realm, self.access)?;
+        Ok(self.conn.get_or_init(|| conn))
+    }
 }
 
 impl Drop for SqliteTransaction {
     fn drop(&mut self) {
-        if !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
+        if let Some(conn) = self.conn.get()
+            && !conn.is_autocommit()
+        {
+            let _ = conn.execute_batch("ROLLBACK");
         }
     }
 }
@@ -672,7 +701,7 @@ fn external_id(attributes: &[Attribute]) -> Option<&str> {
 impl SqliteTransaction {
     fn attributes(&self, table: &str, owner: &str, id: &str) -> StoreResult<Vec<Attribute>> {
         let sql = format!("SELECT name, value FROM {table} WHERE realm = ?1 AND {owner} = ?2 ORDER BY name, position");
-        let mut statement = self.conn.prepare_cached(&sql).map_err(classify)?;
+        let mut statement = self.conn()?.prepare_cached(&sql).map_err(classify)?;
         let mut rows = statement.query(params![self.realm, id]).map_err(classify)?;
         let mut attributes: Vec<Attribute> = Vec::new();
         while let Some(row) = rows.next().map_err(classify)? {
@@ -688,11 +717,11 @@ impl SqliteTransaction {
 
     fn write_attributes(&self, table: &str, owner: &str, id: &str, attributes: &[Attribute]) -> StoreResult<()> {
         let delete = format!("DELETE FROM {table} WHERE realm = ?1 AND {owner} = ?2");
-        self.conn.prepare_cached(&delete).and_then(|mut s| s.execute(params![self.realm, id])).map_err(classify)?;
+        self.conn()?.prepare_cached(&delete).and_then(|mut s| s.execute(params![self.realm, id])).map_err(classify)?;
         let insert = format!(
             "INSERT INTO {table} (realm, {owner}, name, position, value, value_lower) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
         );
-        let mut statement = self.conn.prepare_cached(&insert).map_err(classify)?;
+        let mut statement = self.conn()?.prepare_cached(&insert).map_err(classify)?;
         for attribute in attributes {
             for (position, value) in attribute.values.iter().enumerate() {
                 statement
@@ -717,7 +746,7 @@ impl SqliteTransaction {
         // No ORDER BY: with one, SQLite walked the creation index of the whole realm and
         // tested the condition on every user. The few matches are sorted here.
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.realm = ?1 AND {condition}");
-        let mut statement = self.conn.prepare_cached(&sql).map_err(classify)?;
+        let mut statement = self.conn()?.prepare_cached(&sql).map_err(classify)?;
         let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.realm];
         all.extend_from_slice(args);
         let mut users = statement
@@ -732,7 +761,7 @@ impl SqliteTransaction {
     fn groups_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql]) -> StoreResult<Vec<Group>> {
         // No ORDER BY, as in `users_where`.
         let sql = format!("SELECT {GROUP_COLUMNS} FROM groups g WHERE g.realm = ?1 AND {condition}");
-        let mut statement = self.conn.prepare_cached(&sql).map_err(classify)?;
+        let mut statement = self.conn()?.prepare_cached(&sql).map_err(classify)?;
         let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.realm];
         all.extend_from_slice(args);
         let mut groups = statement
@@ -772,7 +801,7 @@ impl SqliteTransaction {
         let condition = conditions.join(" AND ");
         let count_sql = format!("SELECT count(*) FROM {table} {alias} WHERE {condition}");
         let total: i64 = self
-            .conn
+            .conn()?
             .prepare_cached(&count_sql)
             .and_then(|mut s| s.query_row(params_from_iter(sql.params.iter()), |r| r.get(0)))
             .map_err(classify)?;
@@ -786,7 +815,7 @@ impl SqliteTransaction {
             "SELECT {columns} FROM {table} {alias} WHERE {condition} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
         );
         let items = self
-            .conn
+            .conn()?
             .prepare_cached(&page_sql)
             .and_then(|mut s| {
                 s.query_map(params_from_iter(sql.params.iter()), row)?.collect::<rusqlite::Result<Vec<_>>>()
@@ -797,7 +826,7 @@ impl SqliteTransaction {
 
     fn check_user_unique(&self, draft: &UserDraft, own: Option<&str>) -> StoreResult<()> {
         let taken: Option<String> = self
-            .conn
+            .conn()?
             .prepare_cached("SELECT id FROM users WHERE realm = ?1 AND username_lower = ?2")
             .and_then(|mut s| s.query_row(params![self.realm, draft.username.to_lowercase()], |r| r.get(0)).optional())
             .map_err(classify)?;
@@ -826,7 +855,7 @@ impl SqliteTransaction {
         let Some(value) = external_id(attributes) else { return Ok(()) };
         let sql = format!("SELECT {owner} FROM {table} WHERE realm = ?1 AND name = 'externalId' AND value = ?2");
         let taken: Option<String> = self
-            .conn
+            .conn()?
             .prepare_cached(&sql)
             .and_then(|mut s| s.query_row(params![self.realm, value], |r| r.get(0)).optional())
             .map_err(classify)?;
@@ -841,7 +870,7 @@ impl SqliteTransaction {
 
     fn exists(&self, table: &str, id: &str) -> StoreResult<bool> {
         let sql = format!("SELECT 1 FROM {table} WHERE realm = ?1 AND id = ?2");
-        self.conn.prepare_cached(&sql).and_then(|mut s| s.exists(params![self.realm, id])).map_err(classify)
+        self.conn()?.prepare_cached(&sql).and_then(|mut s| s.exists(params![self.realm, id])).map_err(classify)
     }
 
     /// Marks groups as changed (their member lists moved): new version, new lastModified.
@@ -852,7 +881,7 @@ impl SqliteTransaction {
         let now = now_millis();
         let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.realm, &now];
         all.extend_from_slice(args);
-        self.conn.prepare_cached(&sql).and_then(|mut s| s.execute(all.as_slice())).map_err(classify).map(drop)
+        self.conn()?.prepare_cached(&sql).and_then(|mut s| s.execute(all.as_slice())).map_err(classify).map(drop)
     }
 }
 
@@ -885,7 +914,7 @@ impl Transaction for SqliteTransaction {
     fn create_user(&mut self, draft: &UserDraft) -> StoreResult<User> {
         self.check_user_unique(draft, None)?;
         let (id, now) = (new_id(), now_millis());
-        self.conn
+        self.conn()?
             .prepare_cached(
                 "INSERT INTO users (realm, id, username, username_lower, email, email_lower, first_name,
                     first_name_lower, last_name, last_name_lower, enabled, created_at, updated_at, version)
@@ -915,7 +944,7 @@ impl Transaction for SqliteTransaction {
     fn update_user(&mut self, id: &str, draft: &UserDraft) -> StoreResult<User> {
         self.check_user_unique(draft, Some(id))?;
         let changed = self
-            .conn
+            .conn()?
             .prepare_cached(
                 "UPDATE users SET username = ?3, username_lower = ?4, email = ?5, email_lower = ?6,
                     first_name = ?7, first_name_lower = ?8, last_name = ?9, last_name_lower = ?10,
@@ -948,7 +977,7 @@ impl Transaction for SqliteTransaction {
 
     fn delete_user(&mut self, id: &str) -> StoreResult<bool> {
         self.touch_groups("SELECT group_id FROM memberships WHERE realm = ?1 AND user_id = ?3", &[&id])?;
-        self.conn
+        self.conn()?
             .prepare_cached("DELETE FROM users WHERE realm = ?1 AND id = ?2")
             .and_then(|mut s| s.execute(params![self.realm, id]))
             .map(|n| n > 0)
@@ -980,7 +1009,7 @@ impl Transaction for SqliteTransaction {
             return Err(StoreError::NotFound(organization.clone()));
         }
         let (id, now) = (new_id(), now_millis());
-        self.conn
+        self.conn()?
             .prepare_cached(
                 "INSERT INTO groups (realm, id, name, name_lower, organization, created_at, updated_at, version)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1)",
@@ -996,7 +1025,7 @@ impl Transaction for SqliteTransaction {
     fn update_group(&mut self, id: &str, draft: &GroupDraft) -> StoreResult<Group> {
         self.check_group_unique(draft, Some(id))?;
         let changed = self
-            .conn
+            .conn()?
             .prepare_cached(
                 "UPDATE groups SET name = ?3, name_lower = ?4, updated_at = ?5, version = version + 1
                  WHERE realm = ?1 AND id = ?2",
@@ -1011,7 +1040,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn delete_group(&mut self, id: &str) -> StoreResult<bool> {
-        self.conn
+        self.conn()?
             .prepare_cached("DELETE FROM groups WHERE realm = ?1 AND id = ?2")
             .and_then(|mut s| s.execute(params![self.realm, id]))
             .map(|n| n > 0)
@@ -1019,7 +1048,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn group_members(&mut self, group_id: &str) -> StoreResult<Vec<Member>> {
-        self.conn
+        self.conn()?
             .prepare_cached(
                 "SELECT u.id, u.username FROM memberships m JOIN users u ON u.realm = m.realm AND u.id = m.user_id
                  WHERE m.realm = ?1 AND m.group_id = ?2 ORDER BY m.rowid",
@@ -1032,7 +1061,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn user_groups(&mut self, user_id: &str) -> StoreResult<Vec<Membership>> {
-        self.conn
+        self.conn()?
             .prepare_cached(
                 "SELECT g.id, g.name FROM memberships m JOIN groups g ON g.realm = m.realm AND g.id = m.group_id
                  WHERE m.realm = ?1 AND m.user_id = ?2 ORDER BY m.rowid",
@@ -1053,7 +1082,7 @@ impl Transaction for SqliteTransaction {
             }
         }
         let added = self
-            .conn
+            .conn()?
             .prepare_cached("INSERT OR IGNORE INTO memberships (realm, group_id, user_id) VALUES (?1, ?2, ?3)")
             .and_then(|mut s| s.execute(params![self.realm, group_id, user_id]))
             .map_err(classify)?
@@ -1066,7 +1095,7 @@ impl Transaction for SqliteTransaction {
 
     fn remove_member(&mut self, group_id: &str, user_id: &str) -> StoreResult<bool> {
         let removed = self
-            .conn
+            .conn()?
             .prepare_cached("DELETE FROM memberships WHERE realm = ?1 AND group_id = ?2 AND user_id = ?3")
             .and_then(|mut s| s.execute(params![self.realm, group_id, user_id]))
             .map_err(classify)?
@@ -1078,7 +1107,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn get_organization(&mut self, alias: &str) -> StoreResult<Option<Organization>> {
-        self.conn
+        self.conn()?
             .prepare_cached("SELECT id, alias, name FROM organizations WHERE realm = ?1 AND alias = ?2")
             .and_then(|mut s| {
                 s.query_row(params![self.realm, alias], |r| {
@@ -1090,7 +1119,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn is_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
-        self.conn
+        self.conn()?
             .prepare_cached(
                 "SELECT 1 FROM organization_members WHERE realm = ?1 AND organization_id = ?2 AND user_id = ?3",
             )
@@ -1104,7 +1133,7 @@ impl Transaction for SqliteTransaction {
                 return Err(StoreError::NotFound(id.to_string()));
             }
         }
-        self.conn
+        self.conn()?
             .prepare_cached(
                 "INSERT OR IGNORE INTO organization_members (realm, organization_id, user_id) VALUES (?1, ?2, ?3)",
             )
@@ -1118,14 +1147,14 @@ impl Transaction for SqliteTransaction {
             "SELECT m.group_id FROM memberships m JOIN groups g ON g.realm = m.realm AND g.id = m.group_id
              WHERE m.realm = ?1 AND m.user_id = ?3 AND g.organization = ?4";
         self.touch_groups(organization_groups, &[&user_id, &organization_id])?;
-        self.conn
+        self.conn()?
             .prepare_cached(
                 "DELETE FROM memberships WHERE realm = ?1 AND user_id = ?2 AND group_id IN
                     (SELECT id FROM groups WHERE realm = ?1 AND organization = ?3)",
             )
             .and_then(|mut s| s.execute(params![self.realm, user_id, organization_id]))
             .map_err(classify)?;
-        self.conn
+        self.conn()?
             .prepare_cached(
                 "DELETE FROM organization_members WHERE realm = ?1 AND organization_id = ?2 AND user_id = ?3",
             )
@@ -1138,7 +1167,7 @@ impl Transaction for SqliteTransaction {
         if !self.exists("users", user_id)? {
             return Err(StoreError::NotFound(user_id.to_string()));
         }
-        self.conn
+        self.conn()?
             .prepare_cached(
                 "INSERT INTO credentials (realm, user_id, type, secret, created_at) VALUES (?1, ?2, 'password', ?3, ?4)
                  ON CONFLICT (realm, user_id, type) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
@@ -1149,7 +1178,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn emit(&mut self, event: &AdminEvent, request_id: &str) -> StoreResult<()> {
-        self.conn
+        self.conn()?
             .prepare_cached(
                 "INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -1170,7 +1199,11 @@ impl Transaction for SqliteTransaction {
     }
 
     fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.conn.execute_batch("COMMIT").map_err(classify)
+        match self.conn.get() {
+            Some(conn) => conn.execute_batch("COMMIT").map_err(classify),
+            // The call never touched the directory.
+            None => Ok(()),
+        }
     }
 }
 
@@ -1211,7 +1244,8 @@ mod tests {
     fn a_write_in_a_deleted_realm_is_refused() {
         let (_dir, store) = store();
         assert!(store.delete_realm("r").unwrap());
-        assert!(matches!(store.begin("r", Access::Write), Err(StoreError::NotFound(_))));
+        let mut write = store.begin("r", Access::Write).unwrap();
+        assert!(matches!(write.get_user("any"), Err(StoreError::NotFound(_))));
         assert!(!store.delete_realm("r").unwrap());
     }
 
