@@ -23,7 +23,11 @@ CREATE TABLE IF NOT EXISTS realms (
     created_at INTEGER NOT NULL,
     managed INTEGER NOT NULL DEFAULT 0,
     limits TEXT,
-    settings TEXT
+    settings TEXT,
+    -- Kept with every insert and delete: an unfiltered list's totalResults without
+    -- counting a million index entries.
+    user_count INTEGER NOT NULL DEFAULT 0,
+    group_count INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS users (
     realm TEXT NOT NULL,
@@ -242,10 +246,22 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         .prepare("SELECT name FROM pragma_table_info('realms')")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for (column, definition) in [("managed", "INTEGER NOT NULL DEFAULT 0"), ("limits", "TEXT"), ("settings", "TEXT")] {
+    for (column, definition) in [
+        ("managed", "INTEGER NOT NULL DEFAULT 0"),
+        ("limits", "TEXT"),
+        ("settings", "TEXT"),
+        ("user_count", "INTEGER NOT NULL DEFAULT 0"),
+        ("group_count", "INTEGER NOT NULL DEFAULT 0"),
+    ] {
         if !columns.iter().any(|c| c == column) {
             conn.execute_batch(&format!("ALTER TABLE realms ADD COLUMN {column} {definition}"))?;
         }
+    }
+    if !columns.iter().any(|c| c == "user_count") {
+        conn.execute_batch(
+            "UPDATE realms SET user_count = (SELECT count(*) FROM users WHERE users.realm = realms.name),
+                               group_count = (SELECT count(*) FROM groups WHERE groups.realm = realms.name)",
+        )?;
     }
     Ok(())
 }
@@ -492,7 +508,11 @@ impl Store for SqliteStore {
                 .optional()?;
             let Some(id) = id else { return Ok(false) };
             // Groups (with their attributes and memberships) and members cascade.
-            c.execute("DELETE FROM groups WHERE realm = ?1 AND organization = ?2", params![realm, id])?;
+            let groups = c.execute("DELETE FROM groups WHERE realm = ?1 AND organization = ?2", params![realm, id])?;
+            c.execute(
+                "UPDATE realms SET group_count = group_count - ?2 WHERE name = ?1",
+                params![realm, groups as i64],
+            )?;
             c.execute("DELETE FROM organizations WHERE realm = ?1 AND id = ?2", params![realm, id])?;
             c.execute("DELETE FROM tokens WHERE realm = ?1 AND organization = ?2", params![realm, alias])?;
             insert_event(c, realm, event)?;
@@ -638,6 +658,16 @@ struct SqliteTransaction {
 }
 
 impl SqliteTransaction {
+    /// Moves a realm's user or group count (`column`) by `by`.
+    fn count(&self, column: &str, by: i64) -> StoreResult<()> {
+        if by == 0 {
+            return Ok(());
+        }
+        let sql = format!("UPDATE realms SET {column} = {column} + ?2 WHERE name = ?1");
+        self.conn()?.prepare_cached(&sql).and_then(|mut s| s.execute(params![self.realm, by])).map_err(classify)?;
+        Ok(())
+    }
+
     /// The transaction's connection, begun on first use.
     fn conn(&self) -> StoreResult<&Pooled> {
         if let Some(conn) = self.conn.get() {
@@ -798,13 +828,20 @@ impl SqliteTransaction {
         if let Some(filter) = sql_filter::filter(kind, &query.filter, &mut sql)? {
             conditions.push(filter);
         }
+        let whole_realm = conditions.len() == 1;
         let condition = conditions.join(" AND ");
-        let count_sql = format!("SELECT count(*) FROM {table} {alias} WHERE {condition}");
+        let count_sql = match (whole_realm, kind) {
+            (true, Kind::Users) => "SELECT user_count FROM realms WHERE name = ?1".to_string(),
+            (true, Kind::Groups) => "SELECT group_count FROM realms WHERE name = ?1".to_string(),
+            (false, _) => format!("SELECT count(*) FROM {table} {alias} WHERE {condition}"),
+        };
+        let count_params = if whole_realm { &sql.params[..1] } else { &sql.params[..] };
         let total: i64 = self
             .conn()?
             .prepare_cached(&count_sql)
-            .and_then(|mut s| s.query_row(params_from_iter(sql.params.iter()), |r| r.get(0)))
-            .map_err(classify)?;
+            .and_then(|mut s| s.query_row(params_from_iter(count_params.iter()), |r| r.get(0)).optional())
+            .map_err(classify)?
+            .unwrap_or(0);
         if query.limit == 0 {
             return Ok((total as u32, Vec::new()));
         }
@@ -938,6 +975,7 @@ impl Transaction for SqliteTransaction {
             })
             .map_err(classify)?;
         self.write_attributes("user_attributes", "user_id", &id, &draft.attributes)?;
+        self.count("user_count", 1)?;
         self.get_user(&id)?.ok_or_else(|| StoreError::Failed(format!("user {id} vanished after insert")))
     }
 
@@ -977,11 +1015,13 @@ impl Transaction for SqliteTransaction {
 
     fn delete_user(&mut self, id: &str) -> StoreResult<bool> {
         self.touch_groups("SELECT group_id FROM memberships WHERE realm = ?1 AND user_id = ?3", &[&id])?;
-        self.conn()?
+        let deleted = self
+            .conn()?
             .prepare_cached("DELETE FROM users WHERE realm = ?1 AND id = ?2")
             .and_then(|mut s| s.execute(params![self.realm, id]))
-            .map(|n| n > 0)
-            .map_err(classify)
+            .map_err(classify)?;
+        self.count("user_count", -(deleted as i64))?;
+        Ok(deleted > 0)
     }
 
     fn get_group(&mut self, id: &str) -> StoreResult<Option<Group>> {
@@ -1019,6 +1059,7 @@ impl Transaction for SqliteTransaction {
             })
             .map_err(classify)?;
         self.write_attributes("group_attributes", "group_id", &id, &draft.attributes)?;
+        self.count("group_count", 1)?;
         self.get_group(&id)?.ok_or_else(|| StoreError::Failed(format!("group {id} vanished after insert")))
     }
 
@@ -1040,11 +1081,13 @@ impl Transaction for SqliteTransaction {
     }
 
     fn delete_group(&mut self, id: &str) -> StoreResult<bool> {
-        self.conn()?
+        let deleted = self
+            .conn()?
             .prepare_cached("DELETE FROM groups WHERE realm = ?1 AND id = ?2")
             .and_then(|mut s| s.execute(params![self.realm, id]))
-            .map(|n| n > 0)
-            .map_err(classify)
+            .map_err(classify)?;
+        self.count("group_count", -(deleted as i64))?;
+        Ok(deleted > 0)
     }
 
     fn group_members(&mut self, group_id: &str) -> StoreResult<Vec<Member>> {
@@ -1247,6 +1290,30 @@ mod tests {
         let mut write = store.begin("r", Access::Write).unwrap();
         assert!(matches!(write.get_user("any"), Err(StoreError::NotFound(_))));
         assert!(!store.delete_realm("r").unwrap());
+    }
+
+    #[test]
+    fn an_unfiltered_total_follows_inserts_and_deletes_and_survives_a_migration() {
+        let (dir, store) = store();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        let ids: Vec<String> =
+            (0..3).map(|n| tx.create_user(&draft(&format!("u{n}"), &format!("x{n}"))).unwrap().id).collect();
+        assert!(tx.delete_user(&ids[0]).unwrap());
+        assert!(!tx.delete_user(&ids[0]).unwrap(), "a second delete counts nothing");
+        tx.commit().unwrap();
+        let mut read = store.begin("r", Access::Read).unwrap();
+        let all = read.search_users(&Query { limit: 1, ..Query::default() }).unwrap();
+        assert_eq!((all.total, all.items.len()), (2, 1));
+        drop(read);
+
+        // A database from before the counters gets them counted.
+        let conn = Connection::open(dir.path().join("test.db")).unwrap();
+        conn.execute_batch("ALTER TABLE realms DROP COLUMN user_count; ALTER TABLE realms DROP COLUMN group_count;")
+            .unwrap();
+        drop(conn);
+        let reopened = SqliteStore::open(&dir.path().join("test.db")).unwrap();
+        let mut read = reopened.begin("r", Access::Read).unwrap();
+        assert_eq!(read.search_users(&Query { limit: 0, ..Query::default() }).unwrap().total, 2);
     }
 
     fn draft(username: &str, external: &str) -> UserDraft {
