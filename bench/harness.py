@@ -37,13 +37,14 @@ GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 SCENARIOS = [
     ("get", "GET user by id", "random seeded user"),
     ("filter", "filter userName eq", "random seeded userName, count=10"),
-    ("list", "list count=100", "random startIndex, count=100"),
+    ("list", "list count=100, random startIndex", "random startIndex, count=100"),
+    ("list_in_order", "list count=100, pages in order", "each connection pages forward, as an IdP import"),
     ("post_new", "POST new user", "a fresh userName each request"),
     ("post_existing", "POST existing user (upsert)", "a seeded user again"),
     ("put_group", "PUT group, 1,000 members, 10 changed", "two member lists 10 apart, alternately"),
     ("patch_member", "PATCH add/remove member", "one member added, then one removed"),
 ]
-SCALE_SCENARIOS = ["get", "filter", "list", "post_new"]
+SCALE_SCENARIOS = ["get", "filter", "list", "list_in_order", "post_new"]
 
 
 def free_port():
@@ -230,7 +231,9 @@ def bulk_seed(server, users, data_dir, batch=1000):
 
 
 def wrk(server, scenario, data_dir, duration, connections):
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+    # Paging in order needs one connection per wrk thread, so that each pages on its own.
+    threads = connections if scenario == "list_in_order" else 2
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
                "-s", os.path.join(BENCH, "load/scenario.lua"), f"http://127.0.0.1:{server.port}",
                "--", scenario, data_dir, server.base_path(), TOKEN]
     output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 120)
@@ -321,7 +324,7 @@ def markdown(report):
     out.append("# scim-host load benchmarks\n")
     out.append(f"One run of `bench/run.sh` on {meta['date']} (commit `{meta['commit']}`): {meta['cpus']} CPUs "
                f"({meta['cpu']}), shared by the server and the load generator. wrk, {report['settings']['connections']} "
-               f"connections, 2 threads, {report['settings']['duration']} s per scenario; {report['settings']['seed_users']:,} "
+               f"connections, 2 threads (one per connection for pages in order), {report['settings']['duration']} s per scenario; {report['settings']['seed_users']:,} "
                "users and a group of 1,000 members seeded alike on every server.\n")
     names = list(report["servers"].keys())
     peers = [n for n in names if n != "scim-host"]

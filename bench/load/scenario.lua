@@ -67,6 +67,15 @@ function request()
   elseif scenario == "list" then
     local start = math.random(1, math.max(1, #ids - 100))
     return wrk.format("GET", base .. "/Users?startIndex=" .. start .. "&count=100")
+  elseif scenario == "list_in_order" then
+    -- One connection per thread (run with -t equal to -c), paging forward as an IdP's
+    -- import does, from a random page, wrapping at the end.
+    if not next_start or next_start > #ids then
+      next_start = next_start and 1 or (math.random(0, math.floor(#ids / 100)) * 100 + 1)
+    end
+    local start = next_start
+    next_start = next_start + 100
+    return wrk.format("GET", base .. "/Users?startIndex=" .. start .. "&count=100")
   elseif scenario == "post_new" then
     local name = "new-" .. wrk.thread:get("id") .. "-" .. counter
     return wrk.format("POST", base .. "/Users", nil, user_body(name))
