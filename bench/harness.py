@@ -230,7 +230,24 @@ def bulk_seed(server, users, data_dir, batch=1000):
     write_seed(data_dir, names, ids)
 
 
+def settle(server, seconds=120):
+    """Waits until the server has worked off the previous scenario's backlog: a slow peer
+    still answers queued requests after wrk has stopped."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        started = time.perf_counter()
+        try:
+            Client(server).call("GET", "/ServiceProviderConfig")
+        except Exception:
+            time.sleep(0.2)
+            continue
+        if time.perf_counter() - started < 0.1:
+            return
+        time.sleep(0.2)
+
+
 def wrk(server, scenario, data_dir, duration, connections):
+    settle(server)
     # Paging in order needs one connection per wrk thread, so that each pages on its own.
     threads = connections if scenario == "list_in_order" else 2
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
