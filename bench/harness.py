@@ -246,8 +246,17 @@ def settle(server, seconds=120):
         time.sleep(0.2)
 
 
-def wrk(server, scenario, data_dir, duration, connections):
+def wrk(server, scenario, data_dir, duration, connections, warmup=2):
+    """One scenario: a short run whose figures are dropped (caches filled, a large
+    database's pages read from disk, JIT warm in the Node peer), then the measured run."""
     settle(server)
+    if warmup:
+        run_wrk(server, scenario, data_dir, warmup, connections)
+        settle(server)
+    return run_wrk(server, scenario, data_dir, duration, connections)
+
+
+def run_wrk(server, scenario, data_dir, duration, connections):
     # Paging in order needs one connection per wrk thread, so that each pages on its own.
     threads = connections if scenario == "list_in_order" else 2
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
@@ -341,7 +350,7 @@ def markdown(report):
     out.append("# scim-host load benchmarks\n")
     out.append(f"One run of `bench/run.sh` on {meta['date']} (commit `{meta['commit']}`): {meta['cpus']} CPUs "
                f"({meta['cpu']}), shared by the server and the load generator. wrk, {report['settings']['connections']} "
-               f"connections, 2 threads (one per connection for pages in order), {report['settings']['duration']} s per scenario; {report['settings']['seed_users']:,} "
+               f"connections, 2 threads (one per connection for pages in order), {report['settings']['duration']} s per scenario after 2 s of warm-up; {report['settings']['seed_users']:,} "
                "users and a group of 1,000 members seeded alike on every server.\n")
     names = list(report["servers"].keys())
     peers = [n for n in names if n != "scim-host"]

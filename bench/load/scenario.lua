@@ -33,6 +33,10 @@ local function members_body(from, to)
     '"externalId":"bench-1000","members":[' .. table.concat(members, ",") .. ']}'
 end
 
+-- Seeded per run: the warm-up and the measured run of a scenario must not make the same
+-- "new" users (each thread's names carry its random id).
+math.randomseed(os.time() * 1000 + math.floor(os.clock() * 1e6))
+
 function setup(thread)
   thread:set("id", tostring(math.random(1, 1e9)))
 end
