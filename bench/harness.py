@@ -21,7 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts"))
+from realms import free_port, rss_mib  # noqa: E402  (shared with the realms script)
+from realms import measure as measure_realms  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
@@ -47,12 +50,6 @@ SCENARIOS = [
 SCALE_SCENARIOS = ["get", "filter", "list", "list_in_order", "post_new"]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_until_up(port, process, seconds=120):
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -64,14 +61,6 @@ def wait_until_up(port, process, seconds=120):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("the server did not start listening")
-
-
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class Server:
@@ -335,9 +324,7 @@ def scale(args):
 
 def realms(args):
     """RSS and first-request latency of many realms on the bundled module."""
-    sys.path.insert(0, os.path.join(BENCH, "scripts"))
-    import realms as realms_script
-    return realms_script.measure(SCIM_HOST, args.realms)
+    return measure_realms(SCIM_HOST, args.realms)
 
 
 def fmt(x, digits=0):

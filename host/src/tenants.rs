@@ -73,6 +73,11 @@ impl Overrides {
         Ok(Overrides { limits, settings })
     }
 
+    /// The limits and settings a realm runs with: these overrides over the spec's.
+    pub fn over(&self, spec: &RealmSpec) -> (Limits, BTreeMap<String, String>) {
+        (self.limits.unwrap_or(spec.limits), self.settings.clone().unwrap_or_else(|| spec.settings.clone()))
+    }
+
     /// The overrides as the store keeps them: (limits, settings) as JSON.
     pub fn to_stored(&self) -> (Option<String>, Option<String>) {
         let limits = self.limits.as_ref().map(|l| serde_json::to_string(l).expect("limits serialize"));
@@ -104,6 +109,15 @@ impl<'a> RealmSpec<'a> {
             limits: config.limits_of(realm),
             settings: realm.settings.clone(),
             managed: false,
+        }
+    }
+
+    /// The realm of this name as the configuration declares it, else as the admin API
+    /// creates it.
+    pub fn of(config: &'a Config, name: &'a str) -> RealmSpec<'a> {
+        match config.realms.get(name) {
+            Some(realm) => Self::configured(config, name, realm),
+            None => Self::managed(config, name),
         }
     }
 
@@ -152,6 +166,13 @@ impl IssuedToken {
 }
 
 impl Tenant {
+    /// The realm's organizations in the order of their aliases.
+    pub fn organizations_by_alias(&self) -> Vec<&types::OrganizationRef> {
+        let mut organizations: Vec<_> = self.organizations.values().collect();
+        organizations.sort_by(|a, b| a.alias.cmp(&b.alias));
+        organizations
+    }
+
     /// The token hashes that open a scope: the realm's tokens everywhere, an
     /// organization's tokens only in that organization.
     pub fn token_hashes(&self, organization: Option<&str>) -> Vec<TokenHash> {
@@ -234,8 +255,7 @@ impl Tenants {
             .into_iter()
             .map(|o| (o.alias.clone(), types::OrganizationRef { id: o.id, alias: o.alias }))
             .collect();
-        let limits = overrides.limits.unwrap_or(spec.limits);
-        let settings = overrides.settings.clone().unwrap_or(spec.settings);
+        let (limits, settings) = overrides.over(&spec);
         Ok(Tenant {
             name: name.to_string(),
             module,

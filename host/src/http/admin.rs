@@ -83,6 +83,16 @@ pub(super) fn authenticate(app: &App, headers: &HeaderMap) -> Result<(), ScimErr
     })
 }
 
+/// Checks the admin bearer token, then finds the realm an admin request is about.
+pub(super) fn admin_realm(
+    app: &App,
+    headers: &HeaderMap,
+    realm: &str,
+) -> Result<Arc<crate::tenants::Tenant>, ScimError> {
+    authenticate(app, headers)?;
+    app.tenants.get(realm).ok_or_else(|| unknown_realm(realm))
+}
+
 /// The query parameters of the event list and stream.
 #[derive(Deserialize)]
 pub struct EventsParams {

@@ -4,7 +4,7 @@
 //! before it is swapped in; requests in flight finish on the old module.
 
 use super::RequestId;
-use super::admin::{authenticate, event, not_allowed, optional_json, unknown_realm, with_store};
+use super::admin::{admin_realm, authenticate, event, not_allowed, optional_json, unknown_realm, with_store};
 use super::error::ScimError;
 use crate::app::App;
 use crate::runtime::Module;
@@ -75,8 +75,7 @@ pub async fn module(
     body: Body,
 ) -> Response {
     let result = async {
-        authenticate(&app, &headers)?;
-        let tenant = app.tenants.get(&realm).ok_or_else(|| unknown_realm(&realm))?;
+        let tenant = admin_realm(&app, &headers, &realm)?;
         match method {
             Method::GET => {
                 let history = app.modules.history(&realm);

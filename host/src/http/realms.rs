@@ -4,7 +4,7 @@
 //! configuration declares cannot be deleted here (the next start would bring them back).
 
 use super::RequestId;
-use super::admin::{authenticate, event, json_body, not_allowed, unknown_realm, with_store};
+use super::admin::{admin_realm, authenticate, event, json_body, not_allowed, unknown_realm, with_store};
 use super::error::ScimError;
 use crate::app::App;
 use crate::config::{Limits, check_name};
@@ -22,12 +22,11 @@ use std::sync::Arc;
 
 /// A realm as the admin API shows it.
 fn realm_json(app: &App, tenant: &Tenant) -> Value {
-    let mut organizations: Vec<_> = tenant
-        .organizations
-        .values()
+    let organizations: Vec<_> = tenant
+        .organizations_by_alias()
+        .into_iter()
         .map(|o| json!({ "alias": o.alias, "id": o.id, "configured": tenant.configured_organizations.contains(&o.alias) }))
         .collect();
-    organizations.sort_by(|a, b| a["alias"].as_str().cmp(&b["alias"].as_str()));
     let limits_from = match (&tenant.overrides.limits, app.config.realms.get(&tenant.name)) {
         (Some(_), _) => "admin",
         (None, Some(realm)) if realm.limits.is_some() => "configuration",
@@ -45,14 +44,6 @@ fn realm_json(app: &App, tenant: &Tenant) -> Value {
         "settingsFrom": if tenant.overrides.settings.is_some() { "admin" } else if tenant.managed { "server" } else { "configuration" },
         "tokens": { "configured": tenant.tokens.len(), "issued": tenant.issued.len() },
     })
-}
-
-/// What the configuration (or the server's defaults) gives a realm before any override.
-fn base(app: &App, realm: &str) -> (Limits, BTreeMap<String, String>) {
-    match app.config.realms.get(realm) {
-        Some(configured) => (app.config.limits_of(configured), configured.settings.clone()),
-        None => (app.config.limits, BTreeMap::new()),
-    }
 }
 
 /// Limits given in a request, laid over `current`: fields left out keep their value, a
@@ -179,8 +170,7 @@ pub async fn realm(
     body: axum::body::Bytes,
 ) -> Response {
     let result = async {
-        authenticate(&app, &headers)?;
-        let tenant = app.tenants.get(&realm).ok_or_else(|| unknown_realm(&realm))?;
+        let tenant = admin_realm(&app, &headers, &realm)?;
         match method {
             Method::GET => Ok(Json(realm_json(&app, &tenant)).into_response()),
             Method::PATCH => {
@@ -203,7 +193,6 @@ async fn change_realm(
 ) -> Result<Response, ScimError> {
     let _changing = app.admin_changes.lock().await;
     let tenant = app.tenants.get(realm).ok_or_else(|| unknown_realm(realm))?;
-    let (base_limits, base_settings) = base(app, realm);
     let mut overrides = tenant.overrides.clone();
     match &change.limits {
         None => {}
@@ -225,8 +214,7 @@ async fn change_realm(
     if !known {
         return Err(unknown_realm(realm));
     }
-    let effective = overrides.limits.unwrap_or(base_limits);
-    let settings = overrides.settings.clone().unwrap_or(base_settings);
+    let (effective, settings) = overrides.over(&RealmSpec::of(&app.config, realm));
     app.tenants
         .update(realm, |t| {
             // A new limiter: the new rate and concurrency hold from the next request.
@@ -293,16 +281,14 @@ pub async fn organizations(
     body: axum::body::Bytes,
 ) -> Response {
     let result = async {
-        authenticate(&app, &headers)?;
-        let tenant = app.tenants.get(&realm).ok_or_else(|| unknown_realm(&realm))?;
+        let tenant = admin_realm(&app, &headers, &realm)?;
         match method {
             Method::GET => {
-                let mut listed: Vec<_> = tenant
-                    .organizations
-                    .values()
+                let listed: Vec<_> = tenant
+                    .organizations_by_alias()
+                    .into_iter()
                     .map(|o| organization_json(&realm, &tenant, &o.alias, &o.id))
                     .collect();
-                listed.sort_by(|a, b| a["alias"].as_str().cmp(&b["alias"].as_str()));
                 Ok(Json(json!({ "realm": realm, "organizations": listed })).into_response())
             }
             Method::POST => {
@@ -343,8 +329,7 @@ pub async fn organization(
     Path((realm, alias)): Path<(String, String)>,
 ) -> Response {
     let result = async {
-        authenticate(&app, &headers)?;
-        let tenant = app.tenants.get(&realm).ok_or_else(|| unknown_realm(&realm))?;
+        let tenant = admin_realm(&app, &headers, &realm)?;
         let unknown = || ScimError::not_found(format!("realm \"{realm}\" has no organization \"{alias}\""));
         let id = tenant.organizations.get(&alias).map(|o| o.id.clone()).ok_or_else(unknown)?;
         match method {

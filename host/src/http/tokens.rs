@@ -3,7 +3,7 @@
 //! next request.
 
 use super::RequestId;
-use super::admin::{authenticate, event, not_allowed, optional_json, unknown_realm, with_store};
+use super::admin::{admin_realm, event, not_allowed, optional_json, unknown_realm, with_store};
 use super::error::ScimError;
 use crate::app::App;
 use crate::auth::{TokenHash, new_token};
@@ -46,8 +46,7 @@ pub async fn tokens(
     body: axum::body::Bytes,
 ) -> Response {
     let result = async {
-        authenticate(&app, &headers)?;
-        let tenant = app.tenants.get(&realm).ok_or_else(|| unknown_realm(&realm))?;
+        let tenant = admin_realm(&app, &headers, &realm)?;
         match method {
             Method::GET => {
                 let name = realm.clone();
@@ -107,8 +106,7 @@ pub async fn token(
     Path((realm, id)): Path<(String, String)>,
 ) -> Response {
     let result = async {
-        authenticate(&app, &headers)?;
-        app.tenants.get(&realm).ok_or_else(|| unknown_realm(&realm))?;
+        admin_realm(&app, &headers, &realm)?;
         if method != Method::DELETE {
             return Err(not_allowed(&method, "DELETE"));
         }

@@ -399,6 +399,15 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Adds one value to attributes read in (name, position) order: to the last attribute
+/// when it has this name, else as a new attribute.
+fn push_value(attributes: &mut Vec<Attribute>, name: String, value: String) {
+    match attributes.last_mut() {
+        Some(last) if last.name == name => last.values.push(value),
+        _ => attributes.push(Attribute { name, values: vec![value] }),
+    }
+}
+
 fn organization_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Organization> {
     Ok(Organization { id: r.get(0)?, alias: r.get(1)?, name: r.get(2)? })
 }
@@ -751,12 +760,7 @@ impl SqliteTransaction {
         let mut rows = statement.query(params![self.realm, id]).map_err(classify)?;
         let mut attributes: Vec<Attribute> = Vec::new();
         while let Some(row) = rows.next().map_err(classify)? {
-            let name: String = row.get(0).map_err(classify)?;
-            let value: String = row.get(1).map_err(classify)?;
-            match attributes.last_mut() {
-                Some(last) if last.name == name => last.values.push(value),
-                _ => attributes.push(Attribute { name, values: vec![value] }),
-            }
+            push_value(&mut attributes, row.get(0).map_err(classify)?, row.get(1).map_err(classify)?);
         }
         Ok(attributes)
     }
@@ -797,13 +801,7 @@ impl SqliteTransaction {
         let mut by_owner: HashMap<String, Vec<Attribute>> = HashMap::new();
         while let Some(row) = rows.next().map_err(classify)? {
             let id: String = row.get(0).map_err(classify)?;
-            let name: String = row.get(1).map_err(classify)?;
-            let value: String = row.get(2).map_err(classify)?;
-            let attributes = by_owner.entry(id).or_default();
-            match attributes.last_mut() {
-                Some(last) if last.name == name => last.values.push(value),
-                _ => attributes.push(Attribute { name, values: vec![value] }),
-            }
+            push_value(by_owner.entry(id).or_default(), row.get(1).map_err(classify)?, row.get(2).map_err(classify)?);
         }
         Ok(by_owner)
     }
