@@ -256,14 +256,14 @@ fn condition(kind: Kind, c: &Condition, sql: &mut Sql, at: Option<&Item>) -> Sto
     }
 }
 
-/// The ORDER BY terms of a search; ties fall back to creation order.
+/// The ORDER BY terms of a search; ties fall back to the list place (insertion order).
 pub fn order(kind: Kind, sort: Option<&SortKey>, sql: &mut Sql) -> String {
     let (table, owner, _) = attribute_table(kind);
     let alias = match kind {
         Kind::Users => "u",
         Kind::Groups => "g",
     };
-    let tie = format!("{alias}.created_at, {alias}.id");
+    let tie = format!("{alias}.seq");
     let Some(sort) = sort else { return tie };
     let direction = if sort.descending { "DESC" } else { "ASC" };
     let expr = match column(kind, &sort.field) {

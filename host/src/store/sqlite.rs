@@ -45,11 +45,13 @@ CREATE TABLE IF NOT EXISTS users (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     version INTEGER NOT NULL,
+    -- Place in the realm's list order (insertion order), see `list_buckets`.
+    seq INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (realm, id)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_by_username ON users (realm, username_lower);
 CREATE INDEX IF NOT EXISTS users_by_email ON users (realm, email_lower);
-CREATE INDEX IF NOT EXISTS users_by_creation ON users (realm, created_at, id);
+DROP INDEX IF EXISTS users_by_creation;
 CREATE TABLE IF NOT EXISTS user_attributes (
     realm TEXT NOT NULL,
     user_id TEXT NOT NULL,
@@ -71,11 +73,22 @@ CREATE TABLE IF NOT EXISTS groups (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     version INTEGER NOT NULL,
+    seq INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (realm, id)
 );
 CREATE INDEX IF NOT EXISTS groups_by_name ON groups (realm, name_lower);
 CREATE INDEX IF NOT EXISTS groups_by_organization ON groups (realm, organization);
-CREATE INDEX IF NOT EXISTS groups_by_creation ON groups (realm, created_at, id);
+DROP INDEX IF EXISTS groups_by_creation;
+-- How many of a realm's users (or groups) hold each run of 1,024 list places: a page at
+-- any startIndex sums at most a thousand counts per million resources, then skips fewer
+-- than 1,024 index entries, instead of walking `startIndex` entries.
+CREATE TABLE IF NOT EXISTS list_buckets (
+    realm TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (realm, kind, bucket)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS group_attributes (
     realm TEXT NOT NULL,
     group_id TEXT NOT NULL,
@@ -148,23 +161,39 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_realm ON events (realm, seq);
 "#;
 
+/// log2 of the list places one `list_buckets` row counts.
+const BUCKET_BITS: u32 = 10;
+
+/// The list order's index and bucket counts, kept by triggers so that no writer can miss
+/// them. Run after [`migrate`], which gives an older database the `seq` columns.
+fn list_order_schema() -> String {
+    ["users", "groups"]
+        .map(|table| {
+            format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {table}_in_order ON {table} (realm, seq);
+                 CREATE TRIGGER IF NOT EXISTS {table}_counted AFTER INSERT ON {table} BEGIN
+                     INSERT INTO list_buckets (realm, kind, bucket, count)
+                     VALUES (new.realm, '{table}', new.seq >> {BUCKET_BITS}, 1)
+                     ON CONFLICT (realm, kind, bucket) DO UPDATE SET count = count + 1;
+                 END;
+                 CREATE TRIGGER IF NOT EXISTS {table}_uncounted AFTER DELETE ON {table} BEGIN
+                     UPDATE list_buckets SET count = count - 1
+                     WHERE realm = old.realm AND kind = '{table}' AND bucket = old.seq >> {BUCKET_BITS};
+                 END;"
+            )
+        })
+        .join("\n")
+}
+
 /// A SQLite file holding every realm.
 #[derive(Clone)]
 pub struct SqliteStore {
     path: PathBuf,
     writer: Arc<Pool>,
     readers: Arc<Pool>,
-    /// Where the last page of each list query ended, so that the next page in order
-    /// continues from that key instead of skipping `startIndex` rows again.
-    cursors: Arc<Mutex<HashMap<(String, u32), PageCursor>>>,
-}
-
-/// The last sort key of a page a list query returned, kept under the query and the
-/// offset after the page (clients paging at once through the same list each find theirs).
-#[derive(Clone, Debug)]
-struct PageCursor {
-    created_at: i64,
-    id: String,
+    /// The last list place of a page a list query returned, kept under the query and the
+    /// offset after the page (clients paging at once through the same list each find theirs).
+    cursors: Arc<Mutex<HashMap<(String, u32), i64>>>,
 }
 
 /// The most list queries whose last page is remembered (beyond, the table starts over).
@@ -184,6 +213,7 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(failed)?;
         conn.execute_batch(SCHEMA).map_err(failed)?;
         migrate(&conn).map_err(failed)?;
+        conn.execute_batch(&list_order_schema()).map_err(failed)?;
         store.writer.put(conn);
         Ok(store)
     }
@@ -279,6 +309,21 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
                                group_count = (SELECT count(*) FROM groups WHERE groups.realm = realms.name)",
         )?;
     }
+    for table in ["users", "groups"] {
+        let has_seq =
+            conn.prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'seq'"))?.exists([])?;
+        if !has_seq {
+            // The list order of an older database: creation, then id, as it listed before.
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+                 UPDATE {table} SET seq = o.n FROM (
+                     SELECT realm, id, row_number() OVER (PARTITION BY realm ORDER BY created_at, id) AS n FROM {table}
+                 ) o WHERE {table}.realm = o.realm AND {table}.id = o.id;
+                 INSERT INTO list_buckets (realm, kind, bucket, count)
+                     SELECT realm, '{table}', seq >> {BUCKET_BITS}, count(*) FROM {table} GROUP BY realm, seq >> {BUCKET_BITS};"
+            ))?;
+        }
+    }
     Ok(())
 }
 
@@ -293,7 +338,7 @@ fn insert_event(c: &Connection, realm: &str, event: &OperatorEvent) -> rusqlite:
 }
 
 /// The tables that hold a realm's rows, children before their parents.
-const REALM_TABLES: [&str; 11] = [
+const REALM_TABLES: [&str; 12] = [
     "credentials",
     "organization_members",
     "memberships",
@@ -301,6 +346,7 @@ const REALM_TABLES: [&str; 11] = [
     "group_attributes",
     "users",
     "groups",
+    "list_buckets",
     "organizations",
     "tokens",
     "events",
@@ -713,9 +759,10 @@ impl Drop for SqliteTransaction {
     }
 }
 
+// The list place comes last: read by `in_order`, not by the row functions.
 const USER_COLUMNS: &str =
-    "u.id, u.username, u.email, u.first_name, u.last_name, u.enabled, u.created_at, u.updated_at, u.version";
-const GROUP_COLUMNS: &str = "g.id, g.name, g.organization, g.created_at, g.updated_at, g.version";
+    "u.id, u.username, u.email, u.first_name, u.last_name, u.enabled, u.created_at, u.updated_at, u.version, u.seq";
+const GROUP_COLUMNS: &str = "g.id, g.name, g.organization, g.created_at, g.updated_at, g.version, g.seq";
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -742,6 +789,21 @@ fn group_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Group> {
         version: r.get::<_, i64>(5)? as u64,
         attributes: Vec::new(),
     })
+}
+
+/// The table, its alias in queries and the columns read, of each kind of resource.
+fn source(kind: Kind) -> (&'static str, &'static str, &'static str) {
+    match kind {
+        Kind::Users => ("users", "u", USER_COLUMNS),
+        Kind::Groups => ("groups", "g", GROUP_COLUMNS),
+    }
+}
+
+/// Reads rows with their list place (the last column).
+fn placed<T>(
+    row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<(i64, T)> {
+    move |r| Ok((r.get(r.as_ref().column_count() - 1)?, row(r)?))
 }
 
 fn lower(value: &Option<String>) -> Option<String> {
@@ -816,53 +878,52 @@ impl SqliteTransaction {
         Ok(group)
     }
 
-    fn users_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql]) -> StoreResult<Vec<User>> {
-        // No ORDER BY: with one, SQLite walked the creation index of the whole realm and
-        // tested the condition on every user. The few matches are sorted here.
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.realm = ?1 AND {condition}");
+    /// The few rows `condition` picks, in list order. No ORDER BY: with one, SQLite walked
+    /// the realm's list-order index and tested the condition on every row.
+    fn rows_where<T>(
+        &self,
+        kind: Kind,
+        condition: &str,
+        args: &[&dyn rusqlite::ToSql],
+        row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> StoreResult<Vec<T>> {
+        let (table, alias, columns) = source(kind);
+        let sql = format!("SELECT {columns} FROM {table} {alias} WHERE {alias}.realm = ?1 AND {condition}");
         let mut statement = self.conn()?.prepare_cached(&sql).map_err(classify)?;
         let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.realm];
         all.extend_from_slice(args);
-        let mut users = statement
-            .query_map(all.as_slice(), user_row)
+        let mut rows = statement
+            .query_map(all.as_slice(), placed(row))
             .map_err(classify)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(classify)?;
-        users.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        rows.sort_unstable_by_key(|(seq, _)| *seq);
+        Ok(rows.into_iter().map(|(_, item)| item).collect())
+    }
+
+    fn users_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql]) -> StoreResult<Vec<User>> {
+        let users = self.rows_where(Kind::Users, condition, args, user_row)?;
         users.into_iter().map(|u| self.with_user_attributes(u)).collect()
     }
 
     fn groups_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql]) -> StoreResult<Vec<Group>> {
-        // No ORDER BY, as in `users_where`.
-        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups g WHERE g.realm = ?1 AND {condition}");
-        let mut statement = self.conn()?.prepare_cached(&sql).map_err(classify)?;
-        let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.realm];
-        all.extend_from_slice(args);
-        let mut groups = statement
-            .query_map(all.as_slice(), group_row)
-            .map_err(classify)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(classify)?;
-        groups.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let groups = self.rows_where(Kind::Groups, condition, args, group_row)?;
         groups.into_iter().map(|g| self.with_group_attributes(g)).collect()
     }
 
-    /// Runs a search: the page, then the total.
-    /// One page of a list query and the number of all matches. Pages read in order (an
-    /// IdP's import) continue from the key where the previous page ended: O(log n) per
-    /// page instead of skipping `offset` rows. Under concurrent writes a page may then
-    /// differ from what OFFSET would give, which RFC 7644 §3.4.2.4 allows.
+    /// One page of a list query and the number of all matches. A page in the default
+    /// order starts from a known list place where it can: the one where the previous page
+    /// of the same query ended (an IdP's import, reading in order), or for an unfiltered
+    /// list the bucket that holds `startIndex`. Either costs O(log n), not O(startIndex).
+    /// Under concurrent writes a page may then differ from what OFFSET would give, which
+    /// RFC 7644 §3.4.2.4 allows.
     fn search<T>(
         &self,
         kind: Kind,
         query: &Query,
         row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-        key: fn(&T) -> (i64, &str),
     ) -> StoreResult<(u32, Vec<T>)> {
-        let (table, alias, columns) = match kind {
-            Kind::Users => ("users", "u", USER_COLUMNS),
-            Kind::Groups => ("groups", "g", GROUP_COLUMNS),
-        };
+        let (table, alias, columns) = source(kind);
         let mut sql = Sql::new(&self.realm);
         let mut conditions = vec![format!("{alias}.realm = ?1")];
         if let Some(organization) = &query.organization {
@@ -891,45 +952,71 @@ impl SqliteTransaction {
             .and_then(|mut s| s.query_row(params_from_iter(count_params.iter()), |r| r.get(0)).optional())
             .map_err(classify)?
             .unwrap_or(0);
-        if query.limit == 0 {
+        if query.limit == 0 || query.offset as i64 >= total {
             return Ok((total as u32, Vec::new()));
         }
         let order = sql_filter::order(kind, query.sort.as_ref(), &mut sql);
-        // Only the default order (creation, then id) can continue from a key.
+        // Only the default order (the list place) can start from a place.
         let cursor_key = query.sort.is_none().then(|| format!("{kind:?}|{condition}|{:?}", sql.params));
         let cursor = cursor_key
             .as_ref()
             .filter(|_| query.offset > 0)
-            .and_then(|k| self.store.cursors.lock().expect("cursors").get(&(k.clone(), query.offset)).cloned());
-        let (condition, offset) = match &cursor {
-            Some(c) => {
-                let (created_at, id) = (sql.bind(c.created_at), sql.bind(c.id.clone()));
-                (format!("{condition} AND ({alias}.created_at, {alias}.id) > ({created_at}, {id})"), 0)
+            .and_then(|k| self.store.cursors.lock().expect("cursors").get(&(k.clone(), query.offset)).copied());
+        let (start, offset) = match cursor {
+            Some(after) => (Some(after + 1), 0),
+            None if whole_realm && query.sort.is_none() && query.offset > 0 => {
+                let (start, skip) = self.bucket_of(table, query.offset)?;
+                (Some(start), skip)
             }
-            None => (condition, query.offset),
+            None => (None, query.offset),
+        };
+        let condition = match start {
+            Some(start) => format!("{condition} AND {alias}.seq >= {}", sql.bind(start)),
+            None => condition,
         };
         let limit = sql.bind(query.limit as i64);
         let offset = sql.bind(offset as i64);
         let page_sql = format!(
             "SELECT {columns} FROM {table} {alias} WHERE {condition} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
         );
-        let items = self
+        let rows = self
             .conn()?
             .prepare_cached(&page_sql)
             .and_then(|mut s| {
-                s.query_map(params_from_iter(sql.params.iter()), row)?.collect::<rusqlite::Result<Vec<_>>>()
+                s.query_map(params_from_iter(sql.params.iter()), placed(row))?.collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(classify)?;
-        if let (Some(k), Some(last)) = (cursor_key, items.last()) {
-            let (created_at, id) = key(last);
-            let next_offset = query.offset + items.len() as u32;
+        if let (Some(k), Some((last, _))) = (cursor_key, rows.last()) {
+            let next_offset = query.offset + rows.len() as u32;
             let mut cursors = self.store.cursors.lock().expect("cursors");
             if cursors.len() >= MAX_CURSORS {
                 cursors.clear();
             }
-            cursors.insert((k, next_offset), PageCursor { created_at, id: id.to_string() });
+            cursors.insert((k, next_offset), *last);
         }
-        Ok((total as u32, items))
+        Ok((total as u32, rows.into_iter().map(|(_, item)| item).collect()))
+    }
+
+    /// Where the `offset`-th (from 0) user or group of the whole realm is to be found: the
+    /// first list place of its bucket, and how many of the realm's rows from there come
+    /// before it.
+    fn bucket_of(&self, table: &str, offset: u32) -> StoreResult<(i64, u32)> {
+        let mut statement = self
+            .conn()?
+            .prepare_cached("SELECT bucket, count FROM list_buckets WHERE realm = ?1 AND kind = ?2 ORDER BY bucket")
+            .map_err(classify)?;
+        let mut rows = statement.query(params![self.realm, table]).map_err(classify)?;
+        let mut before = 0u32;
+        let mut last = 0i64;
+        while let Some(row) = rows.next().map_err(classify)? {
+            let (bucket, count): (i64, u32) = (row.get(0).map_err(classify)?, row.get(1).map_err(classify)?);
+            last = bucket;
+            if before + count > offset {
+                break;
+            }
+            before += count;
+        }
+        Ok((last << BUCKET_BITS, offset - before))
     }
 
     fn check_user_unique(&self, draft: &UserDraft, own: Option<&str>) -> StoreResult<()> {
@@ -1014,7 +1101,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn search_users(&mut self, query: &Query) -> StoreResult<Page<User>> {
-        let (total, mut users) = self.search(Kind::Users, query, user_row, |u| (u.created_at, &u.id))?;
+        let (total, mut users) = self.search(Kind::Users, query, user_row)?;
         let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
         let mut attributes = self.attributes_of_many("user_attributes", "user_id", &ids)?;
         for user in &mut users {
@@ -1029,8 +1116,9 @@ impl Transaction for SqliteTransaction {
         self.conn()?
             .prepare_cached(
                 "INSERT INTO users (realm, id, username, username_lower, email, email_lower, first_name,
-                    first_name_lower, last_name, last_name_lower, enabled, created_at, updated_at, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 1)",
+                    first_name_lower, last_name, last_name_lower, enabled, created_at, updated_at, version, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 1,
+                    (SELECT coalesce(max(seq), 0) + 1 FROM users WHERE realm = ?1))",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -1111,7 +1199,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn search_groups(&mut self, query: &Query) -> StoreResult<Page<Group>> {
-        let (total, mut groups) = self.search(Kind::Groups, query, group_row, |g| (g.created_at, &g.id))?;
+        let (total, mut groups) = self.search(Kind::Groups, query, group_row)?;
         let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
         let mut attributes = self.attributes_of_many("group_attributes", "group_id", &ids)?;
         for group in &mut groups {
@@ -1130,8 +1218,8 @@ impl Transaction for SqliteTransaction {
         let (id, now) = (new_id(), now_millis());
         self.conn()?
             .prepare_cached(
-                "INSERT INTO groups (realm, id, name, name_lower, organization, created_at, updated_at, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1)",
+                "INSERT INTO groups (realm, id, name, name_lower, organization, created_at, updated_at, version, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, (SELECT coalesce(max(seq), 0) + 1 FROM groups WHERE realm = ?1))",
             )
             .and_then(|mut s| {
                 s.execute(params![self.realm, id, draft.name, draft.name.to_lowercase(), draft.organization, now])
@@ -1416,6 +1504,70 @@ mod tests {
         let mut ends: Vec<u32> = store.cursors.lock().unwrap().keys().map(|(_, end)| *end).collect();
         ends.sort();
         assert_eq!(ends, [10, 20, 25], "each page left its end for the next");
+    }
+
+    /// The usernames of one page of the whole realm, read with no remembered cursor.
+    fn usernames_at(store: &SqliteStore, offset: u32, limit: u32) -> Vec<String> {
+        store.cursors.lock().unwrap().clear();
+        let mut read = store.begin("r", Access::Read).unwrap();
+        let page = read.search_users(&Query { offset, limit, ..Query::default() }).unwrap();
+        page.items.into_iter().map(|u| u.username).collect()
+    }
+
+    #[test]
+    fn a_page_at_any_start_index_is_the_slice_of_the_list_in_order_after_deletes() {
+        let (_dir, store) = store();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        let ids: Vec<String> =
+            (0..3000).map(|n| tx.create_user(&draft(&format!("u{n:04}"), &format!("x{n}"))).unwrap().id).collect();
+        // Holes in every bucket, one bucket emptied, and the newest user gone.
+        for (n, id) in ids.iter().enumerate() {
+            if n % 7 == 3 || (1100..2100).contains(&n) || n == 2999 {
+                assert!(tx.delete_user(id).unwrap());
+            }
+        }
+        tx.create_user(&draft("late", "x-late")).unwrap();
+        tx.commit().unwrap();
+        let mut expected: Vec<String> =
+            (0..2999).filter(|n| !(n % 7 == 3 || (1100..2100).contains(n))).map(|n| format!("u{n:04}")).collect();
+        expected.push("late".into());
+        assert_eq!(usernames_at(&store, 0, 5000), expected, "one page of everything, in insertion order");
+        for offset in [1, 99, 942, 943, 944, 1023, 1024, 1700, expected.len() as u32 - 1] {
+            let end = (offset as usize + 100).min(expected.len());
+            assert_eq!(usernames_at(&store, offset, 100), expected[offset as usize..end], "page at offset {offset}");
+        }
+        assert!(usernames_at(&store, expected.len() as u32, 100).is_empty());
+    }
+
+    #[test]
+    fn an_older_database_gets_list_places_in_creation_order() {
+        let (dir, store) = store();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        for n in 0..5 {
+            tx.create_user(&draft(&format!("u{n}"), &format!("x{n}"))).unwrap();
+        }
+        tx.commit().unwrap();
+        drop(store);
+        // Before list places, users listed by creation time, then id.
+        let conn = Connection::open(dir.path().join("test.db")).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER users_counted; DROP TRIGGER users_uncounted; DROP INDEX users_in_order;
+             ALTER TABLE users DROP COLUMN seq; DELETE FROM list_buckets;
+             UPDATE users SET created_at = 100 - CAST(substr(username, 2) AS INTEGER);",
+        )
+        .unwrap();
+        drop(conn);
+        let reopened = SqliteStore::open(&dir.path().join("test.db")).unwrap();
+        let mut tx = reopened.begin("r", Access::Write).unwrap();
+        tx.create_user(&draft("new", "x-new")).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(usernames_at(&reopened, 0, 10), ["u4", "u3", "u2", "u1", "u0", "new"]);
+        assert_eq!(usernames_at(&reopened, 2, 10), ["u2", "u1", "u0", "new"]);
+        let counted: i64 = Connection::open(dir.path().join("test.db"))
+            .unwrap()
+            .query_row("SELECT sum(count) FROM list_buckets WHERE realm = 'r' AND kind = 'users'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(counted, 6, "the migration counted the old users, the trigger the new one");
     }
 
     fn draft(username: &str, external: &str) -> UserDraft {
