@@ -24,11 +24,7 @@ CREATE TABLE IF NOT EXISTS realms (
     created_at INTEGER NOT NULL,
     managed INTEGER NOT NULL DEFAULT 0,
     limits TEXT,
-    settings TEXT,
-    -- Kept with every insert and delete: an unfiltered list's totalResults without
-    -- counting a million index entries.
-    user_count INTEGER NOT NULL DEFAULT 0,
-    group_count INTEGER NOT NULL DEFAULT 0
+    settings TEXT
 );
 CREATE TABLE IF NOT EXISTS users (
     realm TEXT NOT NULL,
@@ -292,22 +288,17 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         .prepare("SELECT name FROM pragma_table_info('realms')")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for (column, definition) in [
-        ("managed", "INTEGER NOT NULL DEFAULT 0"),
-        ("limits", "TEXT"),
-        ("settings", "TEXT"),
-        ("user_count", "INTEGER NOT NULL DEFAULT 0"),
-        ("group_count", "INTEGER NOT NULL DEFAULT 0"),
-    ] {
+    for (column, definition) in [("managed", "INTEGER NOT NULL DEFAULT 0"), ("limits", "TEXT"), ("settings", "TEXT")] {
         if !columns.iter().any(|c| c == column) {
             conn.execute_batch(&format!("ALTER TABLE realms ADD COLUMN {column} {definition}"))?;
         }
     }
-    if !columns.iter().any(|c| c == "user_count") {
-        conn.execute_batch(
-            "UPDATE realms SET user_count = (SELECT count(*) FROM users WHERE users.realm = realms.name),
-                               group_count = (SELECT count(*) FROM groups WHERE groups.realm = realms.name)",
-        )?;
+    // Counters of an earlier version, now the sum of `list_buckets`: left there, they
+    // would only go stale.
+    for column in ["user_count", "group_count"] {
+        if columns.iter().any(|c| c == column) {
+            conn.execute_batch(&format!("ALTER TABLE realms DROP COLUMN {column}"))?;
+        }
     }
     for table in ["users", "groups"] {
         let has_seq =
@@ -579,11 +570,7 @@ impl Store for SqliteStore {
                 .optional()?;
             let Some(id) = id else { return Ok(false) };
             // Groups (with their attributes and memberships) and members cascade.
-            let groups = c.execute("DELETE FROM groups WHERE realm = ?1 AND organization = ?2", params![realm, id])?;
-            c.execute(
-                "UPDATE realms SET group_count = group_count - ?2 WHERE name = ?1",
-                params![realm, groups as i64],
-            )?;
+            c.execute("DELETE FROM groups WHERE realm = ?1 AND organization = ?2", params![realm, id])?;
             c.execute("DELETE FROM organizations WHERE realm = ?1 AND id = ?2", params![realm, id])?;
             c.execute("DELETE FROM tokens WHERE realm = ?1 AND organization = ?2", params![realm, alias])?;
             insert_event(c, realm, event)?;
@@ -729,16 +716,6 @@ struct SqliteTransaction {
 }
 
 impl SqliteTransaction {
-    /// Moves a realm's user or group count (`column`) by `by`.
-    fn count(&self, column: &str, by: i64) -> StoreResult<()> {
-        if by == 0 {
-            return Ok(());
-        }
-        let sql = format!("UPDATE realms SET {column} = {column} + ?2 WHERE name = ?1");
-        self.conn()?.prepare_cached(&sql).and_then(|mut s| s.execute(params![self.realm, by])).map_err(classify)?;
-        Ok(())
-    }
-
     /// The transaction's connection, begun on first use.
     fn conn(&self) -> StoreResult<&Pooled> {
         if let Some(conn) = self.conn.get() {
@@ -797,6 +774,20 @@ fn source(kind: Kind) -> (&'static str, &'static str, &'static str) {
         Kind::Users => ("users", "u", USER_COLUMNS),
         Kind::Groups => ("groups", "g", GROUP_COLUMNS),
     }
+}
+
+/// Where the `offset`-th (from 0) row of a whole realm is to be found: the first list
+/// place of the bucket that holds it, and how many of the realm's rows from there come
+/// before it.
+fn place_of(buckets: &[(i64, u32)], offset: u32) -> (i64, u32) {
+    let mut before = 0;
+    for &(bucket, count) in buckets {
+        if before + count > offset {
+            return (bucket << BUCKET_BITS, offset - before);
+        }
+        before += count;
+    }
+    (0, offset)
 }
 
 /// Reads rows with their list place (the last column).
@@ -940,20 +931,18 @@ impl SqliteTransaction {
         }
         let whole_realm = conditions.len() == 1;
         let condition = conditions.join(" AND ");
-        let count_sql = match (whole_realm, kind) {
-            (true, Kind::Users) => "SELECT user_count FROM realms WHERE name = ?1".to_string(),
-            (true, Kind::Groups) => "SELECT group_count FROM realms WHERE name = ?1".to_string(),
-            (false, _) => format!("SELECT count(*) FROM {table} {alias} WHERE {condition}"),
+        // The whole realm is counted by its buckets, not by walking a million index entries.
+        let buckets = if whole_realm { Some(self.buckets(table)?) } else { None };
+        let total = match &buckets {
+            Some(buckets) => buckets.iter().map(|(_, count)| count).sum(),
+            None => self
+                .conn()?
+                .prepare_cached(&format!("SELECT count(*) FROM {table} {alias} WHERE {condition}"))
+                .and_then(|mut s| s.query_row(params_from_iter(sql.params.iter()), |r| r.get(0)))
+                .map_err(classify)?,
         };
-        let count_params = if whole_realm { &sql.params[..1] } else { &sql.params[..] };
-        let total: i64 = self
-            .conn()?
-            .prepare_cached(&count_sql)
-            .and_then(|mut s| s.query_row(params_from_iter(count_params.iter()), |r| r.get(0)).optional())
-            .map_err(classify)?
-            .unwrap_or(0);
-        if query.limit == 0 || query.offset as i64 >= total {
-            return Ok((total as u32, Vec::new()));
+        if query.limit == 0 || query.offset >= total {
+            return Ok((total, Vec::new()));
         }
         let order = sql_filter::order(kind, query.sort.as_ref(), &mut sql);
         // Only the default order (the list place) can start from a place.
@@ -962,13 +951,11 @@ impl SqliteTransaction {
             .as_ref()
             .filter(|_| query.offset > 0)
             .and_then(|k| self.store.cursors.lock().expect("cursors").get(&(k.clone(), query.offset)).copied());
-        let (start, offset) = match cursor {
-            Some(after) => (Some(after + 1), 0),
-            None if whole_realm && query.sort.is_none() && query.offset > 0 => {
-                let (start, skip) = self.bucket_of(table, query.offset)?;
-                (Some(start), skip)
-            }
-            None => (None, query.offset),
+        let in_bucket = buckets.filter(|_| query.sort.is_none()).map(|b| place_of(&b, query.offset));
+        let (start, offset) = match (cursor, in_bucket) {
+            (Some(after), _) => (Some(after + 1), 0),
+            (None, Some((start, skip))) => (Some(start), skip),
+            (None, None) => (None, query.offset),
         };
         let condition = match start {
             Some(start) => format!("{condition} AND {alias}.seq >= {}", sql.bind(start)),
@@ -994,29 +981,15 @@ impl SqliteTransaction {
             }
             cursors.insert((k, next_offset), *last);
         }
-        Ok((total as u32, rows.into_iter().map(|(_, item)| item).collect()))
+        Ok((total, rows.into_iter().map(|(_, item)| item).collect()))
     }
 
-    /// Where the `offset`-th (from 0) user or group of the whole realm is to be found: the
-    /// first list place of its bucket, and how many of the realm's rows from there come
-    /// before it.
-    fn bucket_of(&self, table: &str, offset: u32) -> StoreResult<(i64, u32)> {
-        let mut statement = self
-            .conn()?
+    /// The realm's buckets of users or groups (`table`), in list order: (bucket, count).
+    fn buckets(&self, table: &str) -> StoreResult<Vec<(i64, u32)>> {
+        self.conn()?
             .prepare_cached("SELECT bucket, count FROM list_buckets WHERE realm = ?1 AND kind = ?2 ORDER BY bucket")
-            .map_err(classify)?;
-        let mut rows = statement.query(params![self.realm, table]).map_err(classify)?;
-        let mut before = 0u32;
-        let mut last = 0i64;
-        while let Some(row) = rows.next().map_err(classify)? {
-            let (bucket, count): (i64, u32) = (row.get(0).map_err(classify)?, row.get(1).map_err(classify)?);
-            last = bucket;
-            if before + count > offset {
-                break;
-            }
-            before += count;
-        }
-        Ok((last << BUCKET_BITS, offset - before))
+            .and_then(|mut s| s.query_map(params![self.realm, table], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .map_err(classify)
     }
 
     fn check_user_unique(&self, draft: &UserDraft, own: Option<&str>) -> StoreResult<()> {
@@ -1138,7 +1111,6 @@ impl Transaction for SqliteTransaction {
             })
             .map_err(classify)?;
         self.write_attributes("user_attributes", "user_id", &id, &draft.attributes)?;
-        self.count("user_count", 1)?;
         self.get_user(&id)?.ok_or_else(|| StoreError::Failed(format!("user {id} vanished after insert")))
     }
 
@@ -1183,7 +1155,6 @@ impl Transaction for SqliteTransaction {
             .prepare_cached("DELETE FROM users WHERE realm = ?1 AND id = ?2")
             .and_then(|mut s| s.execute(params![self.realm, id]))
             .map_err(classify)?;
-        self.count("user_count", -(deleted as i64))?;
         Ok(deleted > 0)
     }
 
@@ -1226,7 +1197,6 @@ impl Transaction for SqliteTransaction {
             })
             .map_err(classify)?;
         self.write_attributes("group_attributes", "group_id", &id, &draft.attributes)?;
-        self.count("group_count", 1)?;
         self.get_group(&id)?.ok_or_else(|| StoreError::Failed(format!("group {id} vanished after insert")))
     }
 
@@ -1253,7 +1223,6 @@ impl Transaction for SqliteTransaction {
             .prepare_cached("DELETE FROM groups WHERE realm = ?1 AND id = ?2")
             .and_then(|mut s| s.execute(params![self.realm, id]))
             .map_err(classify)?;
-        self.count("group_count", -(deleted as i64))?;
         Ok(deleted > 0)
     }
 
@@ -1460,27 +1429,33 @@ mod tests {
     }
 
     #[test]
-    fn an_unfiltered_total_follows_inserts_and_deletes_and_survives_a_migration() {
-        let (dir, store) = store();
+    fn an_unfiltered_total_follows_inserts_deletes_and_cascades() {
+        let (_dir, store) = store();
+        let org = store.ensure_organization("r", "acme", "Acme").unwrap();
         let mut tx = store.begin("r", Access::Write).unwrap();
         let ids: Vec<String> =
             (0..3).map(|n| tx.create_user(&draft(&format!("u{n}"), &format!("x{n}"))).unwrap().id).collect();
         assert!(tx.delete_user(&ids[0]).unwrap());
         assert!(!tx.delete_user(&ids[0]).unwrap(), "a second delete counts nothing");
+        for (name, organization) in [("a", None), ("b", Some(org.id.clone())), ("c", Some(org.id.clone()))] {
+            tx.create_group(&GroupDraft { name: name.into(), organization, attributes: vec![] }).unwrap();
+        }
         tx.commit().unwrap();
-        let mut read = store.begin("r", Access::Read).unwrap();
-        let all = read.search_users(&Query { limit: 1, ..Query::default() }).unwrap();
-        assert_eq!((all.total, all.items.len()), (2, 1));
-        drop(read);
-
-        // A database from before the counters gets them counted.
-        let conn = Connection::open(dir.path().join("test.db")).unwrap();
-        conn.execute_batch("ALTER TABLE realms DROP COLUMN user_count; ALTER TABLE realms DROP COLUMN group_count;")
-            .unwrap();
-        drop(conn);
-        let reopened = SqliteStore::open(&dir.path().join("test.db")).unwrap();
-        let mut read = reopened.begin("r", Access::Read).unwrap();
-        assert_eq!(read.search_users(&Query { limit: 0, ..Query::default() }).unwrap().total, 2);
+        let totals = || {
+            let mut read = store.begin("r", Access::Read).unwrap();
+            let users = read.search_users(&Query { limit: 1, ..Query::default() }).unwrap();
+            let groups = read.search_groups(&Query { limit: 0, ..Query::default() }).unwrap();
+            (users.total, users.items.len(), groups.total)
+        };
+        assert_eq!(totals(), (2, 1, 3));
+        let event = OperatorEvent {
+            kind: "ORGANIZATION_DELETED",
+            resource_id: "acme".into(),
+            details: "{}".into(),
+            request_id: "t".into(),
+        };
+        assert!(store.delete_organization("r", "acme", &event).unwrap());
+        assert_eq!(totals(), (2, 1, 1), "the organization's groups left the count with it");
     }
 
     #[test]
@@ -1548,11 +1523,12 @@ mod tests {
         }
         tx.commit().unwrap();
         drop(store);
-        // Before list places, users listed by creation time, then id.
+        // Before list places, users listed by creation time, then id, and realms kept counters.
         let conn = Connection::open(dir.path().join("test.db")).unwrap();
         conn.execute_batch(
             "DROP TRIGGER users_counted; DROP TRIGGER users_uncounted; DROP INDEX users_in_order;
              ALTER TABLE users DROP COLUMN seq; DELETE FROM list_buckets;
+             ALTER TABLE realms ADD COLUMN user_count INTEGER NOT NULL DEFAULT 5;
              UPDATE users SET created_at = 100 - CAST(substr(username, 2) AS INTEGER);",
         )
         .unwrap();
@@ -1563,11 +1539,14 @@ mod tests {
         tx.commit().unwrap();
         assert_eq!(usernames_at(&reopened, 0, 10), ["u4", "u3", "u2", "u1", "u0", "new"]);
         assert_eq!(usernames_at(&reopened, 2, 10), ["u2", "u1", "u0", "new"]);
-        let counted: i64 = Connection::open(dir.path().join("test.db"))
-            .unwrap()
+        let conn = Connection::open(dir.path().join("test.db")).unwrap();
+        let counted: i64 = conn
             .query_row("SELECT sum(count) FROM list_buckets WHERE realm = 'r' AND kind = 'users'", [], |r| r.get(0))
             .unwrap();
         assert_eq!(counted, 6, "the migration counted the old users, the trigger the new one");
+        let stale =
+            conn.prepare("SELECT 1 FROM pragma_table_info('realms') WHERE name = 'user_count'").unwrap().exists([]);
+        assert!(!stale.unwrap(), "the old counter is gone");
     }
 
     fn draft(username: &str, external: &str) -> UserDraft {
