@@ -15,9 +15,6 @@ use std::time::Duration;
 
 /// How long a call waits for a connection before answering that the store is busy.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How much of the database file connections map into memory (address space, not RSS:
-/// the pages are the OS cache's, shared by all connections).
-const MMAP_BYTES: i64 = 16 << 30;
 /// Read connections kept open.
 const MAX_READERS: usize = 32;
 
@@ -228,9 +225,6 @@ impl SqliteStore {
         // Another process on the same file is the only writer we can meet here.
         conn.busy_timeout(Duration::from_secs(5)).map_err(failed)?;
         conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;").map_err(failed)?;
-        // Read the file through a shared mapping, not a pread copy of every page into each
-        // connection's own cache (a tenth of a list page's time went to the copies).
-        conn.pragma_update(None, "mmap_size", MMAP_BYTES).map_err(failed)?;
         // Keep each cached statement's plan: without this, the bundled SQLite (built with
         // STAT4) re-prepared statements on every new binding of an indexed parameter,
         // a third of a GET's time in SQLite.
@@ -742,7 +736,7 @@ impl Drop for SqliteTransaction {
     }
 }
 
-// The list place comes last: read by `in_order`, not by the row functions.
+// The list place comes last: read by `placed`, not by the row functions.
 const USER_COLUMNS: &str =
     "u.id, u.username, u.email, u.first_name, u.last_name, u.enabled, u.created_at, u.updated_at, u.version, u.seq";
 const GROUP_COLUMNS: &str = "g.id, g.name, g.organization, g.created_at, g.updated_at, g.version, g.seq";
