@@ -1390,6 +1390,10 @@ impl Transaction for SqliteTransaction {
 mod tests {
     use super::*;
 
+    fn operator_event(kind: &'static str, resource_id: &str) -> OperatorEvent {
+        OperatorEvent { kind, resource_id: resource_id.into(), details: "{}".into(), request_id: "t".into() }
+    }
+
     fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("test.db")).unwrap();
@@ -1409,12 +1413,7 @@ mod tests {
         let realms = store.realms().unwrap();
         assert_eq!(realms.len(), 1);
         assert_eq!((realms[0].name.as_str(), realms[0].managed, realms[0].limits.as_deref()), ("kept", false, None));
-        let event = OperatorEvent {
-            kind: "REALM_UPDATED",
-            resource_id: "kept".into(),
-            details: "{}".into(),
-            request_id: "t".into(),
-        };
+        let event = operator_event("REALM_UPDATED", "kept");
         assert!(store.update_realm("kept", Some("{}"), None, &event).unwrap());
         assert_eq!(store.realms().unwrap()[0].limits.as_deref(), Some("{}"));
     }
@@ -1448,12 +1447,7 @@ mod tests {
             (users.total, users.items.len(), groups.total)
         };
         assert_eq!(totals(), (2, 1, 3));
-        let event = OperatorEvent {
-            kind: "ORGANIZATION_DELETED",
-            resource_id: "acme".into(),
-            details: "{}".into(),
-            request_id: "t".into(),
-        };
+        let event = operator_event("ORGANIZATION_DELETED", "acme");
         assert!(store.delete_organization("r", "acme", &event).unwrap());
         assert_eq!(totals(), (2, 1, 1), "the organization's groups left the count with it");
     }
