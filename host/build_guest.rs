@@ -49,6 +49,8 @@ pub fn build_guest(root: &Path, package: &str, source_dir: &str) -> PathBuf {
     let wasm = target_dir.join(format!("wasm32-wasip2/release/{artifact}.wasm"));
     assert!(wasm.exists(), "the build of {package} produced no {}", wasm.display());
     println!("cargo:rerun-if-changed={}", root.join(source_dir).join("Cargo.toml").display());
+    // A guest's build script sets its link arguments (the stock guest's initial memory).
+    println!("cargo:rerun-if-changed={}", root.join(source_dir).join("build.rs").display());
     rerun_on_dependencies(&target_dir.join(format!("wasm32-wasip2/release/{artifact}.d")), root, source_dir);
     wasm
 }

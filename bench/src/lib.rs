@@ -2,6 +2,8 @@
 //! in-memory directory the native path uses, so that the difference between the two is
 //! the cost of the sandbox alone (instance, WIT crossings), not of storage.
 
+pub mod sandbox;
+
 use scim_guest::directory as d;
 use scim_guest::memory::MemoryDirectory;
 use scim_host::store::{self as s, Access, StoreResult, Transaction};

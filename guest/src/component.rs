@@ -282,6 +282,18 @@ impl Directory for HostDirectory {
             .map(|v| v.into_iter().map(|m| d::Membership { group_id: m.group_id, group_name: m.group_name }).collect())
             .map_err(error)
     }
+    fn groups_of_users(&mut self, user_ids: &[String]) -> DirResult<Vec<Vec<d::Membership>>> {
+        let membership = |m: wit::Membership| d::Membership { group_id: m.group_id, group_name: m.group_name };
+        let groups = wit::groups_of_users(user_ids).map_err(error)?;
+        if groups.len() != user_ids.len() {
+            return Err(d::DirectoryError::Unavailable(format!(
+                "the host answered {} group lists for {} users",
+                groups.len(),
+                user_ids.len()
+            )));
+        }
+        Ok(groups.into_iter().map(|of_user| of_user.into_iter().map(membership).collect()).collect())
+    }
     fn add_member(&mut self, group_id: &str, user_id: &str) -> DirResult<bool> {
         wit::add_member(group_id, user_id).map_err(error)
     }

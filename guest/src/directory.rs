@@ -36,6 +36,10 @@ pub trait Directory {
 
     fn group_members(&mut self, group_id: &str) -> DirResult<Vec<Member>>;
     fn user_groups(&mut self, user_id: &str) -> DirResult<Vec<Membership>>;
+    /// The groups of each user, in the order of `user_ids`.
+    fn groups_of_users(&mut self, user_ids: &[String]) -> DirResult<Vec<Vec<Membership>>> {
+        user_ids.iter().map(|id| self.user_groups(id)).collect()
+    }
     fn add_member(&mut self, group_id: &str, user_id: &str) -> DirResult<bool>;
     fn remove_member(&mut self, group_id: &str, user_id: &str) -> DirResult<bool>;
 

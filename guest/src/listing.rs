@@ -184,13 +184,15 @@ fn stored_value(field: &Field, path: &AttrPath, value: &CompValue) -> ScimResult
 
 /// A ListResponse around one page of resources.
 pub fn list_response(total: u32, start_index: u32, resources: Vec<Value>) -> Value {
-    json!({
+    let mut list = json!({
         "schemas": [LIST_RESPONSE],
         "totalResults": total,
         "startIndex": start_index,
         "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })
+    });
+    // Moved in, not through `json!`, which would serialize every resource into a copy.
+    list["Resources"] = Value::Array(resources);
+    list
 }
 
 #[cfg(test)]

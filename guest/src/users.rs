@@ -239,7 +239,12 @@ fn load(ctx: &mut Ctx, id: &str) -> ScimResult<User> {
 /// Renders a user with its groups, honouring `attributes` / `excludedAttributes`.
 fn full(ctx: &mut Ctx, user: &User, projection: &Projection) -> ScimResult<Value> {
     let groups = if projection.wants("groups") { ctx.dir.user_groups(&user.id)? } else { Vec::new() };
-    let mut resource = render(ctx, user, &groups);
+    shaped(ctx, user, &groups, projection)
+}
+
+/// Renders a user whose groups were read already, honouring the projection.
+fn shaped(ctx: &mut Ctx, user: &User, groups: &[Membership], projection: &Projection) -> ScimResult<Value> {
+    let mut resource = render(ctx, user, groups);
     resolve_manager(ctx, &mut resource)?;
     Ok(projection.apply(resource))
 }
@@ -373,9 +378,16 @@ pub fn query(ctx: &Ctx) -> ScimResult<Query> {
 pub fn page(ctx: &mut Ctx, query: &Query) -> ScimResult<(u32, Vec<Value>)> {
     let projection = Projection::from_request(ctx.request)?;
     let page = ctx.dir.search_users(query)?;
+    // The page's groups in one directory call, not one per user.
+    let groups = if projection.wants("groups") {
+        let ids: Vec<String> = page.items.iter().map(|u| u.id.clone()).collect();
+        ctx.dir.groups_of_users(&ids)?
+    } else {
+        vec![Vec::new(); page.items.len()]
+    };
     let mut resources = Vec::with_capacity(page.items.len());
-    for user in &page.items {
-        resources.push(full(ctx, user, &projection)?);
+    for (user, groups) in page.items.iter().zip(&groups) {
+        resources.push(shaped(ctx, user, groups, &projection)?);
     }
     Ok((page.total, resources))
 }

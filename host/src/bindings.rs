@@ -277,6 +277,19 @@ impl wit::Host for CallState {
         Ok(groups.into_iter().map(|m| wit::Membership { group_id: m.group_id, group_name: m.group_name }).collect())
     }
 
+    fn groups_of_users(&mut self, user_ids: Vec<String>) -> Result<Vec<Vec<wit::Membership>>, StoreError> {
+        let groups = self.tx()?.groups_of_users(&user_ids)?;
+        Ok(groups
+            .into_iter()
+            .map(|of_user| {
+                of_user
+                    .into_iter()
+                    .map(|m| wit::Membership { group_id: m.group_id, group_name: m.group_name })
+                    .collect()
+            })
+            .collect())
+    }
+
     fn add_member(&mut self, group_id: String, user_id: String) -> Result<bool, StoreError> {
         self.tx()?.add_member(&group_id, &user_id)
     }

@@ -105,6 +105,52 @@ async fn paging_is_one_based_and_reports_the_true_total() {
 }
 
 #[tokio::test]
+async fn a_page_of_users_shows_each_users_groups_as_a_get_does() {
+    let server = TestServer::start().await;
+    for scope in BOTH_SCOPES {
+        let base = server.base(scope);
+        let tag = if scope == Scope::Realm { "r" } else { "o" };
+        let mut ids = Vec::new();
+        for i in 0..4 {
+            ids.push(server.create_user(scope, &format!("member{i}.{tag}"), &format!("x-member{i}-{tag}")).await);
+        }
+        let first =
+            server.post(&format!("{base}/Groups"), group(&format!("First {tag}"), "", &[&ids[0], &ids[1]])).await;
+        let second =
+            server.post(&format!("{base}/Groups"), group(&format!("Second {tag}"), "", &[&ids[1], &ids[2]])).await;
+        let (first, second) = (first.expect(201).id(), second.expect(201).id());
+
+        let list =
+            |extra: &str| format!("{base}/Users?filter=userName%20sw%20%22member%22&sortBy=userName&count=10{extra}");
+        let page = server.get(&list("")).await.expect(200);
+        let resources = page.body["Resources"].as_array().unwrap().clone();
+        assert_eq!(resources.len(), 4, "{scope:?}");
+        let group_ids = |user: &Value| -> Vec<String> {
+            let groups = user["groups"].as_array().cloned().unwrap_or_default();
+            groups.iter().map(|g| g["value"].as_str().unwrap().to_string()).collect()
+        };
+        assert_eq!(group_ids(&resources[0]), vec![first.clone()], "{scope:?}");
+        assert_eq!(
+            sorted(&group_ids(&resources[1]).iter().map(String::as_str).collect::<Vec<_>>()),
+            sorted(&[&first, &second])
+        );
+        assert_eq!(group_ids(&resources[2]), vec![second.clone()], "{scope:?}");
+        assert!(group_ids(&resources[3]).is_empty(), "{scope:?}: no groups, no attribute");
+        for (listed, id) in resources.iter().zip(&ids) {
+            let alone = server.get(&format!("{base}/Users/{id}")).await.expect(200);
+            assert_eq!(listed["groups"], alone.body["groups"], "{scope:?}: the page renders a user as GET does");
+        }
+
+        for extra in ["&attributes=userName", "&excludedAttributes=groups"] {
+            let page = server.get(&list(extra)).await.expect(200);
+            let resources = page.body["Resources"].as_array().unwrap();
+            assert!(resources.iter().all(|r| r.get("groups").is_none()), "{scope:?} {extra}: {}", page.text);
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn discovery_endpoints_answer_in_both_scopes() {
     let server = TestServer::start().await;
     for scope in BOTH_SCOPES {

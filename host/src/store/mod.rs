@@ -192,6 +192,10 @@ pub trait Transaction: Send {
 
     fn group_members(&mut self, group_id: &str) -> StoreResult<Vec<Member>>;
     fn user_groups(&mut self, user_id: &str) -> StoreResult<Vec<Membership>>;
+    /// The groups of each user, in the order of `user_ids`.
+    fn groups_of_users(&mut self, user_ids: &[String]) -> StoreResult<Vec<Vec<Membership>>> {
+        user_ids.iter().map(|id| self.user_groups(id)).collect()
+    }
     /// Adds the user to the group; false when already a member.
     fn add_member(&mut self, group_id: &str, user_id: &str) -> StoreResult<bool>;
     /// Removes the user from the group; false when not a member.

@@ -1254,6 +1254,26 @@ impl Transaction for SqliteTransaction {
             .map_err(classify)
     }
 
+    fn groups_of_users(&mut self, user_ids: &[String]) -> StoreResult<Vec<Vec<Membership>>> {
+        // The ids travel as one JSON array, so the statement stays the same for any page.
+        let ids = serde_json::to_string(user_ids).expect("strings serialize");
+        let mut statement = self
+            .conn()?
+            .prepare_cached(
+                "SELECT m.user_id, g.id, g.name FROM memberships m JOIN groups g ON g.realm = m.realm AND g.id = m.group_id
+                 WHERE m.realm = ?1 AND m.user_id IN (SELECT value FROM json_each(?2)) ORDER BY m.rowid",
+            )
+            .map_err(classify)?;
+        let mut rows = statement.query(params![self.realm, ids]).map_err(classify)?;
+        let mut by_user: HashMap<String, Vec<Membership>> = HashMap::new();
+        while let Some(row) = rows.next().map_err(classify)? {
+            let membership =
+                Membership { group_id: row.get(1).map_err(classify)?, group_name: row.get(2).map_err(classify)? };
+            by_user.entry(row.get(0).map_err(classify)?).or_default().push(membership);
+        }
+        Ok(user_ids.iter().map(|id| by_user.get(id).cloned().unwrap_or_default()).collect())
+    }
+
     fn add_member(&mut self, group_id: &str, user_id: &str) -> StoreResult<bool> {
         for (table, id) in [("groups", group_id), ("users", user_id)] {
             if !self.exists(table, id)? {
@@ -1645,6 +1665,32 @@ mod tests {
         };
         assert_eq!(search(&mut tx, "y.org"), 1, "the work e-mail is at y.org");
         assert_eq!(search(&mut tx, "x.com"), 0, "x.com is the home e-mail, not the work one");
+    }
+
+    #[test]
+    fn the_groups_of_many_users_are_each_users_groups_in_the_order_asked() {
+        let (_dir, store) = store();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        let users: Vec<User> =
+            (0..4).map(|i| tx.create_user(&draft(&format!("u{i}"), &format!("x{i}"))).unwrap()).collect();
+        let group = |tx: &mut Box<dyn Transaction>, name: &str| {
+            tx.create_group(&GroupDraft { name: name.into(), organization: None, attributes: vec![] }).unwrap()
+        };
+        let (a, b) = (group(&mut tx, "a"), group(&mut tx, "b"));
+        for (g, u) in [(&b, 1), (&a, 1), (&a, 0), (&b, 3)] {
+            assert!(tx.add_member(&g.id, &users[u].id).unwrap());
+        }
+        let mut ids: Vec<String> = users.iter().rev().map(|u| u.id.clone()).collect();
+        ids.push("nobody".into());
+        let many = tx.groups_of_users(&ids).unwrap();
+        let one_by_one: Vec<Vec<Membership>> = ids.iter().map(|id| tx.user_groups(id).unwrap()).collect();
+        assert_eq!(many, one_by_one);
+        let names = |of_user: &[Membership]| of_user.iter().map(|m| m.group_name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&many[0]), ["b"], "u3");
+        assert!(many[1].is_empty(), "u2 has no groups");
+        assert_eq!(names(&many[2]), ["b", "a"], "u1, in the order it joined");
+        assert!(many[4].is_empty(), "an unknown id has none");
+        assert!(tx.groups_of_users(&[]).unwrap().is_empty());
     }
 
     #[test]
