@@ -26,6 +26,8 @@ pub struct App {
     /// Held by admin requests that change realms, organizations or modules, so that the
     /// store and the tenant table see their changes in the same order.
     pub admin_changes: tokio::sync::Mutex<()>,
+    /// Write calls wait for a turn before they run.
+    pub write_turns: crate::write_turns::WriteTurns,
 }
 
 impl App {
@@ -65,6 +67,7 @@ impl App {
             metrics: Default::default(),
             closing,
             admin_changes: Default::default(),
+            write_turns: crate::write_turns::WriteTurns::per_core(),
         })
     }
 }

@@ -1,5 +1,6 @@
 //! A guest that traps, loops or eats memory costs its own request a SCIM error with a
-//! request id, rolls back what it wrote, and costs every other request nothing.
+//! request id, rolls back what it wrote, and costs every other request nothing; a write
+//! that loops delays other writes by one write turn (50 ms) at most, not by its deadline.
 
 use scim_host_e2e::*;
 use serde_json::json;
@@ -49,6 +50,28 @@ async fn trapping_guest_costs_only_its_request() {
     assert_eq!(healthy.await.unwrap().len(), 20, "every healthy request succeeded");
     // The same guest serves its next request normally.
     assert_eq!(call(&server, "/anything").await.expect(200).text, "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn looping_writes_give_up_their_write_turns_to_other_realms() {
+    let server = std::sync::Arc::new(TestServer::start().await);
+    // More looping writes than there are write turns (one per core), each until its
+    // 300 ms deadline. Held to the end, the turns would keep the next write waiting
+    // until every loop had ended.
+    let loops = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2) + 2;
+    let spinning: Vec<_> = (0..loops)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move { call(&server, "/loop").await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    server.create_user(Scope::Realm, "meanwhile", "x-meanwhile").await;
+    let still_looping = spinning.iter().filter(|call| !call.is_finished()).count();
+    assert!(still_looping > 0, "the write waited for all {loops} looping writes to end");
+    for call in spinning {
+        call.await.unwrap().assert_scim_error(503);
+    }
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ use crate::metrics::{FailureLabels, RealmLabels};
 use crate::runtime::{CallError, CallInput, CallLimits};
 use crate::store::{Access, StoreError};
 use crate::tenants::Tenant;
+use crate::write_turns::WriteTurns;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
@@ -136,11 +137,14 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
         path: target.path,
     };
     let access = access(&parts.method, &guest_request.path);
+    let turn = match access {
+        Access::Write => Some(app.write_turns.take().await),
+        Access::Read => None,
+    };
     let _slot = app.runtime.slot().await;
     let (app, rid) = (app.clone(), request_id.clone());
-    tokio::task::spawn_blocking(move || run(&app, &tenant, access, &rid, &scope, &guest_request))
-        .await
-        .map_err(|e| internal(request_id, format!("the guest call panicked: {e}")))?
+    let call = tokio::task::spawn_blocking(move || run(&app, &tenant, access, &rid, &scope, &guest_request));
+    WriteTurns::hold(turn, call).await.map_err(|e| internal(request_id, format!("the guest call panicked: {e}")))?
 }
 
 /// Checks the bearer token against the tokens that open this scope: a token limited to
