@@ -1,8 +1,8 @@
 //! Turns for write calls. Every write goes through the store's one writer, so write calls
 //! beyond the number of cores only take the CPU from the call that holds the writer, and
-//! the writer is held longer for everyone: 16 connections PATCHing one group did half the
-//! requests one connection did. Writes beyond the turns wait here, as tasks, before they
-//! take an instance slot or a thread; reads never wait here.
+//! the writer is held longer for everyone: 16 connections PATCHing one group got fewer
+//! answers a second than one connection did. Writes beyond the turns wait here, as tasks,
+//! before they take an instance slot or a thread; reads never wait here.
 //!
 //! A call still running after [`TURN`] gives its turn to the next write: a guest that
 //! loops until its deadline delays other realms' writes by that much, not by its deadline.
