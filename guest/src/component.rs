@@ -105,6 +105,10 @@ fn attributes_out(attributes: &[d::Attribute]) -> Vec<wit::Attribute> {
     attributes.iter().map(|a| wit::Attribute { name: a.name.clone(), values: a.values.clone() }).collect()
 }
 
+fn membership(m: wit::Membership) -> d::Membership {
+    d::Membership { group_id: m.group_id, group_name: m.group_name }
+}
+
 fn user(u: wit::User) -> d::User {
     d::User {
         id: u.id,
@@ -278,12 +282,9 @@ impl Directory for HostDirectory {
             .map_err(error)
     }
     fn user_groups(&mut self, user_id: &str) -> DirResult<Vec<d::Membership>> {
-        wit::user_groups(user_id)
-            .map(|v| v.into_iter().map(|m| d::Membership { group_id: m.group_id, group_name: m.group_name }).collect())
-            .map_err(error)
+        wit::user_groups(user_id).map(|v| v.into_iter().map(membership).collect()).map_err(error)
     }
     fn groups_of_users(&mut self, user_ids: &[String]) -> DirResult<Vec<Vec<d::Membership>>> {
-        let membership = |m: wit::Membership| d::Membership { group_id: m.group_id, group_name: m.group_name };
         let groups = wit::groups_of_users(user_ids).map_err(error)?;
         if groups.len() != user_ids.len() {
             return Err(d::DirectoryError::Unavailable(format!(

@@ -63,6 +63,10 @@ fn attributes_out(attributes: Vec<store::Attribute>) -> Vec<wit::Attribute> {
     attributes.into_iter().map(|a| wit::Attribute { name: a.name, values: a.values }).collect()
 }
 
+fn membership(m: store::Membership) -> wit::Membership {
+    wit::Membership { group_id: m.group_id, group_name: m.group_name }
+}
+
 fn user(u: store::User) -> wit::User {
     wit::User {
         id: u.id,
@@ -274,20 +278,12 @@ impl wit::Host for CallState {
 
     fn user_groups(&mut self, user_id: String) -> Result<Vec<wit::Membership>, StoreError> {
         let groups = self.tx()?.user_groups(&user_id)?;
-        Ok(groups.into_iter().map(|m| wit::Membership { group_id: m.group_id, group_name: m.group_name }).collect())
+        Ok(groups.into_iter().map(membership).collect())
     }
 
     fn groups_of_users(&mut self, user_ids: Vec<String>) -> Result<Vec<Vec<wit::Membership>>, StoreError> {
         let groups = self.tx()?.groups_of_users(&user_ids)?;
-        Ok(groups
-            .into_iter()
-            .map(|of_user| {
-                of_user
-                    .into_iter()
-                    .map(|m| wit::Membership { group_id: m.group_id, group_name: m.group_name })
-                    .collect()
-            })
-            .collect())
+        Ok(groups.into_iter().map(|of_user| of_user.into_iter().map(membership).collect()).collect())
     }
 
     fn add_member(&mut self, group_id: String, user_id: String) -> Result<bool, StoreError> {

@@ -1,7 +1,7 @@
 //! Repeats one scenario of the sandbox benchmark, for an instruction count that does not
 //! depend on the machine's noise:
 //!
-//!     valgrind --tool=callgrind --toggle-collect='*Sandbox*wasm*' \
+//!     valgrind --tool=callgrind --toggle-collect='scim_bench::sandbox::Sandbox::wasm*' \
 //!         target/release/calls unknown_path wasm 1000 [GUEST.wasm]
 //!
 //! divides into instructions per call. Without a guest file, the bundled guest runs. It
