@@ -2,13 +2,13 @@
 //! states the members a group must have; the handler validates every new member first,
 //! then removes the rest and adds the new, emitting a joined/left event for each change.
 
-use crate::context::{Ctx, Scope, meta, resource_response};
-use crate::directory::{Attribute, EventKind, Field, Group, GroupDraft, Member, Query, first_value};
+use crate::context::{Ctx, Scope, etag, meta, resource_response};
+use crate::directory::{Attribute, Comparator, EventKind, Field, Group, GroupDraft, Member, Query, first_value};
 use crate::error::{ScimError, ScimResult};
-use crate::filter::AttrPath;
+use crate::filter::{AttrPath, CompValue, Filter};
 use crate::http::Response;
 use crate::listing::{self, Paging, list_response};
-use crate::patch;
+use crate::patch::{self, OpKind, PatchOp, PatchPath};
 use crate::projection::Projection;
 use crate::schema::GROUP_SCHEMA;
 use crate::users::{DOCUMENT_ATTRIBUTE, EXTERNAL_ID};
@@ -287,13 +287,20 @@ pub fn replace(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
     Ok(resource_response(200, &body, false))
 }
 
-/// PATCH /Groups/{id}: applies the operations to the group with its members, then
-/// saves the result like a PUT.
+/// PATCH /Groups/{id}: applies the operations to the group with the members they name
+/// (all of them when an operation replaces or clears the members), then saves the result
+/// like a PUT. Answers 204 with the new ETag unless the request asks for attributes
+/// (RFC 7644 §3.5.2 allows either): a group can have many thousands of members, and an
+/// IdP that adds one should not have to read them all back.
 pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
     let ops = patch::parse_request(body)?;
+    let projection = Projection::from_request(ctx.request)?;
     let existing = load(ctx, id)?;
     ctx.check_if_match(existing.version)?;
-    let members = ctx.dir.group_members(&existing.id)?;
+    let members = match named_members(&ops) {
+        Some(named) => members_among(ctx, &existing.id, &named)?,
+        None => ctx.dir.group_members(&existing.id)?,
+    };
     let mut resource = document(&existing);
     if !members.is_empty() {
         let list = members.iter().map(|m| json!({"value": m.user_id, "display": m.username})).collect();
@@ -303,8 +310,95 @@ pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
     let resource = ctx.profile.group.canonicalize(&Value::Object(resource), false)?;
     let (draft, wanted) = draft_from(ctx, &resource)?;
     let group = save(ctx, &existing, &draft, &wanted, &members)?;
-    let body = written(ctx, &group, &wanted)?;
+    if projection.is_everything() {
+        return Ok(Response::empty(204).with_header("etag", etag(group.version)));
+    }
+    let body = full(ctx, &group, &projection)?;
     Ok(resource_response(200, &body, false))
+}
+
+/// The user ids that PATCH operations name when they change no other member: adds of
+/// listed values, removes of listed values or by `members[value eq "…"]`. None when an
+/// operation replaces, clears or edits the members as a whole, which needs all of them.
+/// A filter compares without regard to case; the directory's ids are lowercase UUIDs,
+/// so a filter's id is looked up as sent and in lowercase.
+fn named_members(ops: &[PatchOp]) -> Option<Vec<String>> {
+    let mut named = Vec::new();
+    for op in ops {
+        let Some(path) = &op.path else {
+            // A path-less value: its keys are paths, none of which may be `members`.
+            if op.value.as_ref()?.as_object()?.keys().any(|key| is_members_key(key)) {
+                return None;
+            }
+            continue;
+        };
+        if !names_members(&path.attr) {
+            continue;
+        }
+        if path.attr.sub.is_some() || path.sub.is_some() {
+            return None;
+        }
+        match (op.op, &path.filter) {
+            (OpKind::Remove, Some(filter)) => value_ids(filter, &mut named)?,
+            (OpKind::Add, None) | (OpKind::Remove, None) => {
+                let listed = match op.value.as_ref()? {
+                    Value::Array(items) => items.iter().collect(),
+                    Value::Null => return None,
+                    item => vec![item],
+                };
+                for item in listed {
+                    named.push(item.get("value")?.as_str()?.to_string());
+                }
+            }
+            _ => return None,
+        }
+    }
+    named.sort();
+    named.dedup();
+    Some(named)
+}
+
+/// Whether a path names the group's `members`.
+fn names_members(attr: &AttrPath) -> bool {
+    attr.name.eq_ignore_ascii_case("members")
+        && attr.urn.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(GROUP_SCHEMA))
+}
+
+/// Whether a key of a path-less value names `members` (an unparsable key fails later, in
+/// the patch itself, whichever members are read).
+fn is_members_key(key: &str) -> bool {
+    PatchPath::parse(key).is_ok_and(|p| names_members(&p.attr))
+}
+
+/// The ids a `value eq "…"` filter (or a disjunction of them) selects, as sent and in
+/// lowercase; None for any other filter.
+fn value_ids(filter: &Filter, out: &mut Vec<String>) -> Option<()> {
+    match filter {
+        Filter::Or(a, b) => {
+            value_ids(a, out)?;
+            value_ids(b, out)
+        }
+        Filter::Compare { path, op: Comparator::Eq, value: CompValue::Str(id) }
+            if path.urn.is_none() && path.sub.is_none() && path.name.eq_ignore_ascii_case("value") =>
+        {
+            out.push(id.clone());
+            out.push(id.to_lowercase());
+            Some(())
+        }
+        _ => None,
+    }
+}
+
+/// The members of a group among `ids`, read without reading the others.
+fn members_among(ctx: &mut Ctx, group_id: &str, ids: &[String]) -> ScimResult<Vec<Member>> {
+    let mut members = Vec::new();
+    for (id, groups) in ids.iter().zip(ctx.dir.groups_of_users(ids)?) {
+        if groups.iter().any(|g| g.group_id == group_id) {
+            let username = ctx.dir.get_user(id)?.map(|u| u.username).unwrap_or_default();
+            members.push(Member { user_id: id.clone(), username });
+        }
+    }
+    Ok(members)
 }
 
 /// DELETE /Groups/{id}.

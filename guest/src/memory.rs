@@ -21,6 +21,9 @@ pub struct MemoryDirectory {
     /// Users with a password, and how many times it was set (the password itself is
     /// not kept, as no store keeps it).
     pub passwords: BTreeMap<String, u32>,
+    /// How many times a group's whole membership was read: a change of a few members
+    /// of a large group should not read the rest.
+    pub membership_reads: u32,
     clock: i64,
     next_id: u64,
 }
@@ -45,7 +48,8 @@ impl MemoryDirectory {
 
     fn new_id(&mut self) -> String {
         self.next_id += 1;
-        format!("00000000-0000-4000-8000-{:012}", self.next_id)
+        // Lowercase UUID text with letters in it, as the host's store makes.
+        format!("0000abcd-0000-4000-8000-{:012}", self.next_id)
     }
 
     fn check_user_unique(&self, draft: &UserDraft, own: Option<&str>) -> DirResult<()> {
@@ -382,6 +386,7 @@ impl Directory for MemoryDirectory {
     }
 
     fn group_members(&mut self, group_id: &str) -> DirResult<Vec<Member>> {
+        self.membership_reads += 1;
         Ok(self
             .members
             .iter()

@@ -44,6 +44,11 @@ impl Projection {
         Ok(Projection { only: if only.is_empty() { None } else { Some(only) }, excluded })
     }
 
+    /// Whether the request names no attributes, neither to keep nor to exclude.
+    pub fn is_everything(&self) -> bool {
+        self.only.is_none() && self.excluded.is_empty()
+    }
+
     /// Whether the response will carry this top-level core attribute (so the caller can
     /// skip loading it: a group's members, a user's groups).
     pub fn wants(&self, name: &str) -> bool {

@@ -3,13 +3,15 @@
 
 use scim_guest::directory::EventKind;
 use scim_guest::memory::MemoryDirectory;
-use scim_guest::{Request, Scope, handle};
+use scim_guest::{Request, Response, Scope, handle};
 use serde_json::{Value, json};
 
 const BASE: &str = "https://scim.example/realms/r/scim/v2";
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
+#[derive(Clone)]
 struct Realm {
     dir: MemoryDirectory,
     acme: Scope,
@@ -23,6 +25,11 @@ impl Realm {
     }
 
     fn call(&mut self, scope: &Scope, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let response = self.send(scope, method, path, body);
+        (response.status, serde_json::from_slice(&response.body).unwrap_or(Value::Null))
+    }
+
+    fn send(&mut self, scope: &Scope, method: &str, path: &str, body: Option<Value>) -> Response {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let request = Request {
             method: method.into(),
@@ -39,8 +46,7 @@ impl Realm {
             body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
             base_url: BASE.into(),
         };
-        let response = handle(&mut self.dir, scope.clone(), &request);
-        (response.status, serde_json::from_slice(&response.body).unwrap_or(Value::Null))
+        handle(&mut self.dir, scope.clone(), &request)
     }
 
     fn post_user(&mut self, scope: &Scope, name: &str) -> String {
@@ -85,6 +91,106 @@ fn put_members_reconciles_and_emits_one_event_per_change() {
     assert_eq!(left[0].related_id.as_deref(), Some(a.as_str()));
     assert_eq!(realm.dir.events.iter().filter(|e| e.kind == EventKind::MemberJoined).count(), 3);
     assert!(body["members"].as_array().unwrap().iter().all(|m| m.get("display").is_none()), "{body}");
+}
+
+/// The member ids of a group, sorted.
+fn member_ids(realm: &mut Realm, gid: &str) -> Vec<String> {
+    let (_, group) = realm.call(&Scope::Realm, "GET", &format!("/Groups/{gid}"), None);
+    let mut ids: Vec<String> =
+        group["members"].as_array().into_iter().flatten().map(|m| m["value"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_patch_reads_only_the_members_it_names_and_changes_what_a_full_read_would() {
+    let mut base = Realm::new();
+    let [a, b, c, d] = ["a", "b", "c", "d"].map(|n| base.post_user(&Scope::Realm, n));
+    let group = json!({ "schemas": [GROUP], "displayName": "G",
+        "members": [{ "value": a }, { "value": b }, { "value": c }] });
+    let (_, created) = base.call(&Scope::Realm, "POST", "/Groups", Some(group));
+    let gid = created["id"].as_str().unwrap().to_string();
+    let eq = |id: &str| format!("members[value eq \"{id}\"]");
+    let add = |id: &str| json!({ "op": "add", "path": "members", "value": [{ "value": id }] });
+    let remove = |id: &str| json!({ "op": "remove", "path": eq(id) });
+    // (operations, status, members after, whether the whole membership is read)
+    let cases = [
+        (json!([add(&d)]), 204, vec![&a, &b, &c, &d], false),
+        (json!([remove(&b)]), 204, vec![&a, &c], false),
+        (json!([remove(&b.to_uppercase())]), 204, vec![&a, &c], false),
+        (
+            json!([{ "op": "remove", "path": format!("members[value eq \"{a}\" or value eq \"{b}\"]") }]),
+            204,
+            vec![&c],
+            false,
+        ),
+        (
+            json!([{ "op": "Remove", "path": "members", "value": [{ "value": c }, { "value": d }] }]),
+            204,
+            vec![&a, &b],
+            false,
+        ),
+        (json!([remove(&d)]), 204, vec![&a, &b, &c], false),
+        (json!([add(&d), remove(&d)]), 204, vec![&a, &b, &c], false),
+        (json!([remove(&a), add(&a), add(&a)]), 204, vec![&a, &b, &c], false),
+        (
+            json!([{ "op": "replace", "value": { "id": gid, "displayName": "G2" } }, add(&d)]),
+            204,
+            vec![&a, &b, &c, &d],
+            false,
+        ),
+        (json!([remove(&a), add("no-such-user")]), 400, vec![&a, &b, &c], false),
+        (
+            json!([remove(&a), { "op": "add", "path": "members", "value": [{ "value": d, "type": "Group" }] }]),
+            400,
+            vec![&a, &b, &c],
+            false,
+        ),
+        (json!([{ "op": "replace", "path": "members", "value": [{ "value": d }] }]), 204, vec![&d], true),
+        (json!([{ "op": "replace", "value": { "members": [{ "value": a }] } }]), 204, vec![&a], true),
+        (json!([{ "op": "remove", "path": "members" }]), 204, vec![], true),
+        (json!([{ "op": "remove", "path": "members[display eq \"b\"]" }]), 204, vec![&a, &c], true),
+    ];
+    for (ops, status, members, reads_all) in cases {
+        let mut realm = base.clone();
+        realm.dir.membership_reads = 0;
+        let (got, body) =
+            realm.call(&Scope::Realm, "PATCH", &format!("/Groups/{gid}"), Some(json!({ "Operations": ops })));
+        assert_eq!((got, realm.dir.membership_reads > 0), (status, reads_all), "{ops}: {body}");
+        let mut expected: Vec<String> = members.into_iter().cloned().collect();
+        expected.sort();
+        assert_eq!(member_ids(&mut realm, &gid), expected, "{ops}");
+    }
+
+    // A member who leaves is named in the event, read without reading the others.
+    let mut realm = base.clone();
+    realm.call(&Scope::Realm, "PATCH", &format!("/Groups/{gid}"), Some(json!({ "Operations": [remove(&b)] })));
+    let left = realm.dir.events.iter().rfind(|e| e.kind == EventKind::MemberLeft).unwrap();
+    assert_eq!((left.related_id.as_deref(), left.details.as_str()), (Some(b.as_str()), r#"{"userName":"b"}"#));
+}
+
+#[test]
+fn a_group_patch_answers_without_its_members_unless_asked() {
+    let mut realm = Realm::new();
+    let [a, b] = ["a", "b"].map(|n| realm.post_user(&Scope::Realm, n));
+    let group = json!({ "schemas": [GROUP], "displayName": "G", "members": [{ "value": a }] });
+    let (_, created) = realm.call(&Scope::Realm, "POST", "/Groups", Some(group));
+    let url = format!("/Groups/{}", created["id"].as_str().unwrap());
+    let add = json!({ "Operations": [{ "op": "add", "path": "members", "value": [{ "value": b }] }] });
+
+    let response = realm.send(&Scope::Realm, "PATCH", &url, Some(add));
+    assert_eq!((response.status, response.body.len()), (204, 0));
+    let (_, read) = realm.call(&Scope::Realm, "GET", &url, None);
+    assert_eq!(response.header("etag"), read["meta"]["version"].as_str(), "the ETag of the new version");
+    assert_ne!(read["meta"]["version"], created["meta"]["version"]);
+
+    let rename = json!({ "Operations": [{ "op": "replace", "path": "displayName", "value": "H" }] });
+    let (status, body) = realm.call(&Scope::Realm, "PATCH", &format!("{url}?attributes=members"), Some(rename.clone()));
+    assert_eq!((status, body["members"].as_array().map(Vec::len)), (200, Some(2)), "{body}");
+    realm.dir.membership_reads = 0;
+    let (status, body) = realm.call(&Scope::Realm, "PATCH", &format!("{url}?excludedAttributes=members"), Some(rename));
+    assert_eq!((status, &body["displayName"], body.get("members")), (200, &json!("H"), None), "{body}");
+    assert_eq!(realm.dir.membership_reads, 0);
 }
 
 #[test]

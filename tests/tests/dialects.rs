@@ -61,23 +61,25 @@ async fn okta_renames_groups_and_changes_members_in_each_of_its_forms() {
             server.post(&format!("{base}/Groups"), group("Okta Group", &format!("00g{t}"), &[])).await.expect(201).id();
         let url = format!("{base}/Groups/{gid}");
 
-        let added = server.patch(&url, ops(json!([{ "op": "add", "path": "members", "value": [{ "value": a, "display": "oa" }, { "value": b }] }]))).await.expect(200);
-        assert_eq!(member_ids(&added.body), sorted(&[&a, &b]), "{scope:?}");
-        let removed = server
+        // A group PATCH answers 204 (Okta reads nothing back); each state is read with a GET.
+        server.patch(&url, ops(json!([{ "op": "add", "path": "members", "value": [{ "value": a, "display": "oa" }, { "value": b }] }]))).await.expect(204);
+        assert_eq!(member_ids(&server.get(&url).await.expect(200).body), sorted(&[&a, &b]), "{scope:?}");
+        server
             .patch(&url, ops(json!([{ "op": "remove", "path": format!("members[value eq \"{a}\"]") }])))
             .await
-            .expect(200);
-        assert_eq!(member_ids(&removed.body), sorted(&[&b]), "{scope:?}");
-        let replaced = server
+            .expect(204);
+        assert_eq!(member_ids(&server.get(&url).await.expect(200).body), sorted(&[&b]), "{scope:?}");
+        server
             .patch(&url, ops(json!([{ "op": "replace", "value": { "members": [{ "value": a }] } }])))
             .await
-            .expect(200);
-        assert_eq!(member_ids(&replaced.body), sorted(&[&a]), "{scope:?}");
+            .expect(204);
+        assert_eq!(member_ids(&server.get(&url).await.expect(200).body), sorted(&[&a]), "{scope:?}");
         // The rename after every membership change: a path-less replace with id and displayName.
-        let renamed = server
+        server
             .patch(&url, ops(json!([{ "op": "replace", "value": { "id": gid, "displayName": "Okta Group 2" } }])))
             .await
-            .expect(200);
+            .expect(204);
+        let renamed = server.get(&url).await.expect(200);
         assert_eq!(renamed.body["displayName"], json!("Okta Group 2"));
         assert_eq!(member_ids(&renamed.body), sorted(&[&a]), "{scope:?}: a rename keeps the members");
     }
@@ -156,14 +158,15 @@ async fn entra_creates_groups_empty_then_patches_members_and_reads_without_them(
         let gid = server.post(&format!("{base}/Groups"), json!({ "schemas": [GROUP_SCHEMA], "displayName": format!("Entra {t}"), "externalId": format!("eg-{t}") })).await.expect(201).id();
         let url = format!("{base}/Groups/{gid}");
         let all: Vec<Value> = ids.iter().map(|id| json!({ "value": id })).collect();
-        server.patch(&url, ops(json!([{ "op": "Add", "path": "members", "value": all }]))).await.expect(200);
+        server.patch(&url, ops(json!([{ "op": "Add", "path": "members", "value": all }]))).await.expect(204);
         // Removal lists the members to remove in the value.
         let body = ops(json!([{ "op": "Remove", "path": "members", "value": [{ "value": ids[0] }] }]));
-        let after = server.patch(&url, body).await.expect(200);
+        server.patch(&url, body).await.expect(204);
+        let after = server.get(&url).await.expect(200);
         assert_eq!(member_ids(&after.body), sorted(&[&ids[1], &ids[2]]), "{scope:?}: only the listed member left");
         let body = ops(json!([{ "op": "Remove", "path": format!("members[value eq \"{}\"]", ids[1]) }]));
-        let after = server.patch(&url, body).await.expect(200);
-        assert_eq!(member_ids(&after.body), sorted(&[&ids[2]]));
+        server.patch(&url, body).await.expect(204);
+        assert_eq!(member_ids(&server.get(&url).await.expect(200).body), sorted(&[&ids[2]]));
         let read = server.get(&format!("{url}?excludedAttributes=members")).await.expect(200);
         assert!(read.body.get("members").is_none(), "{}", read.text);
         assert_eq!(read.body["displayName"], json!(format!("Entra {t}")));
@@ -196,8 +199,9 @@ async fn authentik_puts_users_and_removes_members_without_a_filter() {
             .expect(201)
             .id();
         let body = json!({ "Operations": [{ "op": "remove", "path": "members", "value": [{ "value": a }] }] });
-        let after = server.patch(&format!("{base}/Groups/{gid}"), body).await.expect(200);
-        assert_eq!(member_ids(&after.body), sorted(&[&b]), "{scope:?}");
+        let url = format!("{base}/Groups/{gid}");
+        server.patch(&url, body).await.expect(204);
+        assert_eq!(member_ids(&server.get(&url).await.expect(200).body), sorted(&[&b]), "{scope:?}");
         let config = server.get(&format!("{base}/ServiceProviderConfig")).await.expect(200);
         assert_eq!(config.body["patch"]["supported"], json!(true), "authentik PATCHes groups only when told it may");
     }
@@ -216,11 +220,13 @@ async fn jumpcloud_test_connection_creates_and_deletes_a_test_user_and_group() {
             .await
             .expect(201)
             .id();
+        let url = format!("{base}/Groups/{gid}");
         let body = ops(json!([{ "op": "add", "path": "members", "value": [{ "value": uid }] }]));
-        server.patch(&format!("{base}/Groups/{gid}"), body).await.expect(200);
+        server.patch(&url, body).await.expect(204);
+        assert_eq!(member_ids(&server.get(&url).await.expect(200).body), sorted(&[&uid]));
         let body = ops(json!([{ "op": "remove", "path": "members", "value": [{ "value": uid }] }]));
-        let after = server.patch(&format!("{base}/Groups/{gid}"), body).await.expect(200);
-        assert!(member_ids(&after.body).is_empty());
+        server.patch(&url, body).await.expect(204);
+        assert!(member_ids(&server.get(&url).await.expect(200).body).is_empty());
         server.delete(&format!("{base}/Groups/{gid}")).await.expect(204);
         server.delete(&format!("{base}/Users/{uid}")).await.expect(204);
         server.get(&format!("{base}/Groups/{gid}")).await.assert_scim_error(404);

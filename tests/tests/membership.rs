@@ -69,21 +69,32 @@ async fn patch_adds_removes_and_replaces_members() {
         let url = format!("{base}/Groups/{gid}");
         let patch = |ops: Value| json!({ "schemas": [PATCH_SCHEMA], "Operations": ops });
 
+        // 204 with the new version's ETag: the members are not sent back unless asked for.
         let added = server
             .patch(&url, patch(json!([{ "op": "add", "path": "members", "value": [{ "value": a }, { "value": b }] }])))
             .await
-            .expect(200);
-        assert_eq!(member_ids(&added.body), sorted(&[&a, &b]), "{scope:?}");
+            .expect(204);
+        let read = server.get(&url).await.expect(200);
+        assert_eq!(member_ids(&read.body), sorted(&[&a, &b]), "{scope:?}");
+        assert_eq!(added.header("etag"), read.body["meta"]["version"].as_str());
 
         let filter_path = format!("members[value eq \"{a}\"]");
-        let removed = server.patch(&url, patch(json!([{ "op": "remove", "path": filter_path }]))).await.expect(200);
-        assert_eq!(member_ids(&removed.body), sorted(&[&b]), "{scope:?}");
-
-        let replaced = server
-            .patch(&url, patch(json!([{ "op": "replace", "path": "members", "value": [{ "value": c }] }])))
+        let removed = server
+            .patch(&format!("{url}?attributes=members"), patch(json!([{ "op": "remove", "path": filter_path }])))
             .await
             .expect(200);
-        assert_eq!(member_ids(&replaced.body), sorted(&[&c]), "{scope:?}");
+        assert_eq!(member_ids(&removed.body), sorted(&[&b]), "{scope:?}");
+        assert_eq!(removed.body.get("displayName"), None, "only the attributes asked for");
+
+        let replaced = server
+            .patch(
+                &format!("{url}?excludedAttributes=members"),
+                patch(json!([{ "op": "replace", "path": "members", "value": [{ "value": c }] }])),
+            )
+            .await
+            .expect(200);
+        assert_eq!((replaced.body["displayName"].as_str(), replaced.body.get("members")), (Some("Ops"), None));
+        assert_eq!(member_ids(&server.get(&url).await.expect(200).body), sorted(&[&c]), "{scope:?}");
 
         let events = server.events().await;
         assert_eq!(events_of(&events, "MEMBER_LEFT", &gid).len(), 2, "{scope:?}: a, then b");
@@ -133,7 +144,9 @@ async fn authentik_patch_without_schemas_or_path_is_accepted() {
             "id": "ignored", "meta": { "resourceType": "Group" }, "schemas": [GROUP_SCHEMA],
             "displayName": "Design Team", "members": [{ "value": a }]
         } }] });
-        let patched = server.patch(&format!("{base}/Groups/{gid}"), body).await.expect(200);
+        let url = format!("{base}/Groups/{gid}");
+        server.patch(&url, body).await.expect(204);
+        let patched = server.get(&url).await.expect(200);
         assert_eq!(patched.id(), gid);
         assert_eq!(patched.body["displayName"], json!("Design Team"));
         assert_eq!(member_ids(&patched.body), sorted(&[&a]));
