@@ -245,6 +245,11 @@ impl Directory for HostDirectory {
             .map(|p| d::Page { total: p.total, items: p.users.into_iter().map(user).collect() })
             .map_err(error)
     }
+    fn search_users_selected(&mut self, q: &d::Query, attributes: &[String]) -> DirResult<d::Page<d::User>> {
+        wit::search_users_selected(&query(q), attributes)
+            .map(|p| d::Page { total: p.total, items: p.users.into_iter().map(user).collect() })
+            .map_err(error)
+    }
     fn create_user(&mut self, draft: &d::UserDraft) -> DirResult<d::User> {
         wit::create_user(&user_draft(draft)).map(user).map_err(error)
     }

@@ -23,6 +23,14 @@ pub trait Directory {
     fn get_users_by_email(&mut self, email: &str) -> DirResult<Vec<User>>;
     fn get_users_by_attribute(&mut self, name: &str, value: &str) -> DirResult<Vec<User>>;
     fn search_users(&mut self, query: &Query) -> DirResult<Page<User>>;
+    /// As `search_users`, each user carrying only the attributes named.
+    fn search_users_selected(&mut self, query: &Query, attributes: &[String]) -> DirResult<Page<User>> {
+        let mut page = self.search_users(query)?;
+        for user in &mut page.items {
+            user.attributes.retain(|a| attributes.contains(&a.name));
+        }
+        Ok(page)
+    }
     fn create_user(&mut self, draft: &UserDraft) -> DirResult<User>;
     fn update_user(&mut self, id: &str, draft: &UserDraft) -> DirResult<User>;
     fn delete_user(&mut self, id: &str) -> DirResult<bool>;

@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 pub const DOCUMENT_ATTRIBUTE: &str = "scim";
 /// The attribute holding the client's id for the resource.
 pub const EXTERNAL_ID: &str = "externalId";
+/// The attributes `render` reads; the others are searchable copies of the document's values.
+const RENDERED: [&str; 2] = [DOCUMENT_ATTRIBUTE, EXTERNAL_ID];
 
 /// Attributes that live in the directory's own fields or are computed, never stored as
 /// searchable attributes.
@@ -377,7 +379,7 @@ pub fn query(ctx: &Ctx) -> ScimResult<Query> {
 /// One page of users, rendered as the request asks, and the number of all matches.
 pub fn page(ctx: &mut Ctx, query: &Query) -> ScimResult<(u32, Vec<Value>)> {
     let projection = Projection::from_request(ctx.request)?;
-    let page = ctx.dir.search_users(query)?;
+    let page = ctx.dir.search_users_selected(query, &RENDERED.map(String::from))?;
     // The page's groups in one directory call, not one per user.
     let groups = if projection.wants("groups") {
         let ids: Vec<String> = page.items.iter().map(|u| u.id.clone()).collect();

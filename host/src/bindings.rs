@@ -186,6 +186,15 @@ fn event_kind(k: wit::EventKind) -> store::EventKind {
 /// The largest page a guest may ask the store for in one search.
 const MAX_SEARCH_LIMIT: u32 = 10_000;
 
+/// A guest's query, refused when it asks for a larger page than one search may return.
+fn bounded(q: wit::Query) -> Result<store::Query, StoreError> {
+    let q = query(q);
+    if q.limit > MAX_SEARCH_LIMIT {
+        return Err(StoreError::Invalid(format!("a search returns at most {MAX_SEARCH_LIMIT} rows")));
+    }
+    Ok(q)
+}
+
 impl types::Host for CallState {}
 
 impl wit::Host for CallState {
@@ -222,11 +231,14 @@ impl wit::Host for CallState {
     }
 
     fn search_users(&mut self, q: wit::Query) -> Result<wit::UserPage, StoreError> {
-        let q = query(q);
-        if q.limit > MAX_SEARCH_LIMIT {
-            return Err(StoreError::Invalid(format!("a search returns at most {MAX_SEARCH_LIMIT} rows")));
-        }
+        let q = bounded(q)?;
         let page = self.tx()?.search_users(&q)?;
+        Ok(wit::UserPage { total: page.total, users: users(page.items) })
+    }
+
+    fn search_users_selected(&mut self, q: wit::Query, attributes: Vec<String>) -> Result<wit::UserPage, StoreError> {
+        let q = bounded(q)?;
+        let page = self.tx()?.search_users_selected(&q, &attributes)?;
         Ok(wit::UserPage { total: page.total, users: users(page.items) })
     }
 
@@ -251,10 +263,7 @@ impl wit::Host for CallState {
     }
 
     fn search_groups(&mut self, q: wit::Query) -> Result<wit::GroupPage, StoreError> {
-        let q = query(q);
-        if q.limit > MAX_SEARCH_LIMIT {
-            return Err(StoreError::Invalid(format!("a search returns at most {MAX_SEARCH_LIMIT} rows")));
-        }
+        let q = bounded(q)?;
         let page = self.tx()?.search_groups(&q)?;
         Ok(wit::GroupPage { total: page.total, groups: page.items.into_iter().map(group).collect() })
     }

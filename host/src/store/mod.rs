@@ -179,6 +179,14 @@ pub trait Transaction: Send {
     fn get_users_by_email(&mut self, email: &str) -> StoreResult<Vec<User>>;
     fn get_users_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<User>>;
     fn search_users(&mut self, query: &Query) -> StoreResult<Page<User>>;
+    /// As `search_users`, each user carrying only the attributes named.
+    fn search_users_selected(&mut self, query: &Query, attributes: &[String]) -> StoreResult<Page<User>> {
+        let mut page = self.search_users(query)?;
+        for user in &mut page.items {
+            user.attributes.retain(|a| attributes.contains(&a.name));
+        }
+        Ok(page)
+    }
     fn create_user(&mut self, draft: &UserDraft) -> StoreResult<User>;
     fn update_user(&mut self, id: &str, draft: &UserDraft) -> StoreResult<User>;
     fn delete_user(&mut self, id: &str) -> StoreResult<bool>;

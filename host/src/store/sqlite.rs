@@ -835,22 +835,31 @@ impl SqliteTransaction {
         Ok(())
     }
 
-    /// The attributes of many owners in one query (a page of a list), by owner id.
+    /// The attributes of many owners in one query (a page of a list), by owner id; only
+    /// those named, when names are given.
     fn attributes_of_many(
         &self,
         table: &str,
         owner: &str,
         ids: &[&str],
+        names: Option<&[String]>,
     ) -> StoreResult<HashMap<String, Vec<Attribute>>> {
-        // The ids travel as one JSON array, so the statement stays the same for any page.
+        // The ids (and names) travel as one JSON array, so the statement stays the same
+        // for any page.
+        let named = if names.is_some() { "AND name IN (SELECT value FROM json_each(?3))" } else { "" };
         let sql = format!(
             "SELECT {owner}, name, value FROM {table}
-             WHERE realm = ?1 AND {owner} IN (SELECT value FROM json_each(?2))
+             WHERE realm = ?1 AND {owner} IN (SELECT value FROM json_each(?2)) {named}
              ORDER BY {owner}, name, position"
         );
         let ids = serde_json::to_string(ids).expect("strings serialize");
+        let names = names.map(|n| serde_json::to_string(n).expect("strings serialize"));
         let mut statement = self.conn()?.prepare_cached(&sql).map_err(classify)?;
-        let mut rows = statement.query(params![self.realm, ids]).map_err(classify)?;
+        let mut rows = match &names {
+            Some(names) => statement.query(params![self.realm, ids, names]),
+            None => statement.query(params![self.realm, ids]),
+        }
+        .map_err(classify)?;
         let mut by_owner: HashMap<String, Vec<Attribute>> = HashMap::new();
         while let Some(row) = rows.next().map_err(classify)? {
             let id: String = row.get(0).map_err(classify)?;
@@ -890,6 +899,17 @@ impl SqliteTransaction {
             .map_err(classify)?;
         rows.sort_unstable_by_key(|(seq, _)| *seq);
         Ok(rows.into_iter().map(|(_, item)| item).collect())
+    }
+
+    /// One page of users with their attributes (only those named, when names are given).
+    fn users_page(&self, query: &Query, names: Option<&[String]>) -> StoreResult<Page<User>> {
+        let (total, mut users) = self.search(Kind::Users, query, user_row)?;
+        let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
+        let mut attributes = self.attributes_of_many("user_attributes", "user_id", &ids, names)?;
+        for user in &mut users {
+            user.attributes = attributes.remove(&user.id).unwrap_or_default();
+        }
+        Ok(Page { total, items: users })
     }
 
     fn users_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql]) -> StoreResult<Vec<User>> {
@@ -1074,13 +1094,11 @@ impl Transaction for SqliteTransaction {
     }
 
     fn search_users(&mut self, query: &Query) -> StoreResult<Page<User>> {
-        let (total, mut users) = self.search(Kind::Users, query, user_row)?;
-        let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
-        let mut attributes = self.attributes_of_many("user_attributes", "user_id", &ids)?;
-        for user in &mut users {
-            user.attributes = attributes.remove(&user.id).unwrap_or_default();
-        }
-        Ok(Page { total, items: users })
+        self.users_page(query, None)
+    }
+
+    fn search_users_selected(&mut self, query: &Query, attributes: &[String]) -> StoreResult<Page<User>> {
+        self.users_page(query, Some(attributes))
     }
 
     fn create_user(&mut self, draft: &UserDraft) -> StoreResult<User> {
@@ -1172,7 +1190,7 @@ impl Transaction for SqliteTransaction {
     fn search_groups(&mut self, query: &Query) -> StoreResult<Page<Group>> {
         let (total, mut groups) = self.search(Kind::Groups, query, group_row)?;
         let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
-        let mut attributes = self.attributes_of_many("group_attributes", "group_id", &ids)?;
+        let mut attributes = self.attributes_of_many("group_attributes", "group_id", &ids, None)?;
         for group in &mut groups {
             group.attributes = attributes.remove(&group.id).unwrap_or_default();
         }
@@ -1665,6 +1683,31 @@ mod tests {
         };
         assert_eq!(search(&mut tx, "y.org"), 1, "the work e-mail is at y.org");
         assert_eq!(search(&mut tx, "x.com"), 0, "x.com is the home e-mail, not the work one");
+    }
+
+    #[test]
+    fn a_selected_search_carries_only_the_attributes_named() {
+        let (_dir, store) = store();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        for i in 0..3 {
+            let mut d = draft(&format!("u{i}"), &format!("x{i}"));
+            d.attributes.push(Attribute { name: "scim".into(), values: vec![format!("{{\"n\":{i}}}")] });
+            d.attributes.push(Attribute { name: "emails.value".into(), values: vec!["a@x".into(), "b@x".into()] });
+            tx.create_user(&d).unwrap();
+        }
+        let query = Query { limit: 2, offset: 1, ..Query::default() };
+        let all = tx.search_users(&query).unwrap();
+        let names = ["scim".to_string(), "externalId".to_string(), "unknown".to_string()];
+        let selected = tx.search_users_selected(&query, &names).unwrap();
+        assert_eq!((selected.total, all.total), (3, 3));
+        let mut expected = all.items.clone();
+        for user in &mut expected {
+            assert_eq!(user.attributes.len(), 3, "{user:?}");
+            user.attributes.retain(|a| a.name != "emails.value");
+        }
+        assert_eq!(selected.items, expected, "the same users, the same fields, two of three attributes");
+        let none = tx.search_users_selected(&query, &[]).unwrap();
+        assert!(none.items.iter().all(|u| u.attributes.is_empty()) && none.items.len() == 2);
     }
 
     #[test]
