@@ -1,7 +1,7 @@
-//! The sandbox benchmark's fixture: 1,000 users in a [`MemoryStore`], the stock guest
-//! compiled once, and the requests of each scenario, ready to answer natively (the guest
-//! library called directly) or through the wasm component with a fresh instance per call,
-//! as the server does. Shared by the Criterion benchmark and `calls`, which repeats one
+//! The sandbox benchmark's fixture: 1,000 users and a group of all of them in a
+//! [`MemoryStore`], the stock guest compiled once, and the requests of each scenario, ready
+//! to answer natively (the guest library called directly) or through the wasm component
+//! with a fresh instance per call, as the server does. Shared by the Criterion benchmark and `calls`, which repeats one
 //! scenario for callgrind.
 
 use crate::MemoryStore;
@@ -48,6 +48,20 @@ impl Sandbox {
             let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
             ids.push(body["id"].as_str().unwrap().to_string());
         }
+        // A group of every user, which the PUT scenario sends again as it is.
+        let group = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "everyone",
+            "members": ids.iter().map(|id| json!({ "value": id })).collect::<Vec<_>>(),
+        });
+        let response = scim_guest::handle(
+            &mut *store.directory.lock().unwrap(),
+            Scope::Realm,
+            &request("POST", "/Groups", &[], Some(group.clone())),
+        );
+        assert_eq!(response.status, 201);
+        let group_id =
+            serde_json::from_slice::<serde_json::Value>(&response.body).unwrap()["id"].as_str().unwrap().to_string();
         let runtime = Runtime::new(PoolSize { concurrent_calls: 4 }, None).expect("a runtime");
         let module = runtime.load(guest).expect("the guest compiles");
         let mut sandbox = Sandbox {
@@ -64,6 +78,7 @@ impl Sandbox {
             ("upsert_existing_user", request("POST", "/Users", &[], Some(user(USERS / 2)))),
             ("list_100", request("GET", "/Users", &[("startIndex", "401"), ("count", "100")], None)),
             ("unknown_path", request("GET", "/Nothing", &[], None)),
+            ("put_group_1000", request("PUT", &format!("/Groups/{group_id}"), &[], Some(group))),
         ];
         for (name, request) in requests {
             let expected_status = sandbox.native(&request).status;

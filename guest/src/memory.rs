@@ -48,8 +48,18 @@ impl MemoryDirectory {
 
     fn new_id(&mut self) -> String {
         self.next_id += 1;
-        // Lowercase UUID text with letters in it, as the host's store makes.
-        format!("0000abcd-0000-4000-8000-{:012}", self.next_id)
+        // Lowercase UUID text that differs from the previous id in its first characters,
+        // as the store's random ones do (sets of ids compare them), yet repeatable: the
+        // counter through a multiplicative hash, and the counter itself at the end.
+        let x = self.next_id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            x >> 32,
+            (x >> 16) & 0xffff,
+            x & 0xfff,
+            (x >> 4) & 0xfff,
+            self.next_id
+        )
     }
 
     fn check_user_unique(&self, draft: &UserDraft, own: Option<&str>) -> DirResult<()> {

@@ -110,6 +110,7 @@ fn a_patch_reads_only_the_members_it_names_and_changes_what_a_full_read_would() 
         "members": [{ "value": a }, { "value": b }, { "value": c }] });
     let (_, created) = base.call(&Scope::Realm, "POST", "/Groups", Some(group));
     let gid = created["id"].as_str().unwrap().to_string();
+    assert_ne!(b, b.to_uppercase(), "an id with letters, for the filter that names it in upper case");
     let eq = |id: &str| format!("members[value eq \"{id}\"]");
     let add = |id: &str| json!({ "op": "add", "path": "members", "value": [{ "value": id }] });
     let remove = |id: &str| json!({ "op": "remove", "path": eq(id) });

@@ -416,6 +416,12 @@ impl Drop for Pooled {
     }
 }
 
+/// Runs a statement without parameters (BEGIN, COMMIT) from the connection's cache: every
+/// call runs two, and `execute_batch` parses them anew each time.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 fn failed(e: rusqlite::Error) -> StoreError {
     StoreError::Failed(e.to_string())
 }
@@ -688,7 +694,7 @@ impl SqliteStore {
             Access::Read => "BEGIN DEFERRED",
             Access::Write => "BEGIN IMMEDIATE",
         };
-        conn.execute_batch(begin).map_err(classify)?;
+        run_cached(&conn, begin).map_err(classify)?;
         if access == Access::Write {
             // A write must not bring back a realm deleted since the request found it.
             let known = conn
@@ -731,7 +737,7 @@ impl Drop for SqliteTransaction {
         if let Some(conn) = self.conn.get()
             && !conn.is_autocommit()
         {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = run_cached(conn, "ROLLBACK");
         }
     }
 }
@@ -1417,7 +1423,7 @@ impl Transaction for SqliteTransaction {
 
     fn commit(self: Box<Self>) -> StoreResult<()> {
         match self.conn.get() {
-            Some(conn) => conn.execute_batch("COMMIT").map_err(classify),
+            Some(conn) => run_cached(conn, "COMMIT").map_err(classify),
             // The call never touched the directory.
             None => Ok(()),
         }
