@@ -14,6 +14,9 @@ pub struct MemoryDirectory {
     groups: BTreeMap<String, Group>,
     /// (group id, user id), in insertion order per group.
     members: Vec<(String, String)>,
+    /// The same memberships by user, each user's groups in the order joined: a page of
+    /// users reads its groups without a scan of every membership.
+    groups_of_user: BTreeMap<String, Vec<String>>,
     organizations: Vec<Organization>,
     organization_members: BTreeSet<(String, String)>,
     /// Every event emitted, in order.
@@ -329,6 +332,7 @@ impl Directory for MemoryDirectory {
     fn delete_user(&mut self, id: &str) -> DirResult<bool> {
         let existed = self.users.remove(id).is_some();
         self.members.retain(|(_, u)| u != id);
+        self.groups_of_user.remove(id);
         self.organization_members.retain(|(_, u)| u != id);
         self.passwords.remove(id);
         Ok(existed)
@@ -392,6 +396,7 @@ impl Directory for MemoryDirectory {
     fn delete_group(&mut self, id: &str) -> DirResult<bool> {
         let existed = self.groups.remove(id).is_some();
         self.members.retain(|(g, _)| g != id);
+        self.groups_of_user.values_mut().for_each(|groups| groups.retain(|g| g != id));
         Ok(existed)
     }
 
@@ -408,10 +413,11 @@ impl Directory for MemoryDirectory {
 
     fn user_groups(&mut self, user_id: &str) -> DirResult<Vec<Membership>> {
         Ok(self
-            .members
-            .iter()
-            .filter(|(_, u)| u == user_id)
-            .filter_map(|(g, _)| self.groups.get(g))
+            .groups_of_user
+            .get(user_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|g| self.groups.get(g))
             .map(|g| Membership { group_id: g.id.clone(), group_name: g.name.clone() })
             .collect())
     }
@@ -423,9 +429,11 @@ impl Directory for MemoryDirectory {
         if !self.users.contains_key(user_id) {
             return Err(DirectoryError::NotFound(user_id.to_string()));
         }
-        if self.members.iter().any(|(g, u)| g == group_id && u == user_id) {
+        let groups = self.groups_of_user.entry(user_id.to_string()).or_default();
+        if groups.iter().any(|g| g == group_id) {
             return Ok(false);
         }
+        groups.push(group_id.to_string());
         self.members.push((group_id.to_string(), user_id.to_string()));
         self.touch_group(group_id);
         Ok(true)
@@ -434,6 +442,9 @@ impl Directory for MemoryDirectory {
     fn remove_member(&mut self, group_id: &str, user_id: &str) -> DirResult<bool> {
         let before = self.members.len();
         self.members.retain(|(g, u)| !(g == group_id && u == user_id));
+        if let Some(groups) = self.groups_of_user.get_mut(user_id) {
+            groups.retain(|g| g != group_id);
+        }
         let removed = self.members.len() != before;
         if removed {
             self.touch_group(group_id);
@@ -462,6 +473,9 @@ impl Directory for MemoryDirectory {
             .map(|g| g.id.clone())
             .collect();
         self.members.retain(|(g, u)| !(u == user_id && org_groups.contains(g)));
+        if let Some(groups) = self.groups_of_user.get_mut(user_id) {
+            groups.retain(|g| !org_groups.contains(g));
+        }
         Ok(removed)
     }
 
