@@ -52,7 +52,8 @@ fn one_or_all(all: Vec<Value>, id: Option<&str>, what: &str) -> ScimResult<Respo
     match id {
         None => {
             let total = all.len() as u32;
-            Ok(Response::json(200, &list_response(total, 1, all)))
+            let texts: Vec<String> = all.iter().map(Value::to_string).collect();
+            Ok(list_response(total, 1, &texts))
         }
         Some(id) => all
             .into_iter()

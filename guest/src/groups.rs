@@ -259,12 +259,12 @@ pub fn query(ctx: &Ctx) -> ScimResult<Query> {
 }
 
 /// One page of groups, rendered as the request asks, and the number of all matches.
-pub fn page(ctx: &mut Ctx, query: &Query) -> ScimResult<(u32, Vec<Value>)> {
+pub fn page(ctx: &mut Ctx, query: &Query) -> ScimResult<(u32, Vec<String>)> {
     let projection = Projection::from_request(ctx.request)?;
     let page = ctx.dir.search_groups(query)?;
     let mut resources = Vec::with_capacity(page.items.len());
     for group in &page.items {
-        resources.push(full(ctx, group, &projection)?);
+        resources.push(full(ctx, group, &projection)?.to_string());
     }
     Ok((page.total, resources))
 }
@@ -273,7 +273,7 @@ pub fn page(ctx: &mut Ctx, query: &Query) -> ScimResult<(u32, Vec<Value>)> {
 pub fn list(ctx: &mut Ctx) -> ScimResult<Response> {
     let (total, resources) = page(ctx, &query(ctx)?)?;
     let start_index = Paging::from_request(ctx.request)?.start_index;
-    Ok(Response::json(200, &list_response(total, start_index, resources)))
+    Ok(list_response(total, start_index, &resources))
 }
 
 /// PUT /Groups/{id}: replaces the group; its members become exactly those sent.

@@ -45,6 +45,11 @@ impl Response {
         }
     }
 
+    /// A SCIM JSON response whose body is already JSON text.
+    pub fn json_text(status: u16, body: String) -> Self {
+        Response { status, headers: vec![("content-type".into(), SCIM_JSON.into())], body: body.into_bytes() }
+    }
+
     /// An empty response (204 No Content, 304 Not Modified).
     pub fn empty(status: u16) -> Self {
         Response { status, headers: Vec::new(), body: Vec::new() }

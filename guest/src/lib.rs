@@ -22,6 +22,7 @@ pub mod projection;
 pub mod schema;
 pub mod search;
 pub mod time;
+pub mod user_json;
 pub mod users;
 
 #[cfg(target_arch = "wasm32")]

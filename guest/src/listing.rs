@@ -5,9 +5,8 @@
 use crate::directory::{Comparator, Condition, Field, FilterNode, Query, SortKey};
 use crate::error::{ScimError, ScimResult, ScimType};
 use crate::filter::{self, AttrPath, CompValue, Filter};
-use crate::http::Request;
+use crate::http::{Request, Response};
 use crate::schema::LIST_RESPONSE;
-use serde_json::{Value, json};
 
 /// The largest page served, whatever `count` asks (advertised in ServiceProviderConfig).
 pub const MAX_PAGE: u32 = 1000;
@@ -182,17 +181,32 @@ fn stored_value(field: &Field, path: &AttrPath, value: &CompValue) -> ScimResult
     }
 }
 
-/// A ListResponse around one page of resources.
-pub fn list_response(total: u32, start_index: u32, resources: Vec<Value>) -> Value {
-    let mut list = json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": resources.len(),
-    });
-    // Moved in, not through `json!`, which would serialize every resource into a copy.
-    list["Resources"] = Value::Array(resources);
-    list
+/// A ListResponse around one page of resources, each given as its JSON text: the page is
+/// spliced in, not parsed and serialized again.
+pub fn list_response(total: u32, start_index: u32, resources: &[String]) -> Response {
+    let mut body = String::with_capacity(resources.iter().map(|r| r.len() + 1).sum::<usize>() + 160);
+    body.push_str("{\"Resources\":[");
+    for (i, resource) in resources.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(resource);
+    }
+    // The members in the order a serialized `serde_json::Map` has them.
+    for piece in [
+        "],\"itemsPerPage\":",
+        &resources.len().to_string(),
+        ",\"schemas\":[\"",
+        LIST_RESPONSE,
+        "\"],\"startIndex\":",
+        &start_index.to_string(),
+        ",\"totalResults\":",
+        &total.to_string(),
+        "}",
+    ] {
+        body.push_str(piece);
+    }
+    Response::json_text(200, body)
 }
 
 #[cfg(test)]

@@ -79,5 +79,5 @@ pub fn root(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
         total += group_total;
         resources.extend(page);
     }
-    Ok(Response::json(200, &list_response(total, paging.start_index, resources)))
+    Ok(list_response(total, paging.start_index, &resources))
 }

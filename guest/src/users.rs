@@ -15,6 +15,7 @@ use crate::listing::{self, Paging, list_response};
 use crate::patch;
 use crate::projection::Projection;
 use crate::schema::{ENTERPRISE_USER_SCHEMA, Kind, ResourceType, Returned, USER_SCHEMA};
+use crate::user_json;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -251,6 +252,17 @@ fn shaped(ctx: &mut Ctx, user: &User, groups: &[Membership], projection: &Projec
     Ok(projection.apply(resource))
 }
 
+/// A user's JSON text as `shaped` renders it, written without the tree when the request
+/// asks for the default projection.
+fn shaped_text(ctx: &mut Ctx, user: &User, groups: &[Membership], projection: &Projection) -> ScimResult<String> {
+    if projection.is_everything()
+        && let Some(text) = user_json::text(ctx, user, groups)
+    {
+        return Ok(text);
+    }
+    Ok(shaped(ctx, user, groups, projection)?.to_string())
+}
+
 /// The Enterprise manager is a reference by id: its `$ref` is the location of the user it
 /// names, when that user exists in the scope. (`displayName` is left as the client sent
 /// it: clients compare what they sent with what they get back.)
@@ -366,8 +378,9 @@ pub fn get(ctx: &mut Ctx, id: &str) -> ScimResult<Response> {
         return Ok(Response::empty(304).with_header("etag", crate::context::etag(user.version)));
     }
     let projection = Projection::from_request(ctx.request)?;
-    let body = full(ctx, &user, &projection)?;
-    Ok(resource_response(200, &body, false))
+    let groups = if projection.wants("groups") { ctx.dir.user_groups(&user.id)? } else { Vec::new() };
+    let body = shaped_text(ctx, &user, &groups, &projection)?;
+    Ok(Response::json_text(200, body).with_header("etag", crate::context::etag(user.version)))
 }
 
 /// The store query of a list request in this scope.
@@ -377,7 +390,7 @@ pub fn query(ctx: &Ctx) -> ScimResult<Query> {
 }
 
 /// One page of users, rendered as the request asks, and the number of all matches.
-pub fn page(ctx: &mut Ctx, query: &Query) -> ScimResult<(u32, Vec<Value>)> {
+pub fn page(ctx: &mut Ctx, query: &Query) -> ScimResult<(u32, Vec<String>)> {
     let projection = Projection::from_request(ctx.request)?;
     let page = ctx.dir.search_users_selected(query, &RENDERED.map(String::from))?;
     // The page's groups in one directory call, not one per user.
@@ -389,7 +402,7 @@ pub fn page(ctx: &mut Ctx, query: &Query) -> ScimResult<(u32, Vec<Value>)> {
     };
     let mut resources = Vec::with_capacity(page.items.len());
     for (user, groups) in page.items.iter().zip(&groups) {
-        resources.push(shaped(ctx, user, groups, &projection)?);
+        resources.push(shaped_text(ctx, user, groups, &projection)?);
     }
     Ok((page.total, resources))
 }
@@ -398,7 +411,7 @@ pub fn page(ctx: &mut Ctx, query: &Query) -> ScimResult<(u32, Vec<Value>)> {
 pub fn list(ctx: &mut Ctx) -> ScimResult<Response> {
     let (total, resources) = page(ctx, &query(ctx)?)?;
     let start_index = Paging::from_request(ctx.request)?.start_index;
-    Ok(Response::json(200, &list_response(total, start_index, resources)))
+    Ok(list_response(total, start_index, &resources))
 }
 
 /// PUT /Users/{id}: replaces the user.
