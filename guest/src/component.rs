@@ -231,6 +231,9 @@ impl Directory for HostDirectory {
     fn get_user(&mut self, id: &str) -> DirResult<Option<d::User>> {
         wit::get_user(id).map(|u| u.map(user)).map_err(error)
     }
+    fn get_user_selected(&mut self, id: &str, attributes: &[String]) -> DirResult<Option<d::User>> {
+        wit::get_user_selected(id, attributes).map(|u| u.map(user)).map_err(error)
+    }
     fn get_user_by_username(&mut self, username: &str) -> DirResult<Option<d::User>> {
         wit::get_user_by_username(username).map(|u| u.map(user)).map_err(error)
     }

@@ -19,6 +19,14 @@ pub type DirResult<T> = Result<T, DirectoryError>;
 /// The identity store of one realm.
 pub trait Directory {
     fn get_user(&mut self, id: &str) -> DirResult<Option<User>>;
+    /// As `get_user`, carrying only the attributes named.
+    fn get_user_selected(&mut self, id: &str, attributes: &[String]) -> DirResult<Option<User>> {
+        let mut user = self.get_user(id)?;
+        if let Some(user) = &mut user {
+            user.attributes.retain(|a| attributes.contains(&a.name));
+        }
+        Ok(user)
+    }
     fn get_user_by_username(&mut self, username: &str) -> DirResult<Option<User>>;
     fn get_users_by_email(&mut self, email: &str) -> DirResult<Vec<User>>;
     fn get_users_by_attribute(&mut self, name: &str, value: &str) -> DirResult<Vec<User>>;

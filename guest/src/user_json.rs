@@ -128,8 +128,11 @@ fn object(members: &Members<'_>) -> String {
         if i > 0 {
             out.push(',');
         }
-        push_string(&mut out, key);
-        out.push(':');
+        // A key is a literal of this module or was borrowed from the parsed text, which
+        // it can only be without escapes: it needs none.
+        out.push('"');
+        out.push_str(key);
+        out.push_str("\":");
         out.push_str(value);
     }
     out.push('}');

@@ -230,7 +230,18 @@ pub fn render(ctx: &Ctx, user: &User, groups: &[Membership]) -> Value {
 
 /// The user with this id, if it is visible in the scope.
 fn load(ctx: &mut Ctx, id: &str) -> ScimResult<User> {
-    let user = ctx.dir.get_user(id)?.ok_or_else(|| ScimError::not_found("User", id))?;
+    let user = ctx.dir.get_user(id)?;
+    visible(ctx, user, id)
+}
+
+/// As `load`, with only the attributes `render` reads.
+fn load_rendered(ctx: &mut Ctx, id: &str) -> ScimResult<User> {
+    let user = ctx.dir.get_user_selected(id, &RENDERED.map(String::from))?;
+    visible(ctx, user, id)
+}
+
+fn visible(ctx: &mut Ctx, user: Option<User>, id: &str) -> ScimResult<User> {
+    let user = user.ok_or_else(|| ScimError::not_found("User", id))?;
     if let Scope::Organization { id: org, .. } = &ctx.scope
         && !ctx.dir.is_organization_member(org, id)?
     {
@@ -373,7 +384,7 @@ pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
 
 /// GET /Users/{id}.
 pub fn get(ctx: &mut Ctx, id: &str) -> ScimResult<Response> {
-    let user = load(ctx, id)?;
+    let user = load_rendered(ctx, id)?;
     if ctx.not_modified(user.version) {
         return Ok(Response::empty(304).with_header("etag", crate::context::etag(user.version)));
     }

@@ -218,6 +218,10 @@ impl wit::Host for CallState {
         Ok(self.tx()?.get_user(&id)?.map(user))
     }
 
+    fn get_user_selected(&mut self, id: String, attributes: Vec<String>) -> Result<Option<wit::User>, StoreError> {
+        Ok(self.tx()?.get_user_selected(&id, &attributes)?.map(user))
+    }
+
     fn get_user_by_username(&mut self, username: String) -> Result<Option<wit::User>, StoreError> {
         Ok(self.tx()?.get_user_by_username(&username)?.map(user))
     }

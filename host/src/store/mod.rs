@@ -175,6 +175,14 @@ pub struct StoredToken {
 /// back.
 pub trait Transaction: Send {
     fn get_user(&mut self, id: &str) -> StoreResult<Option<User>>;
+    /// As `get_user`, carrying only the attributes named.
+    fn get_user_selected(&mut self, id: &str, attributes: &[String]) -> StoreResult<Option<User>> {
+        let mut user = self.get_user(id)?;
+        if let Some(user) = &mut user {
+            user.attributes.retain(|a| attributes.contains(&a.name));
+        }
+        Ok(user)
+    }
     fn get_user_by_username(&mut self, username: &str) -> StoreResult<Option<User>>;
     fn get_users_by_email(&mut self, email: &str) -> StoreResult<Vec<User>>;
     fn get_users_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<User>>;

@@ -1717,6 +1717,24 @@ mod tests {
     }
 
     #[test]
+    fn a_selected_read_of_one_user_carries_only_the_attributes_named() {
+        let (_dir, store) = store();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        let mut d = draft("ada", "x1");
+        d.attributes.push(Attribute { name: "scim".into(), values: vec!["{\"n\":1}".into()] });
+        d.attributes.push(Attribute { name: "emails.value".into(), values: vec!["a@x".into(), "b@x".into()] });
+        let created = tx.create_user(&d).unwrap();
+        let mut expected = tx.get_user(&created.id).unwrap().expect("the user");
+        assert_eq!(expected.attributes.len(), 3, "{expected:?}");
+        expected.attributes.retain(|a| a.name != "emails.value");
+        let names = ["scim".to_string(), "externalId".to_string(), "unknown".to_string()];
+        assert_eq!(tx.get_user_selected(&created.id, &names).unwrap(), Some(expected));
+        let bare = tx.get_user_selected(&created.id, &[]).unwrap().expect("the user");
+        assert!(bare.attributes.is_empty() && bare.username == "ada", "{bare:?}");
+        assert_eq!(tx.get_user_selected("nobody", &names).unwrap(), None);
+    }
+
+    #[test]
     fn the_groups_of_many_users_are_each_users_groups_in_the_order_asked() {
         let (_dir, store) = store();
         let mut tx = store.begin("r", Access::Write).unwrap();
