@@ -106,15 +106,12 @@ pub fn meta(resource_type: &str, created: i64, updated: i64, version: u64, locat
     })
 }
 
-/// A resource response: the body and its ETag, plus a `Location` header when asked
+/// A resource response: its JSON text and ETag, plus a `Location` header when given
 /// (a 201, or a POST that adopted an existing resource).
-pub fn resource_response(status: u16, body: &Value, with_location: bool) -> Response {
-    let mut response = Response::json(status, body);
-    if let Some(version) = body["meta"]["version"].as_str() {
-        response = response.with_header("etag", version);
+pub fn resource_response(status: u16, body: String, version: u64, location: Option<String>) -> Response {
+    let response = Response::json_text(status, body).with_header("etag", etag(version));
+    match location {
+        Some(location) => response.with_header("location", location),
+        None => response,
     }
-    if with_location && let Some(location) = body["meta"]["location"].as_str() {
-        response = response.with_header("location", location);
-    }
-    response
 }

@@ -7,6 +7,7 @@ use crate::directory::{Attribute, Comparator, EventKind, Field, Group, GroupDraf
 use crate::error::{ScimError, ScimResult};
 use crate::filter::{AttrPath, CompValue, Filter};
 use crate::http::Response;
+use crate::json_text;
 use crate::listing::{self, Paging, list_response};
 use crate::patch::{self, OpKind, PatchOp, PatchPath};
 use crate::projection::Projection;
@@ -118,15 +119,26 @@ fn load(ctx: &mut Ctx, id: &str) -> ScimResult<Group> {
     }
 }
 
-fn full(ctx: &mut Ctx, group: &Group, projection: &Projection) -> ScimResult<Value> {
+fn full(ctx: &mut Ctx, group: &Group, projection: &Projection) -> ScimResult<String> {
     let members = if projection.wants("members") { Some(member_ids(&ctx.dir.group_members(&group.id)?)) } else { None };
-    Ok(projection.apply(render(ctx, group, members.as_deref())))
+    Ok(text(ctx, group, members.as_deref(), projection))
 }
 
 /// A group just written, whose members are known to be `members`: no need to read them back.
-fn written(ctx: &Ctx, group: &Group, members: &[String]) -> ScimResult<Value> {
+fn written(ctx: &Ctx, group: &Group, members: &[String]) -> ScimResult<String> {
     let projection = Projection::from_request(ctx.request)?;
-    Ok(projection.apply(render(ctx, group, projection.wants("members").then_some(members))))
+    Ok(text(ctx, group, projection.wants("members").then_some(members), &projection))
+}
+
+/// The group's JSON text as the projection shapes it, written without the tree for the
+/// default projection.
+fn text(ctx: &Ctx, group: &Group, members: Option<&[String]>, projection: &Projection) -> String {
+    if projection.is_everything()
+        && let Some(text) = json_text::group(ctx, group, members)
+    {
+        return text;
+    }
+    projection.apply(render(ctx, group, members)).to_string()
 }
 
 fn member_ids(members: &[Member]) -> Vec<String> {
@@ -239,7 +251,7 @@ pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
         }
     };
     let body = written(ctx, &group, &wanted)?;
-    Ok(resource_response(status, &body, true))
+    Ok(resource_response(status, body, group.version, Some(ctx.location("Groups", &group.id))))
 }
 
 /// GET /Groups/{id}.
@@ -250,7 +262,7 @@ pub fn get(ctx: &mut Ctx, id: &str) -> ScimResult<Response> {
     }
     let projection = Projection::from_request(ctx.request)?;
     let body = full(ctx, &group, &projection)?;
-    Ok(resource_response(200, &body, false))
+    Ok(resource_response(200, body, group.version, None))
 }
 
 /// The store query of a list request in this scope.
@@ -264,7 +276,7 @@ pub fn page(ctx: &mut Ctx, query: &Query) -> ScimResult<(u32, Vec<String>)> {
     let page = ctx.dir.search_groups(query)?;
     let mut resources = Vec::with_capacity(page.items.len());
     for group in &page.items {
-        resources.push(full(ctx, group, &projection)?.to_string());
+        resources.push(full(ctx, group, &projection)?);
     }
     Ok((page.total, resources))
 }
@@ -286,7 +298,7 @@ pub fn replace(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
     let current = ctx.dir.group_members(&existing.id)?;
     let group = save(ctx, &existing, &draft, &wanted, &current)?;
     let body = written(ctx, &group, &wanted)?;
-    Ok(resource_response(200, &body, false))
+    Ok(resource_response(200, body, group.version, None))
 }
 
 /// PATCH /Groups/{id}: applies the operations to the group with the members they name
@@ -316,7 +328,7 @@ pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
         return Ok(Response::empty(204).with_header("etag", etag(group.version)));
     }
     let body = full(ctx, &group, &projection)?;
-    Ok(resource_response(200, &body, false))
+    Ok(resource_response(200, body, group.version, None))
 }
 
 /// The user ids that PATCH operations name when they change no other member: adds of

@@ -14,6 +14,7 @@ pub mod filter;
 pub mod groups;
 pub mod handler;
 pub mod http;
+pub mod json_text;
 pub mod listing;
 pub mod memory;
 pub mod patch;
@@ -22,7 +23,6 @@ pub mod projection;
 pub mod schema;
 pub mod search;
 pub mod time;
-pub mod user_json;
 pub mod users;
 
 #[cfg(target_arch = "wasm32")]

@@ -11,11 +11,11 @@ use crate::directory::{EventKind, Field, Membership, Query, User, UserDraft, fir
 use crate::error::{ScimError, ScimResult};
 use crate::filter::AttrPath;
 use crate::http::Response;
+use crate::json_text;
 use crate::listing::{self, Paging, list_response};
 use crate::patch;
 use crate::projection::Projection;
 use crate::schema::{ENTERPRISE_USER_SCHEMA, Kind, ResourceType, Returned, USER_SCHEMA};
-use crate::user_json;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -251,9 +251,9 @@ fn visible(ctx: &mut Ctx, user: Option<User>, id: &str) -> ScimResult<User> {
 }
 
 /// Renders a user with its groups, honouring `attributes` / `excludedAttributes`.
-fn full(ctx: &mut Ctx, user: &User, projection: &Projection) -> ScimResult<Value> {
+fn full(ctx: &mut Ctx, user: &User, projection: &Projection) -> ScimResult<String> {
     let groups = if projection.wants("groups") { ctx.dir.user_groups(&user.id)? } else { Vec::new() };
-    shaped(ctx, user, &groups, projection)
+    shaped_text(ctx, user, &groups, projection)
 }
 
 /// Renders a user whose groups were read already, honouring the projection.
@@ -267,7 +267,7 @@ fn shaped(ctx: &mut Ctx, user: &User, groups: &[Membership], projection: &Projec
 /// asks for the default projection.
 fn shaped_text(ctx: &mut Ctx, user: &User, groups: &[Membership], projection: &Projection) -> ScimResult<String> {
     if projection.is_everything()
-        && let Some(text) = user_json::text(ctx, user, groups)
+        && let Some(text) = json_text::user(ctx, user, groups)
     {
         return Ok(text);
     }
@@ -379,7 +379,7 @@ pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
     set_password(ctx, &user.id, &resource)?;
     join_scope(ctx, &user)?;
     let body = full(ctx, &user, &projection)?;
-    Ok(resource_response(status, &body, true))
+    Ok(resource_response(status, body, user.version, Some(ctx.location("Users", &user.id))))
 }
 
 /// GET /Users/{id}.
@@ -389,9 +389,8 @@ pub fn get(ctx: &mut Ctx, id: &str) -> ScimResult<Response> {
         return Ok(Response::empty(304).with_header("etag", crate::context::etag(user.version)));
     }
     let projection = Projection::from_request(ctx.request)?;
-    let groups = if projection.wants("groups") { ctx.dir.user_groups(&user.id)? } else { Vec::new() };
-    let body = shaped_text(ctx, &user, &groups, &projection)?;
-    Ok(Response::json_text(200, body).with_header("etag", crate::context::etag(user.version)))
+    let body = full(ctx, &user, &projection)?;
+    Ok(resource_response(200, body, user.version, None))
 }
 
 /// The store query of a list request in this scope.
@@ -435,7 +434,7 @@ pub fn replace(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
     set_password(ctx, &user.id, &resource)?;
     let projection = Projection::from_request(ctx.request)?;
     let body = full(ctx, &user, &projection)?;
-    Ok(resource_response(200, &body, false))
+    Ok(resource_response(200, body, user.version, None))
 }
 
 /// PATCH /Users/{id}: applies the operations, validates the result as a whole, saves.
@@ -450,7 +449,7 @@ pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
     set_password(ctx, &user.id, &resource)?;
     let projection = Projection::from_request(ctx.request)?;
     let body = full(ctx, &user, &projection)?;
-    Ok(resource_response(200, &body, false))
+    Ok(resource_response(200, body, user.version, None))
 }
 
 /// DELETE /Users/{id}: deletes the user, or in organization scope ends its membership.

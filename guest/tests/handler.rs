@@ -404,3 +404,27 @@ fn a_manager_named_by_id_is_rendered_with_its_reference() {
     assert_eq!(manager["$ref"], json!(format!("{BASE}/Users/{boss_id}")));
     assert!(manager.get("displayName").is_none(), "only what the client sent: {manager}");
 }
+
+#[test]
+fn a_resource_answered_without_its_meta_still_carries_its_etag_and_location() {
+    let mut realm = Realm::new();
+    let id = realm.post_user(&Scope::Realm, "meta-less");
+    let response = realm.send(&Scope::Realm, "GET", &format!("/Users/{id}?excludedAttributes=meta"), None);
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    assert!(body.get("meta").is_none(), "{body}");
+    assert_eq!(response.header("etag"), Some("W/\"1\""));
+    let response = realm.send(
+        &Scope::Realm,
+        "POST",
+        "/Groups?attributes=displayName",
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "plain"
+        })),
+    );
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(response.status, 201);
+    assert!(body.get("meta").is_none(), "{body}");
+    let location = response.header("location").expect("a Location header");
+    assert!(location.ends_with(&format!("/Groups/{}", body["id"].as_str().unwrap())), "{location}");
+    assert!(response.header("etag").is_some());
+}

@@ -1,16 +1,18 @@
-//! A user as SCIM JSON text, written from the stored document without a `Value` tree.
+//! Users and groups as SCIM JSON text, written from the stored document without a
+//! `Value` tree.
 //!
-//! Lists and GETs with the default projection render every user they return. Parsing each
-//! stored document into a tree, laying the directory's fields over it and serializing the
-//! tree again allocated every node and string twice: most of a list's cost in the guest.
-//! Here the document's top-level values are copied as the parser found them and only the
-//! fields the directory owns are written anew. The text has the same bytes as
-//! `users::render` serialized; the tree stays the way for projections and for the rare
-//! user this cannot write (an Enterprise manager to resolve, a key with an escape).
+//! Lists, GETs and writes answer with the resources they touch. Parsing each stored
+//! document into a tree, laying the directory's fields over it and serializing the tree
+//! again allocated every node and string twice: most of a list's cost in the guest, and
+//! of a large group's PUT. Here the document's top-level values are copied as the parser
+//! found them and only the fields the directory owns are written anew. The text has the
+//! same bytes as `users::render` / `groups::render` serialized; the tree stays the way for
+//! projections and for the rare resource this cannot write (an Enterprise manager to
+//! resolve, a key with an escape).
 
 use crate::context::{Ctx, etag};
-use crate::directory::{Membership, User, first_value};
-use crate::schema::{ENTERPRISE_USER_SCHEMA, USER_SCHEMA};
+use crate::directory::{Group, Membership, User, first_value};
+use crate::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
 use crate::users::{DOCUMENT_ATTRIBUTE, EXTERNAL_ID};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -21,12 +23,8 @@ use std::collections::BTreeMap;
 type Members<'a> = BTreeMap<&'a str, Cow<'a, str>>;
 
 /// The user's JSON text, or `None` when it needs the tree (see the module's comment).
-pub fn text(ctx: &Ctx, user: &User, groups: &[Membership]) -> Option<String> {
-    let stored = first_value(&user.attributes, DOCUMENT_ATTRIBUTE);
-    let mut doc = match stored {
-        Some(stored) => members(stored)?,
-        None => Members::new(),
-    };
+pub fn user(ctx: &Ctx, user: &User, groups: &[Membership]) -> Option<String> {
+    let mut doc = stored(&user.attributes)?;
     // The text test first: it spares most users the parse.
     if doc
         .get(ENTERPRISE_USER_SCHEMA)
@@ -82,17 +80,69 @@ pub fn text(ctx: &Ctx, user: &User, groups: &[Membership]) -> Option<String> {
         list.push(']');
         doc.insert("groups", list.into());
     }
-    let mut meta = String::from("{\"created\":");
-    push_string(&mut meta, &crate::time::format_millis(user.created_at));
-    meta.push_str(",\"lastModified\":");
-    push_string(&mut meta, &crate::time::format_millis(user.updated_at));
-    meta.push_str(",\"location\":");
-    push_string(&mut meta, &ctx.location("Users", &user.id));
-    meta.push_str(",\"resourceType\":\"User\",\"version\":");
-    push_string(&mut meta, &etag(user.version));
-    meta.push('}');
-    doc.insert("meta", meta.into());
+    doc.insert("meta", meta(ctx, "User", "Users", &user.id, user.created_at, user.updated_at, user.version).into());
     Some(object(&doc))
+}
+
+/// The group's JSON text, with `members` (user ids) when given; `None` when it needs the
+/// tree (a key with an escape).
+pub fn group(ctx: &Ctx, group: &Group, members: Option<&[String]>) -> Option<String> {
+    let mut doc = stored(&group.attributes)?;
+    doc.insert("displayName", string(&group.name).into());
+    match first_value(&group.attributes, EXTERNAL_ID) {
+        Some(x) => doc.insert(EXTERNAL_ID, string(x).into()),
+        None => doc.remove(EXTERNAL_ID),
+    };
+    doc.insert("schemas", ["[", &string(GROUP_SCHEMA), "]"].concat().into());
+    doc.insert("id", string(&group.id).into());
+    if let Some(members) = members {
+        // Sized once: a group can have many thousands of members.
+        let base = ctx.request.base_url.len() + "/Users/".len();
+        let mut list = String::with_capacity(members.iter().map(|id| 2 * id.len() + base + 40).sum::<usize>() + 2);
+        list.push('[');
+        for (i, id) in members.iter().enumerate() {
+            if i > 0 {
+                list.push(',');
+            }
+            list.push_str("{\"$ref\":");
+            push_string(&mut list, &ctx.location("Users", id));
+            list.push_str(",\"type\":\"User\",\"value\":");
+            push_string(&mut list, id);
+            list.push('}');
+        }
+        list.push(']');
+        doc.insert("members", list.into());
+    }
+    doc.insert(
+        "meta",
+        meta(ctx, "Group", "Groups", &group.id, group.created_at, group.updated_at, group.version).into(),
+    );
+    Some(object(&doc))
+}
+
+/// The members of the stored document (none when there is none); `None` when it does not
+/// parse as an object without escaped keys.
+fn stored(attributes: &[crate::directory::Attribute]) -> Option<Members<'_>> {
+    match first_value(attributes, DOCUMENT_ATTRIBUTE) {
+        Some(text) => members(text),
+        None => Some(Members::new()),
+    }
+}
+
+/// The `meta` attribute's text, as `context::meta` renders it.
+fn meta(ctx: &Ctx, resource_type: &str, endpoint: &str, id: &str, created: i64, updated: i64, version: u64) -> String {
+    let mut meta = String::from("{\"created\":");
+    push_string(&mut meta, &crate::time::format_millis(created));
+    meta.push_str(",\"lastModified\":");
+    push_string(&mut meta, &crate::time::format_millis(updated));
+    meta.push_str(",\"location\":");
+    push_string(&mut meta, &ctx.location(endpoint, id));
+    meta.push_str(",\"resourceType\":");
+    push_string(&mut meta, resource_type);
+    meta.push_str(",\"version\":");
+    push_string(&mut meta, &etag(version));
+    meta.push('}');
+    meta
 }
 
 /// The members of a JSON object's text; `None` when it is not an object, or a key has an
@@ -157,7 +207,7 @@ mod tests {
         f(&ctx)
     }
 
-    fn user(document: Option<&Value>, external_id: Option<&str>) -> User {
+    fn stored_user(document: Option<&Value>, external_id: Option<&str>) -> User {
         let mut attributes = Vec::new();
         if let Some(doc) = document {
             attributes.push(Attribute::single(DOCUMENT_ATTRIBUTE, doc.to_string()));
@@ -251,7 +301,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn the_text_is_the_rendered_tree_serialized(
+        fn a_user_text_is_the_rendered_tree_serialized(
             document in document_strategy(),
             external_id in prop::option::of(text_strategy()),
             username in text_strategy(),
@@ -261,7 +311,7 @@ mod tests {
             enabled in any::<bool>(),
             groups in prop::collection::vec((text_strategy(), text_strategy()), 0..3),
         ) {
-            let mut user = user(document.as_ref(), external_id.as_deref());
+            let mut user = stored_user(document.as_ref(), external_id.as_deref());
             user.username = username;
             user.email = email;
             user.first_name = first_name;
@@ -270,8 +320,47 @@ mod tests {
             let groups: Vec<Membership> =
                 groups.into_iter().map(|(group_id, group_name)| Membership { group_id, group_name }).collect();
             with_ctx(|ctx| {
-                let text = text(ctx, &user, &groups).expect("written without the tree");
+                let text = super::user(ctx, &user, &groups).expect("written without the tree");
                 prop_assert_eq!(text, crate::users::render(ctx, &user, &groups).to_string());
+                Ok(())
+            })?;
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_group_text_is_the_rendered_tree_serialized(
+            name in text_strategy(),
+            external_id in prop::option::of(text_strategy()),
+            stored in prop::option::of((prop::option::of(text_strategy()), any::<bool>())),
+            members in prop::option::of(prop::collection::vec(text_strategy(), 0..4)),
+        ) {
+            let mut attributes = Vec::new();
+            if let Some((extra, with_id)) = stored {
+                let mut doc = json!({"displayName": "stored", "schemas": ["stale"]});
+                if let Some(extra) = extra {
+                    doc["urn:example:group"] = json!({"note": extra, "n": 2.5});
+                }
+                if with_id {
+                    doc["externalId"] = json!("stored-external-id");
+                }
+                attributes.push(Attribute::single(DOCUMENT_ATTRIBUTE, doc.to_string()));
+            }
+            if let Some(x) = &external_id {
+                attributes.push(Attribute::single(EXTERNAL_ID, x));
+            }
+            let group = Group {
+                id: "9e0c7a1b-1d2e-4f30-8a4b-5c6d7e8f9a0b".into(),
+                name,
+                organization: None,
+                created_at: 1_700_000_000_000,
+                updated_at: 1_700_000_000_001,
+                version: 3,
+                attributes,
+            };
+            with_ctx(|ctx| {
+                let text = super::group(ctx, &group, members.as_deref()).expect("written without the tree");
+                prop_assert_eq!(text, crate::groups::render(ctx, &group, members.as_deref()).to_string());
                 Ok(())
             })?;
         }
@@ -281,11 +370,14 @@ mod tests {
     fn a_manager_to_resolve_or_an_escaped_key_needs_the_tree() {
         with_ctx(|ctx| {
             let manager = json!({ ENTERPRISE_USER_SCHEMA: { "manager": { "value": "b0b" } } });
-            assert_eq!(text(ctx, &user(Some(&manager), None), &[]), None);
+            assert_eq!(super::user(ctx, &stored_user(Some(&manager), None), &[]), None);
             let escaped = json!({ "odd\"key": 1 });
-            assert_eq!(text(ctx, &user(Some(&escaped), None), &[]), None);
+            assert_eq!(super::user(ctx, &stored_user(Some(&escaped), None), &[]), None);
             let plain = json!({ ENTERPRISE_USER_SCHEMA: { "department": "manager" } });
-            assert!(text(ctx, &user(Some(&plain), None), &[]).is_some(), "a value that only says manager");
+            assert!(
+                super::user(ctx, &stored_user(Some(&plain), None), &[]).is_some(),
+                "a value that only says manager"
+            );
         });
     }
 }
