@@ -276,7 +276,8 @@ impl Directory for MemoryDirectory {
         Ok(self
             .users
             .values()
-            .filter(|u| attribute_values(&u.attributes, name).iter().any(|v| v == value))
+            // No copy of each user's values: the upsert benchmark probes 1,000 users this way.
+            .filter(|u| u.attributes.iter().any(|a| a.name == name && a.values.iter().any(|v| v == value)))
             .cloned()
             .collect())
     }
