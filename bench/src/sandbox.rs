@@ -1,8 +1,8 @@
 //! The sandbox benchmark's fixture: 1,000 users and a group of all of them in a
 //! [`MemoryStore`], the stock guest compiled once, and the requests of each scenario, ready
 //! to answer natively (the guest library called directly) or through the wasm component
-//! with a fresh instance per call, as the server does. Shared by the Criterion benchmark and `calls`, which repeats one
-//! scenario for callgrind.
+//! with a fresh instance per call, as the server does. Shared by the Criterion benchmark
+//! and `calls`, which repeats one scenario for callgrind.
 
 use crate::MemoryStore;
 use scim_guest::{Request, Response, Scope};

@@ -38,11 +38,7 @@ impl Request {
 impl Response {
     /// A SCIM JSON response.
     pub fn json(status: u16, body: &serde_json::Value) -> Self {
-        Response {
-            status,
-            headers: vec![("content-type".into(), SCIM_JSON.into())],
-            body: serde_json::to_vec(body).expect("a JSON value always serializes"),
-        }
+        Response::json_text(status, body.to_string())
     }
 
     /// A SCIM JSON response whose body is already JSON text.

@@ -11,7 +11,7 @@
 //! resolve, a key with an escape).
 
 use crate::context::{Ctx, etag};
-use crate::directory::{Group, Membership, User, first_value};
+use crate::directory::{Attribute, Group, Membership, User, first_value};
 use crate::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
 use crate::users::{DOCUMENT_ATTRIBUTE, EXTERNAL_ID};
 use serde_json::value::RawValue;
@@ -28,7 +28,7 @@ pub fn user(ctx: &Ctx, user: &User, groups: &[Membership]) -> Option<String> {
     // The text test first: it spares most users the parse.
     if doc
         .get(ENTERPRISE_USER_SCHEMA)
-        .is_some_and(|e| e.contains("\"manager\"") && members(e).is_none_or(|m| m.contains_key("manager")))
+        .is_some_and(|e| e.contains("\"manager\"") && object_members(e).is_none_or(|m| m.contains_key("manager")))
     {
         return None;
     }
@@ -42,7 +42,7 @@ pub fn user(ctx: &Ctx, user: &User, groups: &[Membership]) -> Option<String> {
     };
     let mut name = match doc.remove("name") {
         // Anything but an object is dropped, as the tree does.
-        Some(Cow::Borrowed(raw)) if raw.starts_with('{') => members(raw)?,
+        Some(Cow::Borrowed(raw)) if raw.starts_with('{') => object_members(raw)?,
         _ => Members::new(),
     };
     for (key, value) in [("givenName", &user.first_name), ("familyName", &user.last_name)] {
@@ -122,9 +122,9 @@ pub fn group(ctx: &Ctx, group: &Group, members: Option<&[String]>) -> Option<Str
 
 /// The members of the stored document (none when there is none); `None` when it does not
 /// parse as an object without escaped keys.
-fn stored(attributes: &[crate::directory::Attribute]) -> Option<Members<'_>> {
+fn stored(attributes: &[Attribute]) -> Option<Members<'_>> {
     match first_value(attributes, DOCUMENT_ATTRIBUTE) {
-        Some(text) => members(text),
+        Some(text) => object_members(text),
         None => Some(Members::new()),
     }
 }
@@ -147,7 +147,7 @@ fn meta(ctx: &Ctx, resource_type: &str, endpoint: &str, id: &str, created: i64, 
 
 /// The members of a JSON object's text; `None` when it is not an object, or a key has an
 /// escape (such a key cannot be borrowed from the text).
-fn members(text: &str) -> Option<Members<'_>> {
+fn object_members(text: &str) -> Option<Members<'_>> {
     let raw: BTreeMap<&str, &RawValue> = serde_json::from_str(text).ok()?;
     Some(raw.into_iter().map(|(k, v)| (k, Cow::Borrowed(v.get()))).collect())
 }
@@ -193,7 +193,6 @@ fn object(members: &Members<'_>) -> String {
 mod tests {
     use super::*;
     use crate::context::Scope;
-    use crate::directory::Attribute;
     use crate::http::Request;
     use crate::memory::MemoryDirectory;
     use crate::profile::Profile;
