@@ -4,6 +4,7 @@
 //! or rolls back whole. No WIT type enters here: the bindings convert at the boundary, so a
 //! second backend (PostgreSQL) implements these traits and nothing else.
 
+mod checkpointer;
 mod sql_filter;
 mod sqlite;
 

@@ -5,6 +5,7 @@
 //! read-to-write upgrade. Readers take a pooled read-only connection, and WAL lets them
 //! read a consistent snapshot while a writer works.
 
+use super::checkpointer;
 use super::sql_filter::{self, Kind, Sql};
 use super::*;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -187,6 +188,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Arc<Pool>,
     readers: Arc<Pool>,
+    /// Wakes the thread that copies the write-ahead log back, off the writer's path.
+    checkpoints: checkpointer::Waker,
     /// The last list place of a page a list query returned, kept under the query and the
     /// offset after the page (clients paging at once through the same list each find theirs).
     cursors: Arc<Mutex<HashMap<(String, u32), i64>>>,
@@ -203,6 +206,8 @@ impl SqliteStore {
             path: path.to_path_buf(),
             writer: Arc::new(Pool::new(1)),
             readers: Arc::new(Pool::new(MAX_READERS)),
+            checkpoints: checkpointer::start(path)
+                .map_err(|e| StoreError::Failed(format!("cannot open {}: {e}", path.display())))?,
             cursors: Arc::default(),
         };
         let conn = store.connect(Access::Write)?;
@@ -220,8 +225,11 @@ impl SqliteStore {
             Access::Read => OpenFlags::SQLITE_OPEN_READ_ONLY,
         } | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(&self.path, flags)
+        let mut conn = Connection::open_with_flags(&self.path, flags)
             .map_err(|e| StoreError::Failed(format!("cannot open {}: {e}", self.path.display())))?;
+        if access == Access::Write {
+            self.checkpoints.hook(&mut conn).map_err(failed)?;
+        }
         // Another process on the same file is the only writer we can meet here.
         conn.busy_timeout(Duration::from_secs(5)).map_err(failed)?;
         conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;").map_err(failed)?;
