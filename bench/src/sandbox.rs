@@ -97,7 +97,12 @@ impl Sandbox {
 
     /// The same request through the component, in a fresh instance.
     pub fn wasm(&self, scenario: &Scenario) -> types::Response {
-        let input = CallInput { scope: &types::Scope::Realm, config: &self.config, request: &scenario.wit_request };
+        let input = CallInput {
+            scope: &types::Scope::Realm,
+            config: &self.config,
+            request: &scenario.wit_request,
+            upgrade_on_write: false,
+        };
         let tx = self.store.begin("bench", Access::Write).unwrap();
         let outcome = self.runtime.call(&self.module, tx, "bench", self.limits, &input).expect("the guest answers");
         assert_eq!(outcome.response.status, scenario.expected_status);

@@ -28,6 +28,11 @@ pub struct CallState {
     pub request_id: String,
     /// Set when the store reported a transient conflict: the call must run again.
     pub rerun: bool,
+    /// Whether a write in this read transaction stops the call, for the caller to run it
+    /// again as a write (see `http::scim`), instead of failing the write.
+    pub upgrade_on_write: bool,
+    /// Set when the call was stopped so.
+    pub needs_write: bool,
     /// The last uniqueness conflict the store reported, for the log of a 409.
     pub last_conflict: Option<(String, String)>,
     /// The guest's memory cap; records whether the guest hit it.
@@ -46,6 +51,11 @@ impl wasmtime_wasi::WasiView for CallState {
 #[derive(Debug, thiserror::Error)]
 #[error("transient store conflict: {0}")]
 pub struct Rerun(pub String);
+
+/// Marks a trap raised because a call run as a read wrote.
+#[derive(Debug, thiserror::Error)]
+#[error("the call wrote in a read transaction")]
+pub struct NeedsWrite;
 
 impl CallState {
     fn tx(&mut self) -> Result<&mut (dyn Transaction + 'static), StoreError> {
@@ -206,6 +216,11 @@ impl wit::Host for CallState {
                 wit::Error::Conflict(wit::Conflict { constraint, detail })
             }
             StoreError::Invalid(why) => wit::Error::Invalid(why),
+            StoreError::ReadOnly if self.upgrade_on_write => {
+                self.needs_write = true;
+                return Err(NeedsWrite.into());
+            }
+            StoreError::ReadOnly => wit::Error::Invalid(StoreError::ReadOnly.to_string()),
             StoreError::Failed(why) => wit::Error::Unavailable(why),
             StoreError::Transient(why) => {
                 self.rerun = true;

@@ -43,6 +43,7 @@ pub struct Metrics {
     pub guest_call_seconds: Family<RealmLabels, Histogram, fn() -> Histogram>,
     pub store_commit_seconds: Histogram,
     pub instantiations: Counter,
+    pub write_upgrades: Counter,
     pub guest_failures: Family<FailureLabels, Counter>,
     pub module_swaps: Family<RealmLabels, Counter>,
 }
@@ -64,6 +65,12 @@ impl Default for Metrics {
         registry.register("store_commit_seconds", "Time to commit a call's transaction", store_commit_seconds.clone());
         let instantiations = Counter::default();
         registry.register("instantiations", "Guest instances created", instantiations.clone());
+        let write_upgrades = Counter::default();
+        registry.register(
+            "write_upgrades",
+            "Calls run first as reads (upserts) that wrote, and ran again as writes",
+            write_upgrades.clone(),
+        );
         let guest_failures = Family::<FailureLabels, Counter>::default();
         registry.register(
             "guest_failures",
@@ -78,6 +85,7 @@ impl Default for Metrics {
             guest_call_seconds,
             store_commit_seconds,
             instantiations,
+            write_upgrades,
             guest_failures,
             module_swaps,
         }

@@ -262,6 +262,17 @@ impl TestServer {
         self.post(&format!("{}/Users", self.base(scope)), user(user_name, external_id)).await.expect(201).id()
     }
 
+    /// The value of one series of the Prometheus metrics, e.g. `scim_host_instantiations_total`.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let metrics = self.get(&format!("{}/metrics", self.origin)).await.expect(200).text;
+        metrics
+            .lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no series {series} in\n{metrics}"))
+    }
+
     /// The admin events of realm `demo`, oldest first.
     pub async fn events(&self) -> Vec<Value> {
         let answer = self

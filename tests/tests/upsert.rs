@@ -54,16 +54,42 @@ async fn reposted_groups_are_adopted_by_external_id() {
     server.stop().await;
 }
 
+/// Calls that ran as a read, wrote, and ran again as a write.
+const UPGRADES: &str = "scim_host_write_upgrades_total";
+
 #[tokio::test]
-async fn an_unchanged_repost_writes_nothing() {
+async fn an_unchanged_repost_writes_nothing_and_is_answered_from_a_read() {
     let server = TestServer::start().await;
-    let users = format!("{}/Users", server.base(Scope::Realm));
-    let first = server.post(&users, user("bob", "x-bob")).await.expect(201);
-    let again = server.post(&users, user("bob", "x-bob")).await.expect(200);
-    assert_eq!(again.body["meta"]["version"], first.body["meta"]["version"]);
-    assert_eq!(again.header("etag"), first.header("etag"));
-    let kinds: Vec<_> = server.events().await.into_iter().map(|e| e["type"].clone()).collect();
-    assert_eq!(kinds, vec![json!("USER_CREATED")]);
+    for (n, scope) in BOTH_SCOPES.into_iter().enumerate() {
+        let users = format!("{}/Users", server.base(scope));
+        let (name, external_id) = (format!("bob-{n}"), format!("x-bob-{n}"));
+        let upgrades = server.metric(UPGRADES).await;
+        let first = server.post(&users, user(&name, &external_id)).await.expect(201);
+        assert_eq!(server.metric(UPGRADES).await, upgrades + 1.0, "{scope:?}: a new user is a write");
+
+        let again = server.post(&users, user(&name, &external_id)).await.expect(200);
+        assert_eq!(again.body["meta"]["version"], first.body["meta"]["version"], "{scope:?}");
+        assert_eq!(again.header("etag"), first.header("etag"), "{scope:?}");
+        let same = server.put(&format!("{users}/{}", first.id()), user(&name, &external_id)).await.expect(200);
+        assert_eq!(same.body["meta"]["version"], first.body["meta"]["version"], "{scope:?}");
+        assert_eq!(server.metric(UPGRADES).await, upgrades + 1.0, "{scope:?}: the repeats never wrote");
+
+        let mut changed = user(&name, &external_id);
+        changed["name"]["familyName"] = json!("Changed");
+        let put = server.put(&format!("{users}/{}", first.id()), changed).await.expect(200);
+        assert_ne!(put.body["meta"]["version"], first.body["meta"]["version"], "{scope:?}");
+        assert_eq!(server.metric(UPGRADES).await, upgrades + 2.0, "{scope:?}: a change is a write");
+        let fetched = server.get(&format!("{users}/{}", first.id())).await.expect(200);
+        assert_eq!(fetched.body["name"]["familyName"], json!("Changed"), "{scope:?}");
+    }
+    let kinds: Vec<_> = server
+        .events()
+        .await
+        .into_iter()
+        .map(|e| e["type"].as_str().unwrap_or_default().to_string())
+        .filter(|kind| kind.starts_with("USER_"))
+        .collect();
+    assert_eq!(kinds, ["USER_CREATED", "USER_UPDATED", "USER_CREATED", "USER_UPDATED"]);
     server.stop().await;
 }
 

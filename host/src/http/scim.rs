@@ -63,15 +63,30 @@ fn target(path: &str) -> Option<Target<'_>> {
     Some(Target { realm, organization, path, base })
 }
 
-/// Reading requests run in a read transaction; everything else takes the write lock.
-fn access(method: &Method, path: &str) -> Access {
-    if method == Method::GET
-        || method == Method::HEAD
-        || (method == Method::POST && path.trim_end_matches('/').ends_with("/.search"))
+/// How a request's call meets the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// GET, list and `.search`: a read transaction.
+    Read,
+    /// A write transaction, in a write turn.
+    Write,
+    /// What an identity provider repeats unchanged on every re-sync (POST of a user or a
+    /// group, PUT of a user): run as a read, beside the reads, and once more as a write
+    /// only if the guest writes. An unchanged upsert then never waits for the one writer;
+    /// a changed one pays its reading part twice.
+    ReadFirst,
+}
+
+fn plan(method: &Method, path: &str) -> Plan {
+    let path = path.trim_end_matches('/');
+    if method == Method::GET || method == Method::HEAD || (method == Method::POST && path.ends_with("/.search")) {
+        Plan::Read
+    } else if (method == Method::POST && (path == "/Users" || path == "/Groups"))
+        || (method == Method::PUT && path.starts_with("/Users/"))
     {
-        Access::Read
+        Plan::ReadFirst
     } else {
-        Access::Write
+        Plan::Write
     }
 }
 
@@ -136,15 +151,57 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
         base_url: base_url(app, &parts.headers, &target.base),
         path: target.path,
     };
-    let access = access(&parts.method, &guest_request.path);
-    let turn = match access {
-        Access::Write => Some(app.write_turns.take().await),
-        Access::Read => None,
-    };
+    let plan = plan(&parts.method, &guest_request.path);
+    let call =
+        Arc::new(Call { app: app.clone(), tenant, request_id: request_id.clone(), scope, request: guest_request });
+    if plan != Plan::Write {
+        let _slot = app.runtime.slot().await;
+        let read = call.clone();
+        let upgrade_on_write = plan == Plan::ReadFirst;
+        let ran = tokio::task::spawn_blocking(move || read.run(Access::Read, upgrade_on_write))
+            .await
+            .map_err(|e| internal(request_id, format!("the guest call panicked: {e}")))?;
+        match ran {
+            Ok(response) => return Ok(response),
+            Err(Ran::Failed(error)) => return Err(error),
+            Err(Ran::NeedsWrite) => {
+                app.metrics.write_upgrades.inc();
+                tracing::debug!(request_id = %request_id.0, "the call wrote: running it again as a write");
+            }
+        }
+    }
+    // The turn before the instance slot: writes waiting for a turn hold no slot from reads.
+    let turn = app.write_turns.take().await;
     let _slot = app.runtime.slot().await;
-    let (app, rid) = (app.clone(), request_id.clone());
-    let call = tokio::task::spawn_blocking(move || run(&app, &tenant, access, &rid, &scope, &guest_request));
-    WriteTurns::hold(turn, call).await.map_err(|e| internal(request_id, format!("the guest call panicked: {e}")))?
+    let write = tokio::task::spawn_blocking(move || call.run(Access::Write, false));
+    match WriteTurns::hold(Some(turn), write).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(Ran::Failed(error))) => Err(error),
+        Ok(Err(Ran::NeedsWrite)) => Err(internal(request_id, "a write call was stopped as a read".into())),
+        Err(e) => Err(internal(request_id, format!("the guest call panicked: {e}"))),
+    }
+}
+
+/// A guest call, with everything it runs on (shared by its runs as a read and as a write).
+struct Call {
+    app: Arc<App>,
+    tenant: Arc<Tenant>,
+    request_id: RequestId,
+    scope: types::Scope,
+    request: types::Request,
+}
+
+/// Why a run gave no response.
+enum Ran {
+    Failed(ScimError),
+    /// A run as a read wrote; it must run again as a write.
+    NeedsWrite,
+}
+
+impl From<ScimError> for Ran {
+    fn from(error: ScimError) -> Self {
+        Ran::Failed(error)
+    }
 }
 
 /// Checks the bearer token against the tokens that open this scope: a token limited to
@@ -204,80 +261,87 @@ fn unavailable(request_id: &RequestId, detail: String) -> ScimError {
         .with_header(header::RETRY_AFTER, "1".into())
 }
 
-/// Runs the call in a transaction: a response below 400 commits; anything else rolls back,
-/// so a request applies whole or not at all. A transient store conflict reruns the call.
-fn run(
-    app: &App,
-    tenant: &Tenant,
-    access: Access,
-    request_id: &RequestId,
-    scope: &types::Scope,
-    request: &types::Request,
-) -> Result<Response, ScimError> {
-    let limits =
-        CallLimits { memory_bytes: (tenant.limits.memory_mib as usize) << 20, deadline: tenant.limits.deadline() };
-    let input = CallInput { scope, config: &tenant.guest_config, request };
-    let mut last = String::new();
-    for attempt in 1..=MAX_ATTEMPTS {
-        let transaction = match app.store.begin(&tenant.name, access) {
-            Ok(t) => t,
-            Err(StoreError::Transient(why)) => {
-                last = why;
-                continue;
-            }
-            // Deleted through the admin API since the request found it.
-            Err(StoreError::NotFound(_)) => {
-                return Err(ScimError::not_found(format!("realm \"{}\" does not exist", tenant.name)));
-            }
-            Err(e) => return Err(unavailable(request_id, format!("the store is unavailable: {e}"))),
-        };
-        app.metrics.instantiations.inc();
-        let started = std::time::Instant::now();
-        let outcome = app.runtime.call(&tenant.module, transaction, &request_id.0, limits, &input);
-        let realm_labels = RealmLabels { realm: tenant.name.clone() };
-        app.metrics.guest_call_seconds.get_or_create(&realm_labels).observe(started.elapsed().as_secs_f64());
-        if let Err(e @ (CallError::Deadline(_) | CallError::Memory(_) | CallError::Trap(_))) = &outcome {
-            let kind = match e {
-                CallError::Deadline(_) => "deadline",
-                CallError::Memory(_) => "memory",
-                _ => "trap",
-            };
-            app.metrics.guest_failures.get_or_create(&FailureLabels { realm: tenant.name.clone(), kind }).inc();
-        }
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
-            Err(CallError::Rerun(why)) => {
-                tracing::debug!(request_id = %request_id.0, attempt, "rerunning after a transient conflict: {why}");
-                last = why;
-                continue;
-            }
-            Err(e @ (CallError::Deadline(_) | CallError::Memory(_))) => {
-                return Err(unavailable(request_id, format!("realm \"{}\": {e}; nothing was changed", tenant.name)));
-            }
-            Err(e) => return Err(internal(request_id, format!("realm \"{}\": {e}; nothing was changed", tenant.name))),
-        };
-        let status = outcome.response.status;
-        if status == 409 {
-            // The store's own conflict when it raised one, else what the guest answered.
-            let (constraint, detail) = outcome.conflict.clone().unwrap_or_else(|| conflict_in(&outcome.response.body));
-            tracing::warn!(request_id = %request_id.0, realm = %tenant.name, constraint, detail, "409 conflict");
-        }
-        if status < 400 {
-            let started = std::time::Instant::now();
-            let committed = outcome.transaction.commit();
-            app.metrics.store_commit_seconds.observe(started.elapsed().as_secs_f64());
-            match committed {
-                Ok(()) => {}
+impl Call {
+    /// Runs the call in a transaction: a response below 400 commits; anything else rolls
+    /// back, so a request applies whole or not at all. A transient store conflict reruns
+    /// the call; with `upgrade_on_write`, a read's first write stops it ([`Ran::NeedsWrite`]).
+    fn run(&self, access: Access, upgrade_on_write: bool) -> Result<Response, Ran> {
+        let Call { app, tenant, request_id, scope, request } = self;
+        let limits =
+            CallLimits { memory_bytes: (tenant.limits.memory_mib as usize) << 20, deadline: tenant.limits.deadline() };
+        let input = CallInput { scope, config: &tenant.guest_config, request, upgrade_on_write };
+        let mut last = String::new();
+        for attempt in 1..=MAX_ATTEMPTS {
+            let transaction = match app.store.begin(&tenant.name, access) {
+                Ok(t) => t,
                 Err(StoreError::Transient(why)) => {
                     last = why;
                     continue;
                 }
-                Err(e) => return Err(unavailable(request_id, format!("the store could not commit: {e}"))),
+                // Deleted through the admin API since the request found it.
+                Err(StoreError::NotFound(_)) => {
+                    return Err(ScimError::not_found(format!("realm \"{}\" does not exist", tenant.name)).into());
+                }
+                Err(e) => return Err(unavailable(request_id, format!("the store is unavailable: {e}")).into()),
+            };
+            app.metrics.instantiations.inc();
+            let started = std::time::Instant::now();
+            let outcome = app.runtime.call(&tenant.module, transaction, &request_id.0, limits, &input);
+            let realm_labels = RealmLabels { realm: tenant.name.clone() };
+            app.metrics.guest_call_seconds.get_or_create(&realm_labels).observe(started.elapsed().as_secs_f64());
+            if let Err(e @ (CallError::Deadline(_) | CallError::Memory(_) | CallError::Trap(_))) = &outcome {
+                let kind = match e {
+                    CallError::Deadline(_) => "deadline",
+                    CallError::Memory(_) => "memory",
+                    _ => "trap",
+                };
+                app.metrics.guest_failures.get_or_create(&FailureLabels { realm: tenant.name.clone(), kind }).inc();
             }
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(CallError::NeedsWrite) => return Err(Ran::NeedsWrite),
+                Err(CallError::Rerun(why)) => {
+                    tracing::debug!(request_id = %request_id.0, attempt, "rerunning after a transient conflict: {why}");
+                    last = why;
+                    continue;
+                }
+                Err(e @ (CallError::Deadline(_) | CallError::Memory(_))) => {
+                    return Err(unavailable(
+                        request_id,
+                        format!("realm \"{}\": {e}; nothing was changed", tenant.name),
+                    )
+                    .into());
+                }
+                Err(e) => {
+                    return Err(
+                        internal(request_id, format!("realm \"{}\": {e}; nothing was changed", tenant.name)).into()
+                    );
+                }
+            };
+            let status = outcome.response.status;
+            if status == 409 {
+                // The store's own conflict when it raised one, else what the guest answered.
+                let (constraint, detail) =
+                    outcome.conflict.clone().unwrap_or_else(|| conflict_in(&outcome.response.body));
+                tracing::warn!(request_id = %request_id.0, realm = %tenant.name, constraint, detail, "409 conflict");
+            }
+            if status < 400 {
+                let started = std::time::Instant::now();
+                let committed = outcome.transaction.commit();
+                app.metrics.store_commit_seconds.observe(started.elapsed().as_secs_f64());
+                match committed {
+                    Ok(()) => {}
+                    Err(StoreError::Transient(why)) => {
+                        last = why;
+                        continue;
+                    }
+                    Err(e) => return Err(unavailable(request_id, format!("the store could not commit: {e}")).into()),
+                }
+            }
+            return Ok(response(outcome.response, request_id));
         }
-        return Ok(response(outcome.response, request_id));
+        Err(unavailable(request_id, format!("the store stayed busy over {MAX_ATTEMPTS} attempts: {last}")).into())
     }
-    Err(unavailable(request_id, format!("the store stayed busy over {MAX_ATTEMPTS} attempts: {last}")))
 }
 
 /// The `scimType` and `detail` of a guest's error body.
@@ -327,10 +391,15 @@ mod tests {
     }
 
     #[test]
-    fn searches_read_and_everything_else_writes() {
-        assert_eq!(access(&Method::GET, "/Users"), Access::Read);
-        assert_eq!(access(&Method::POST, "/Users/.search"), Access::Read);
-        assert_eq!(access(&Method::POST, "/Users"), Access::Write);
-        assert_eq!(access(&Method::PATCH, "/Groups/1"), Access::Write);
+    fn searches_read_upserts_read_first_and_everything_else_writes() {
+        assert_eq!(plan(&Method::GET, "/Users"), Plan::Read);
+        assert_eq!(plan(&Method::POST, "/Users/.search"), Plan::Read);
+        assert_eq!(plan(&Method::POST, "/Users"), Plan::ReadFirst);
+        assert_eq!(plan(&Method::POST, "/Groups/"), Plan::ReadFirst);
+        assert_eq!(plan(&Method::PUT, "/Users/1"), Plan::ReadFirst);
+        assert_eq!(plan(&Method::PUT, "/Groups/1"), Plan::Write);
+        assert_eq!(plan(&Method::POST, "/Bulk"), Plan::Write);
+        assert_eq!(plan(&Method::PATCH, "/Groups/1"), Plan::Write);
+        assert_eq!(plan(&Method::DELETE, "/Users/1"), Plan::Write);
     }
 }

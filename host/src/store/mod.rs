@@ -41,9 +41,12 @@ pub enum StoreError {
     /// A uniqueness rule would be broken (`constraint` names it: `username`, `external-id`).
     #[error("conflict on {constraint}: {detail}")]
     Conflict { constraint: String, detail: String },
-    /// The operation cannot be done as asked (a bad query, a write in a read transaction).
+    /// The operation cannot be done as asked (a bad query).
     #[error("invalid: {0}")]
     Invalid(String),
+    /// A write in a read transaction.
+    #[error("a reading request cannot write")]
+    ReadOnly,
     /// A concurrent transaction got in the way (busy database, serialization failure):
     /// rolling back and running the whole call again will succeed.
     #[error("transient: {0}")]

@@ -438,7 +438,7 @@ fn failed(e: rusqlite::Error) -> StoreError {
 fn classify(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Transient(e.to_string()),
-        Some(ErrorCode::ReadOnly) => StoreError::Invalid("a reading request cannot write".into()),
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly,
         Some(ErrorCode::ConstraintViolation) => {
             StoreError::Conflict { constraint: "unique".into(), detail: e.to_string() }
         }
@@ -1364,13 +1364,23 @@ impl Transaction for SqliteTransaction {
                 return Err(StoreError::NotFound(id.to_string()));
             }
         }
-        self.conn()?
-            .prepare_cached(
-                "INSERT OR IGNORE INTO organization_members (realm, organization_id, user_id) VALUES (?1, ?2, ?3)",
-            )
-            .and_then(|mut s| s.execute(params![self.realm, organization_id, user_id]))
-            .map(|n| n > 0)
-            .map_err(classify)
+        // A member already is one without a write, so that a repeated upsert in an
+        // organization stays a read.
+        let member = "SELECT 1 FROM organization_members WHERE realm = ?1 AND organization_id = ?2 AND user_id = ?3";
+        let conn = self.conn()?;
+        if conn
+            .prepare_cached(member)
+            .and_then(|mut s| s.exists(params![self.realm, organization_id, user_id]))
+            .map_err(classify)?
+        {
+            return Ok(false);
+        }
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO organization_members (realm, organization_id, user_id) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut s| s.execute(params![self.realm, organization_id, user_id]))
+        .map(|n| n > 0)
+        .map_err(classify)
     }
 
     fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
@@ -1637,7 +1647,7 @@ mod tests {
     fn a_read_transaction_cannot_write() {
         let (_dir, store) = store();
         let mut tx = store.begin("r", Access::Read).unwrap();
-        assert!(matches!(tx.create_user(&draft("ann", "x1")), Err(StoreError::Invalid(_))));
+        assert!(matches!(tx.create_user(&draft("ann", "x1")), Err(StoreError::ReadOnly)));
     }
 
     #[test]
