@@ -97,14 +97,23 @@ pub fn group(ctx: &Ctx, group: &Group, members: Option<&[String]>) -> Option<Str
     doc.insert("id", string(&group.id).into());
     if let Some(members) = members {
         // Sized once: a group can have many thousands of members.
-        let base = ctx.request.base_url.len() + "/Users/".len();
+        let base_url = ctx.request.base_url.as_str();
+        let base = base_url.len() + "/Users/".len();
         let mut list = String::with_capacity(members.iter().map(|id| 2 * id.len() + base + 40).sum::<usize>() + 2);
+        let plain_base = !needs_escape(base_url);
         list.push('[');
         for (i, id) in members.iter().enumerate() {
             if i > 0 {
                 list.push(',');
             }
             list.push_str("{\"$ref\":");
+            if plain_base && !needs_escape(id) {
+                // The member's location written in place (`Ctx::location` would allocate it).
+                for piece in ["\"", base_url, "/Users/", id, "\",\"type\":\"User\",\"value\":\"", id, "\"}"] {
+                    list.push_str(piece);
+                }
+                continue;
+            }
             push_string(&mut list, &ctx.location("Users", id));
             list.push_str(",\"type\":\"User\",\"value\":");
             push_string(&mut list, id);
@@ -161,8 +170,13 @@ fn string(s: &str) -> String {
 
 /// Appends a JSON string. `serde_json` escapes only quotes, backslashes and control
 /// characters; text without them is copied between quotes.
+/// Whether `s` needs escapes inside a JSON string.
+fn needs_escape(s: &str) -> bool {
+    s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 fn push_string(out: &mut String, s: &str) {
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    if needs_escape(s) {
         out.push_str(&serde_json::to_string(s).expect("a string always serializes"));
     } else {
         out.push('"');

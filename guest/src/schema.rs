@@ -366,7 +366,7 @@ impl ResourceType {
                 let mut ext_out = Map::new();
                 for (k, v) in ext_object {
                     if let Some(def) = extension.attr(k)
-                        && let Some(v) = canonical_value(def, v, &format!("{}:{}", extension.id, def.name))?
+                        && let Some(v) = canonical_value(def, v, &|| format!("{}:{}", extension.id, def.name))?
                     {
                         ext_out.insert(def.name.to_string(), v);
                     }
@@ -386,7 +386,7 @@ impl ResourceType {
             if def.mutability == Mutability::ReadOnly {
                 continue;
             }
-            if let Some(v) = canonical_value(def, value, def.name)? {
+            if let Some(v) = canonical_value(def, value, &|| def.name.to_string())? {
                 out.insert(def.name.to_string(), v);
             }
         }
@@ -395,7 +395,9 @@ impl ResourceType {
 }
 
 /// Checks one value against its definition; `None` means "absent" (null or empty).
-pub fn canonical_value(def: &AttrDef, value: &Value, path: &str) -> ScimResult<Option<Value>> {
+/// `path` names the attribute for an error message; it is written out only then (a group
+/// of a thousand members has thousands of sub-attributes).
+pub fn canonical_value(def: &AttrDef, value: &Value, path: &dyn Fn() -> String) -> ScimResult<Option<Value>> {
     if value.is_null() {
         return Ok(None);
     }
@@ -415,27 +417,28 @@ pub fn canonical_value(def: &AttrDef, value: &Value, path: &str) -> ScimResult<O
         let primaries = out.iter().filter(|v| v.get("primary") == Some(&Value::Bool(true))).count();
         if primaries > 1 {
             return Err(ScimError::invalid_value(format!(
-                "attribute '{path}': {primaries} values are marked primary; at most one may be"
+                "attribute '{}': {primaries} values are marked primary; at most one may be",
+                path()
             )));
         }
         return Ok(if out.is_empty() { None } else { Some(Value::Array(out)) });
     }
     if value.is_array() {
-        return Err(ScimError::invalid_value(format!("attribute '{path}' is single-valued; got a list")));
+        return Err(ScimError::invalid_value(format!("attribute '{}' is single-valued; got a list", path())));
     }
     canonical_single(def, value, path)
 }
 
-fn canonical_single(def: &AttrDef, value: &Value, path: &str) -> ScimResult<Option<Value>> {
+fn canonical_single(def: &AttrDef, value: &Value, path: &dyn Fn() -> String) -> ScimResult<Option<Value>> {
     let wrong =
-        |expected: &str| ScimError::invalid_value(format!("attribute '{path}' must be {expected}; got {value}"));
+        |expected: &str| ScimError::invalid_value(format!("attribute '{}' must be {expected}; got {value}", path()));
     Ok(Some(match def.kind {
         Kind::Complex => {
             let Some(object) = value.as_object() else { return Err(wrong("an object")) };
             let mut out = Map::new();
             for (k, v) in object {
                 if let Some(sub) = def.sub_attr(k)
-                    && let Some(v) = canonical_value(sub, v, &format!("{path}.{}", sub.name))?
+                    && let Some(v) = canonical_value(sub, v, &|| format!("{}.{}", path(), sub.name))?
                 {
                     out.insert(sub.name.to_string(), v);
                 }
