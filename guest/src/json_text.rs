@@ -108,7 +108,8 @@ pub fn group(ctx: &Ctx, group: &Group, members: Option<&[String]>) -> Option<Str
             }
             list.push_str("{\"$ref\":");
             if plain_base && !needs_escape(id) {
-                // The member's location written in place (`Ctx::location` would allocate it).
+                // The member written in place: `Ctx::location` would allocate its `$ref`, and
+                // `push_string` would scan the id for escapes once more.
                 for piece in ["\"", base_url, "/Users/", id, "\",\"type\":\"User\",\"value\":\"", id, "\"}"] {
                     list.push_str(piece);
                 }
@@ -168,13 +169,13 @@ fn string(s: &str) -> String {
     out
 }
 
-/// Appends a JSON string. `serde_json` escapes only quotes, backslashes and control
-/// characters; text without them is copied between quotes.
-/// Whether `s` needs escapes inside a JSON string.
+/// Whether `s` needs escapes inside a JSON string: `serde_json` escapes only quotes,
+/// backslashes and control characters.
 fn needs_escape(s: &str) -> bool {
     s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
+/// Appends a JSON string; text without escapes is copied between quotes.
 fn push_string(out: &mut String, s: &str) {
     if needs_escape(s) {
         out.push_str(&serde_json::to_string(s).expect("a string always serializes"));
