@@ -4,10 +4,11 @@
 //! answers a second than one connection did. Writes beyond the turns wait here, as tasks,
 //! before they take an instance slot or a thread; reads never wait here.
 //!
-//! A call still running after [`TURN`] gives its turn to the next write: a guest that
+//! A call gives its turn back when it reaches its commit (it then waits for its write
+//! group's commit, on no CPU; see `store::group_commit`), or after [`TURN`]: a guest that
 //! loops until its deadline delays other realms' writes by that much, not by its deadline.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinHandle};
@@ -27,20 +28,30 @@ impl WriteTurns {
     }
 
     /// Waits for a turn (first come, first served).
-    pub async fn take(&self) -> OwnedSemaphorePermit {
-        self.turns.clone().acquire_owned().await.expect("the turns are never closed")
+    pub async fn take(&self) -> Turn {
+        let permit = self.turns.clone().acquire_owned().await.expect("the turns are never closed");
+        Turn(Arc::new(Mutex::new(Some(permit))))
     }
 
-    /// Waits for `call`, holding `turn` (if any) for at most [`TURN`].
-    pub async fn hold<T>(turn: Option<OwnedSemaphorePermit>, call: JoinHandle<T>) -> Result<T, JoinError> {
-        let Some(turn) = turn else { return call.await };
+    /// Waits for `call`, which holds `turn` for at most [`TURN`].
+    pub async fn hold<T>(turn: Turn, call: JoinHandle<T>) -> Result<T, JoinError> {
         let mut call = call;
         tokio::select! {
             done = &mut call => done,
             () = tokio::time::sleep(TURN) => {
-                drop(turn);
+                turn.give_back();
                 call.await
             }
         }
+    }
+}
+
+/// A write turn, given back by the call or by [`WriteTurns::hold`], whichever is first.
+#[derive(Clone)]
+pub struct Turn(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl Turn {
+    pub fn give_back(&self) {
+        self.0.lock().expect("turn lock").take();
     }
 }

@@ -11,7 +11,7 @@ use crate::metrics::{FailureLabels, RealmLabels};
 use crate::runtime::{CallError, CallInput, CallLimits};
 use crate::store::{Access, StoreError};
 use crate::tenants::Tenant;
-use crate::write_turns::WriteTurns;
+use crate::write_turns::{Turn, WriteTurns};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
@@ -158,7 +158,7 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
         let _slot = app.runtime.slot().await;
         let read = call.clone();
         let upgrade_on_write = plan == Plan::ReadFirst;
-        let ran = tokio::task::spawn_blocking(move || read.run(Access::Read, upgrade_on_write))
+        let ran = tokio::task::spawn_blocking(move || read.run(Access::Read, upgrade_on_write, None))
             .await
             .map_err(|e| internal(request_id, format!("the guest call panicked: {e}")))?;
         match ran {
@@ -173,8 +173,9 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
     // The turn before the instance slot: writes waiting for a turn hold no slot from reads.
     let turn = app.write_turns.take().await;
     let _slot = app.runtime.slot().await;
-    let write = tokio::task::spawn_blocking(move || call.run(Access::Write, false));
-    match WriteTurns::hold(Some(turn), write).await {
+    let held = turn.clone();
+    let write = tokio::task::spawn_blocking(move || call.run(Access::Write, false, Some(&held)));
+    match WriteTurns::hold(turn, write).await {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(Ran::Failed(error))) => Err(error),
         Ok(Err(Ran::NeedsWrite)) => Err(internal(request_id, "a write call was stopped as a read".into())),
@@ -265,7 +266,8 @@ impl Call {
     /// Runs the call in a transaction: a response below 400 commits; anything else rolls
     /// back, so a request applies whole or not at all. A transient store conflict reruns
     /// the call; with `upgrade_on_write`, a read's first write stops it ([`Ran::NeedsWrite`]).
-    fn run(&self, access: Access, upgrade_on_write: bool) -> Result<Response, Ran> {
+    /// A write gives its `turn` back at its commit, which may wait for other calls'.
+    fn run(&self, access: Access, upgrade_on_write: bool, turn: Option<&Turn>) -> Result<Response, Ran> {
         let Call { app, tenant, request_id, scope, request } = self;
         let limits =
             CallLimits { memory_bytes: (tenant.limits.memory_mib as usize) << 20, deadline: tenant.limits.deadline() };
@@ -326,6 +328,9 @@ impl Call {
                 tracing::warn!(request_id = %request_id.0, realm = %tenant.name, constraint, detail, "409 conflict");
             }
             if status < 400 {
+                if let Some(turn) = turn {
+                    turn.give_back();
+                }
                 let started = std::time::Instant::now();
                 let committed = outcome.transaction.commit();
                 app.metrics.store_commit_seconds.observe(started.elapsed().as_secs_f64());

@@ -5,6 +5,7 @@
 //! second backend (PostgreSQL) implements these traits and nothing else.
 
 mod checkpointer;
+mod group_commit;
 mod sql_filter;
 mod sqlite;
 
