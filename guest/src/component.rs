@@ -74,6 +74,10 @@ mod stock {
     use super::exports::scim::host::handler::Guest;
     use super::types;
 
+    /// Each call runs in a fresh instance: see [`crate::arena`].
+    #[global_allocator]
+    static ALLOCATOR: crate::arena::Arena = crate::arena::Arena::new();
+
     struct Component;
 
     impl Guest for Component {

@@ -5,6 +5,7 @@
 //! component, where `component.rs` implements [`Directory`] with the host's imports.
 //! It knows nothing of SQL, sockets, tenants or tokens.
 
+pub mod arena;
 pub mod bulk;
 pub mod context;
 pub mod directory;
