@@ -55,3 +55,23 @@ impl Turn {
         self.0.lock().expect("turn lock").take();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_call_gives_its_turn_back_while_the_holder_still_waits_and_once_only() {
+        let turns = WriteTurns { turns: Arc::new(Semaphore::new(1)) };
+        let turn = turns.take().await;
+        assert_eq!(turns.turns.available_permits(), 0);
+        // The blocking call's clone, given back at its commit.
+        let held = turn.clone();
+        std::thread::spawn(move || held.give_back()).join().unwrap();
+        assert_eq!(turns.turns.available_permits(), 1, "the next write may start");
+        // The holder's own give-back, after `TURN` or at the end, frees nothing more.
+        turn.give_back();
+        drop(turn);
+        assert_eq!(turns.turns.available_permits(), 1);
+    }
+}

@@ -5,10 +5,12 @@
 //! Every commit appends each page it changed to the write-ahead log. A new user alone
 //! wrote 22 pages (the last leaf of each table and index it touches, the event log, the
 //! list counts); four users in one transaction wrote 47, since those pages are shared.
-//! Each call still runs in a savepoint of its own, so it applies whole or not at all by
-//! itself, and its commit returns only once its group's commit is done: nothing is
-//! answered before it is in the log. A group takes in calls only while they wait, so a
-//! lone write commits at once, as before.
+//! Each call but a group's first (whose undoing is the transaction's rollback) runs in a
+//! savepoint of its own, so it applies whole or not at all by itself, and its commit
+//! returns only once its group's commit is done: nothing is answered before it is in the
+//! log. A group takes in calls only while they wait, so a lone write commits at once, as
+//! before. A call that runs long (a guest looping until its deadline) holds back the
+//! answers of the calls before it in its group, as it holds back every write after it.
 
 use super::StoreError;
 use super::sqlite::{classify, run_cached};
