@@ -271,6 +271,32 @@ mod tests {
         }
     }
 
+    /// Calls that each insert their row once the writer is theirs, then commit it if
+    /// `keeps` says so (else drop their lease), started once the first call holds the
+    /// writer; returns when they all wait for it.
+    fn waiting_calls<C>(
+        writer: &Arc<Writer>,
+        connect: &C,
+        xs: [&'static str; 2],
+        keeps: fn(&str) -> bool,
+    ) -> Vec<std::thread::JoinHandle<Result<(), StoreError>>>
+    where
+        C: Fn() -> Result<Connection, StoreError> + Clone + Send + 'static,
+    {
+        let calls = xs
+            .map(|x| {
+                let (writer, connect) = (writer.clone(), connect.clone());
+                std::thread::spawn(move || {
+                    let lease = writer.join(WAIT, connect).unwrap();
+                    insert(&lease, x).unwrap();
+                    if keeps(x) { lease.commit() } else { Ok(()) }
+                })
+            })
+            .into();
+        until_waiting(writer, xs.len());
+        calls
+    }
+
     #[test]
     fn a_lone_call_commits_at_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -287,17 +313,7 @@ mod tests {
         let (writer, connect, commits) = writer(dir.path());
         let first = writer.join(WAIT, connect.clone()).unwrap();
         insert(&first, "a").unwrap();
-        let others: Vec<_> = ["b", "c"]
-            .map(|x| {
-                let (writer, connect) = (writer.clone(), connect.clone());
-                std::thread::spawn(move || {
-                    let lease = writer.join(WAIT, connect).unwrap();
-                    insert(&lease, x).unwrap();
-                    lease.commit()
-                })
-            })
-            .into();
-        until_waiting(&writer, 2);
+        let others = waiting_calls(&writer, &connect, ["b", "c"], |_| true);
         // Returns once the last of the group has committed for all three.
         first.commit().unwrap();
         assert_eq!(rows(dir.path()), ["a", "b", "c"]);
@@ -313,18 +329,8 @@ mod tests {
         let (writer, connect, commits) = writer(dir.path());
         let first = writer.join(WAIT, connect.clone()).unwrap();
         insert(&first, "a").unwrap();
-        let others: Vec<_> = ["b", "c"]
-            .map(|x| {
-                let (writer, connect) = (writer.clone(), connect.clone());
-                std::thread::spawn(move || {
-                    let lease = writer.join(WAIT, connect).unwrap();
-                    insert(&lease, x).unwrap();
-                    // "b" fails after writing; dropped, its lease undoes its insert.
-                    if x == "c" { lease.commit() } else { Ok(()) }
-                })
-            })
-            .into();
-        until_waiting(&writer, 2);
+        // "b" fails after writing; dropped, its lease undoes its insert.
+        let others = waiting_calls(&writer, &connect, ["b", "c"], |x| x == "c");
         first.commit().unwrap();
         for other in others {
             other.join().unwrap().unwrap();
