@@ -137,7 +137,7 @@ impl Writer {
     }
 
     /// Ends one call's part of its group: keeps or undoes its savepoint, then hands the
-    /// open transaction to a waiting call or commits it. With `keep`, returns how the
+    /// open transaction to a waiting call or ends it. With `keep`, returns how the
     /// group's commit went, once it is done.
     fn end(&self, conn: Connection, lease: &Lease, keep: bool) -> Result<(), StoreError> {
         let group = lease.group.clone();
@@ -146,46 +146,43 @@ impl Writer {
             (true, false) => {
                 run_cached(&conn, "ROLLBACK TO scim_call").and_then(|()| run_cached(&conn, "RELEASE scim_call"))
             }
-            (false, true) => Ok(()),
-            (false, false) => {
-                // The group's first call: no other call waits for this transaction.
-                let _ = run_cached(&conn, "ROLLBACK");
-                group.decide(Ok(()));
-                self.give_back(Some(conn));
-                return Ok(());
-            }
+            (false, _) => Ok(()),
         };
         // Some errors make SQLite roll back the whole transaction: the earlier calls of the
         // group lost their changes too, and run again.
-        if let Err(e) = ended.as_ref().map_err(|e| e.to_string()).and_then(|()| match conn.is_autocommit() {
-            true => Err("SQLite rolled it back".to_string()),
-            false => Ok(()),
-        }) {
+        let broken = match ended {
+            Err(e) => Some(e.to_string()),
+            Ok(()) if conn.is_autocommit() => Some("SQLite rolled it back".to_string()),
+            Ok(()) => None,
+        };
+        let outcome = if !lease.savepoint && !keep {
+            // The group's first call: no other call is in this transaction yet.
             let _ = run_cached(&conn, "ROLLBACK");
-            let lost = Err(StoreError::Transient(format!("the transaction of its write group was rolled back: {e}")));
-            group.decide(lost.clone());
-            self.give_back(Some(conn));
-            return if keep { lost } else { Ok(()) };
-        }
-
-        let mut state = self.state.lock().expect("writer lock");
-        let members = group.members.load(Ordering::Relaxed);
-        if state.waiting > 0 && members < MAX_MEMBERS && group.started.elapsed() < MAX_AGE {
-            state.conn = Some(conn);
-            state.open = Some(group.clone());
-            state.lent = false;
-            self.free.notify_one();
+            Ok(())
+        } else if let Some(why) = broken {
+            let _ = run_cached(&conn, "ROLLBACK");
+            Err(StoreError::Transient(format!("the transaction of its write group was rolled back: {why}")))
+        } else {
+            let mut state = self.state.lock().expect("writer lock");
+            let members = group.members.load(Ordering::Relaxed);
+            if state.waiting > 0 && members < MAX_MEMBERS && group.started.elapsed() < MAX_AGE {
+                state.conn = Some(conn);
+                state.open = Some(group.clone());
+                state.lent = false;
+                self.free.notify_one();
+                drop(state);
+                return if keep { group.wait() } else { Ok(()) };
+            }
             drop(state);
-            return if keep { group.wait() } else { Ok(()) };
-        }
-        drop(state);
-        let committed = run_cached(&conn, "COMMIT").map_err(classify);
-        if committed.is_err() {
-            let _ = run_cached(&conn, "ROLLBACK");
-        }
-        group.decide(committed.clone());
+            let committed = run_cached(&conn, "COMMIT").map_err(classify);
+            if committed.is_err() {
+                let _ = run_cached(&conn, "ROLLBACK");
+            }
+            committed
+        };
+        group.decide(outcome.clone());
         self.give_back(Some(conn));
-        if keep { committed } else { Ok(()) }
+        if keep { outcome } else { Ok(()) }
     }
 }
 

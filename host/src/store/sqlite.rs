@@ -698,16 +698,16 @@ impl SqliteStore {
                 Ok(Held::Read(conn))
             }
             Access::Write => {
-                let member = self.join_writer()?;
+                let lease = self.join_writer()?;
                 // A write must not bring back a realm deleted since the request found it.
-                let known = member
+                let known = lease
                     .prepare_cached("SELECT 1 FROM realms WHERE name = ?1")
                     .and_then(|mut s| s.exists(params![realm]))
                     .map_err(classify)?;
                 if !known {
                     return Err(StoreError::NotFound(format!("realm \"{realm}\"")));
                 }
-                Ok(Held::Write(member))
+                Ok(Held::Write(lease))
             }
         }
     }
@@ -725,7 +725,7 @@ impl std::ops::Deref for Held {
     fn deref(&self) -> &Connection {
         match self {
             Held::Read(conn) => conn,
-            Held::Write(member) => member,
+            Held::Write(lease) => lease,
         }
     }
 }
@@ -753,7 +753,7 @@ impl SqliteTransaction {
 
 impl Drop for SqliteTransaction {
     fn drop(&mut self) {
-        // A member rolls back its own savepoint when dropped.
+        // A lease undoes its own call's changes when dropped.
         if let Some(Held::Read(conn)) = self.conn.get()
             && !conn.is_autocommit()
         {
@@ -1378,21 +1378,16 @@ impl Transaction for SqliteTransaction {
         }
         // A member already is one without a write, so that a repeated upsert in an
         // organization stays a read.
-        let member = "SELECT 1 FROM organization_members WHERE realm = ?1 AND organization_id = ?2 AND user_id = ?3";
-        let conn = self.conn()?;
-        if conn
-            .prepare_cached(member)
-            .and_then(|mut s| s.exists(params![self.realm, organization_id, user_id]))
-            .map_err(classify)?
-        {
+        if self.is_organization_member(organization_id, user_id)? {
             return Ok(false);
         }
-        conn.prepare_cached(
-            "INSERT OR IGNORE INTO organization_members (realm, organization_id, user_id) VALUES (?1, ?2, ?3)",
-        )
-        .and_then(|mut s| s.execute(params![self.realm, organization_id, user_id]))
-        .map(|n| n > 0)
-        .map_err(classify)
+        self.conn()?
+            .prepare_cached(
+                "INSERT OR IGNORE INTO organization_members (realm, organization_id, user_id) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![self.realm, organization_id, user_id]))
+            .map(|n| n > 0)
+            .map_err(classify)
     }
 
     fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
@@ -1454,7 +1449,7 @@ impl Transaction for SqliteTransaction {
     fn commit(mut self: Box<Self>) -> StoreResult<()> {
         match self.conn.take() {
             Some(Held::Read(conn)) => run_cached(&conn, "COMMIT").map_err(classify),
-            Some(Held::Write(member)) => member.commit(),
+            Some(Held::Write(lease)) => lease.commit(),
             // The call never touched the directory.
             None => Ok(()),
         }
