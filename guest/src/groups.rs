@@ -6,6 +6,7 @@ use crate::context::{Ctx, Scope, etag, meta, resource_response};
 use crate::directory::{Attribute, Comparator, EventKind, Field, Group, GroupDraft, Member, Query, first_value};
 use crate::error::{ScimError, ScimResult};
 use crate::filter::{AttrPath, CompValue, Filter};
+use crate::group_body::GroupBody;
 use crate::http::Response;
 use crate::json_text;
 use crate::listing::{self, Paging, list_response};
@@ -41,35 +42,31 @@ pub fn group_field(path: &AttrPath) -> Option<(Field, bool)> {
 }
 
 /// A canonical group, split into the directory draft and the wanted member ids.
-fn draft_from(ctx: &Ctx, resource: &Map<String, Value>) -> ScimResult<(GroupDraft, Vec<String>)> {
-    let mut members = Vec::new();
-    let mut seen: HashSet<&str> = HashSet::new();
-    for (i, member) in resource.get("members").and_then(Value::as_array).into_iter().flatten().enumerate() {
-        if member.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("Group")) {
+fn draft_from(ctx: &Ctx, body: GroupBody) -> ScimResult<(GroupDraft, Vec<String>)> {
+    let mut members = Vec::with_capacity(body.members.len());
+    let mut seen: HashSet<&str> = HashSet::with_capacity(body.members.len());
+    for (i, member) in body.members.iter().enumerate() {
+        if member.str("type").is_some_and(|t| t.eq_ignore_ascii_case("Group")) {
             return Err(ScimError::invalid_value(format!(
                 "members[{i}]: nested groups are not supported (member \"{}\")",
-                member.get("value").and_then(Value::as_str).unwrap_or_default()
+                member.str("value").unwrap_or_default()
             )));
         }
-        let Some(id) = member.get("value").and_then(Value::as_str) else {
+        let Some(id) = member.str("value") else {
             return Err(ScimError::invalid_value(format!("members[{i}]: 'value' (the user's id) is required")));
         };
         if seen.insert(id) {
             members.push(id.to_string());
         }
     }
-    let document: Map<String, Value> =
-        resource.iter().filter(|(k, _)| k.as_str() != "members").map(|(k, v)| (k.clone(), v.clone())).collect();
+    let resource = body.resource;
     let mut attributes = Vec::new();
     if let Some(x) = resource.get(EXTERNAL_ID).and_then(Value::as_str) {
         attributes.push(Attribute::single(EXTERNAL_ID, x));
     }
-    attributes.push(Attribute::single(DOCUMENT_ATTRIBUTE, Value::Object(document).to_string()));
-    let draft = GroupDraft {
-        name: resource.get("displayName").and_then(Value::as_str).unwrap_or_default().to_string(),
-        organization: ctx.scope.organization().map(str::to_string),
-        attributes,
-    };
+    let name = resource.get("displayName").and_then(Value::as_str).unwrap_or_default().to_string();
+    attributes.push(Attribute::single(DOCUMENT_ATTRIBUTE, Value::Object(resource).to_string()));
+    let draft = GroupDraft { name, organization: ctx.scope.organization().map(str::to_string), attributes };
     Ok((draft, members))
 }
 
@@ -223,9 +220,8 @@ fn save(
 }
 
 /// POST /Groups: creates the group, or adopts the one with the same externalId.
-pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
-    let resource = ctx.profile.group.canonicalize(body, true)?;
-    let (draft, wanted) = draft_from(ctx, &resource)?;
+pub fn create(ctx: &mut Ctx, body: GroupBody) -> ScimResult<Response> {
+    let (draft, wanted) = draft_from(ctx, body)?;
     // A bad `attributes` parameter fails before anything is written.
     Projection::from_request(ctx.request)?;
     let existing = match first_value(&draft.attributes, EXTERNAL_ID) {
@@ -289,10 +285,9 @@ pub fn list(ctx: &mut Ctx) -> ScimResult<Response> {
 }
 
 /// PUT /Groups/{id}: replaces the group; its members become exactly those sent.
-pub fn replace(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
+pub fn replace(ctx: &mut Ctx, id: &str, body: GroupBody) -> ScimResult<Response> {
     // The body first: a call begins its store transaction at its first directory call.
-    let resource = ctx.profile.group.canonicalize(body, true)?;
-    let (draft, wanted) = draft_from(ctx, &resource)?;
+    let (draft, wanted) = draft_from(ctx, body)?;
     let existing = load(ctx, id)?;
     ctx.check_if_match(existing.version)?;
     let current = ctx.dir.group_members(&existing.id)?;
@@ -321,8 +316,8 @@ pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
         resource.insert("members".into(), Value::Array(list));
     }
     patch::apply(ctx.profile.group, &mut resource, &ops)?;
-    let resource = ctx.profile.group.canonicalize(&Value::Object(resource), false)?;
-    let (draft, wanted) = draft_from(ctx, &resource)?;
+    let body = GroupBody::from_value(ctx.profile.group, Value::Object(resource), false)?;
+    let (draft, wanted) = draft_from(ctx, body)?;
     let group = save(ctx, &existing, &draft, &wanted, &members)?;
     if projection.is_everything() {
         return Ok(Response::empty(204).with_header("etag", etag(group.version)));

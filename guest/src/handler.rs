@@ -6,6 +6,7 @@ use crate::context::{Ctx, Scope};
 use crate::directory::Directory;
 use crate::discovery;
 use crate::error::{ScimError, ScimResult, ScimType};
+use crate::group_body::GroupBody;
 use crate::groups;
 use crate::http::{Request, Response};
 use crate::profile::Profile;
@@ -70,10 +71,10 @@ pub(crate) fn route(ctx: &mut Ctx) -> ScimResult<Response> {
         (["Users", _], _) => not_allowed("GET, PUT, PATCH, DELETE"),
 
         (["Groups"], "GET") => groups::list(ctx),
-        (["Groups"], "POST") => groups::create(ctx, &body(request)?),
+        (["Groups"], "POST") => groups::create(ctx, group_body(ctx, request)?),
         (["Groups"], _) => not_allowed("GET, POST"),
         (["Groups", id], "GET") => groups::get(ctx, id),
-        (["Groups", id], "PUT") => groups::replace(ctx, id, &body(request)?),
+        (["Groups", id], "PUT") => groups::replace(ctx, id, group_body(ctx, request)?),
         (["Groups", id], "PATCH") => groups::patch(ctx, id, &body(request)?),
         (["Groups", id], "DELETE") => groups::delete(ctx, id),
         (["Groups", _], _) => not_allowed("GET, PUT, PATCH, DELETE"),
@@ -87,10 +88,19 @@ pub(crate) fn route(ctx: &mut Ctx) -> ScimResult<Response> {
 
 /// The request body as JSON; malformed JSON is 400 invalidSyntax naming where it broke.
 fn body(request: &Request) -> ScimResult<Value> {
+    serde_json::from_slice(not_empty(request)?).map_err(|e| {
+        ScimError::bad_request(ScimType::InvalidSyntax, format!("the request body is not valid JSON: {e}"))
+    })
+}
+
+/// The body of a POST or PUT of a group, canonical, with its members read apart.
+fn group_body(ctx: &Ctx, request: &Request) -> ScimResult<GroupBody> {
+    GroupBody::from_slice(ctx.profile.group, not_empty(request)?, true)
+}
+
+fn not_empty(request: &Request) -> ScimResult<&[u8]> {
     if request.body.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax("the request body is empty; expected a JSON object"));
     }
-    serde_json::from_slice(&request.body).map_err(|e| {
-        ScimError::bad_request(ScimType::InvalidSyntax, format!("the request body is not valid JSON: {e}"))
-    })
+    Ok(&request.body)
 }

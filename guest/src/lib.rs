@@ -12,6 +12,7 @@ pub mod directory;
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod group_body;
 pub mod groups;
 pub mod handler;
 pub mod http;

@@ -429,7 +429,8 @@ pub fn canonical_value(def: &AttrDef, value: &Value, path: &dyn Fn() -> String) 
     canonical_single(def, value, path)
 }
 
-fn canonical_single(def: &AttrDef, value: &Value, path: &dyn Fn() -> String) -> ScimResult<Option<Value>> {
+/// Checks one value of an attribute (one element of a multi-valued one).
+pub fn canonical_single(def: &AttrDef, value: &Value, path: &dyn Fn() -> String) -> ScimResult<Option<Value>> {
     let wrong =
         |expected: &str| ScimError::invalid_value(format!("attribute '{}' must be {expected}; got {value}", path()));
     Ok(Some(match def.kind {
