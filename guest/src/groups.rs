@@ -164,10 +164,16 @@ fn validate_new_members(ctx: &mut Ctx, wanted: &[String], current: &HashSet<&str
     Ok(())
 }
 
-/// Makes the group's membership exactly `wanted` (already validated).
-fn reconcile(ctx: &mut Ctx, group_id: &str, current: &[Member], wanted: &[String]) -> ScimResult<bool> {
+/// Makes the group's membership exactly `wanted` (already validated); `current_ids` are
+/// the ids of `current`.
+fn reconcile(
+    ctx: &mut Ctx,
+    group_id: &str,
+    current: &[Member],
+    current_ids: &HashSet<&str>,
+    wanted: &[String],
+) -> ScimResult<bool> {
     let wanted_set: HashSet<&str> = wanted.iter().map(String::as_str).collect();
-    let current_set: HashSet<&str> = current.iter().map(|m| m.user_id.as_str()).collect();
     let mut changed = false;
     for member in current.iter().filter(|m| !wanted_set.contains(m.user_id.as_str())) {
         if ctx.dir.remove_member(group_id, &member.user_id)? {
@@ -175,7 +181,7 @@ fn reconcile(ctx: &mut Ctx, group_id: &str, current: &[Member], wanted: &[String
             changed = true;
         }
     }
-    for id in wanted.iter().filter(|id| !current_set.contains(id.as_str())) {
+    for id in wanted.iter().filter(|id| !current_ids.contains(id.as_str())) {
         if ctx.dir.add_member(group_id, id)? {
             ctx.emit(EventKind::MemberJoined, group_id, Some(id), json!({}))?;
             changed = true;
@@ -212,7 +218,7 @@ fn save(
         let updated = ctx.dir.update_group(&existing.id, draft)?;
         ctx.emit(EventKind::GroupUpdated, &updated.id, None, json!({"displayName": updated.name}))?;
     }
-    let members_changed = reconcile(ctx, &existing.id, current, wanted)?;
+    let members_changed = reconcile(ctx, &existing.id, current, &current_ids, wanted)?;
     if unchanged && !members_changed {
         return Ok(existing.clone());
     }
@@ -243,7 +249,11 @@ pub fn create(ctx: &mut Ctx, body: GroupBody) -> ScimResult<Response> {
             validate_new_members(ctx, &wanted, &HashSet::new())?;
             let group = ctx.dir.create_group(&draft)?;
             ctx.emit(EventKind::GroupCreated, &group.id, None, json!({"displayName": group.name}))?;
-            if reconcile(ctx, &group.id, &[], &wanted)? { (201, load(ctx, &group.id)?) } else { (201, group) }
+            if reconcile(ctx, &group.id, &[], &HashSet::new(), &wanted)? {
+                (201, load(ctx, &group.id)?)
+            } else {
+                (201, group)
+            }
         }
     };
     let body = written(ctx, &group, &wanted)?;
