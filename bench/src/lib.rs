@@ -135,6 +135,9 @@ impl Transaction for MemoryTransaction {
     fn group_members(&mut self, group_id: &str) -> StoreResult<Vec<s::Member>> {
         self.with(|d| d.group_members(group_id))
     }
+    fn group_member_ids(&mut self, group_id: &str) -> StoreResult<Vec<String>> {
+        self.with(|d| d.group_member_ids(group_id))
+    }
     fn user_groups(&mut self, user_id: &str) -> StoreResult<Vec<s::Membership>> {
         self.with(|d| d.user_groups(user_id))
     }

@@ -293,6 +293,9 @@ impl Directory for HostDirectory {
             .map(|v| v.into_iter().map(|m| d::Member { user_id: m.user_id, username: m.username }).collect())
             .map_err(error)
     }
+    fn group_member_ids(&mut self, group_id: &str) -> DirResult<Vec<String>> {
+        wit::group_member_ids(group_id).map_err(error)
+    }
     fn user_groups(&mut self, user_id: &str) -> DirResult<Vec<d::Membership>> {
         wit::user_groups(user_id).map(|v| v.into_iter().map(membership).collect()).map_err(error)
     }

@@ -51,6 +51,10 @@ pub trait Directory {
     fn delete_group(&mut self, id: &str) -> DirResult<bool>;
 
     fn group_members(&mut self, group_id: &str) -> DirResult<Vec<Member>>;
+    /// The members' ids, in the order of `group_members`.
+    fn group_member_ids(&mut self, group_id: &str) -> DirResult<Vec<String>> {
+        Ok(self.group_members(group_id)?.into_iter().map(|m| m.user_id).collect())
+    }
     fn user_groups(&mut self, user_id: &str) -> DirResult<Vec<Membership>>;
     /// The groups of each user, in the order of `user_ids`.
     fn groups_of_users(&mut self, user_ids: &[String]) -> DirResult<Vec<Vec<Membership>>> {

@@ -17,7 +17,7 @@ use crate::users::{DOCUMENT_ATTRIBUTE, EXTERNAL_ID};
 use serde_json::{Map, Value, json};
 // foldhash, not SipHash: hashing ids was a tenth of a PUT of 1,000 members. Ordered sets
 // were no better in wasm, where each comparison is a call to a byte-wise memcmp.
-use foldhash::{HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 /// Maps a filter or sort attribute to a stored field (and whether it is case-exact).
 pub fn group_field(path: &AttrPath) -> Option<(Field, bool)> {
@@ -117,7 +117,7 @@ fn load(ctx: &mut Ctx, id: &str) -> ScimResult<Group> {
 }
 
 fn full(ctx: &mut Ctx, group: &Group, projection: &Projection) -> ScimResult<String> {
-    let members = if projection.wants("members") { Some(member_ids(&ctx.dir.group_members(&group.id)?)) } else { None };
+    let members = if projection.wants("members") { Some(ctx.dir.group_member_ids(&group.id)?) } else { None };
     Ok(text(ctx, group, members.as_deref(), projection))
 }
 
@@ -136,10 +136,6 @@ fn text(ctx: &Ctx, group: &Group, members: Option<&[String]>, projection: &Proje
         return text;
     }
     projection.apply(render(ctx, group, members)).to_string()
-}
-
-fn member_ids(members: &[Member]) -> Vec<String> {
-    members.iter().map(|m| m.user_id.clone()).collect()
 }
 
 /// Checks that every member not already in the group is a user of the scope.
@@ -165,17 +161,19 @@ fn validate_new_members(ctx: &mut Ctx, wanted: &[String], current: &HashSet<&str
 }
 
 /// Makes the group's membership exactly `wanted` (already validated); `current_ids` are
-/// the ids of `current`.
+/// the ids of `current`, and `named` members whose user names are known.
 fn reconcile(
     ctx: &mut Ctx,
     group_id: &str,
-    current: &[Member],
+    current: &[String],
     current_ids: &HashSet<&str>,
+    named: &[Member],
     wanted: &[String],
 ) -> ScimResult<bool> {
     let wanted_set: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+    let leaving: Vec<&str> = current.iter().map(String::as_str).filter(|id| !wanted_set.contains(id)).collect();
     let mut changed = false;
-    for member in current.iter().filter(|m| !wanted_set.contains(m.user_id.as_str())) {
+    for member in names_of(ctx, group_id, &leaving, named)? {
         if ctx.dir.remove_member(group_id, &member.user_id)? {
             ctx.emit(EventKind::MemberLeft, group_id, Some(&member.user_id), json!({"userName": member.username}))?;
             changed = true;
@@ -190,6 +188,33 @@ fn reconcile(
     Ok(changed)
 }
 
+/// The members `ids` of a group with their user names (for the events of their leaving):
+/// from `named` where it has them, else one user read each, or, for many, all members'
+/// names at once.
+fn names_of(ctx: &mut Ctx, group_id: &str, ids: &[&str], named: &[Member]) -> ScimResult<Vec<Member>> {
+    const READ_ONE_BY_ONE: usize = 16;
+    let named: HashMap<&str, &Member> =
+        if ids.is_empty() { HashMap::new() } else { named.iter().map(|m| (m.user_id.as_str(), m)).collect() };
+    let mut found = Vec::with_capacity(ids.len());
+    let mut missing = Vec::new();
+    for id in ids {
+        match named.get(id) {
+            Some(member) => found.push((*member).clone()),
+            None => missing.push(*id),
+        }
+    }
+    if missing.len() > READ_ONE_BY_ONE {
+        let missing: HashSet<&str> = missing.into_iter().collect();
+        found.extend(ctx.dir.group_members(group_id)?.into_iter().filter(|m| missing.contains(m.user_id.as_str())));
+    } else {
+        for id in missing {
+            let username = ctx.dir.get_user(id)?.map(|u| u.username).unwrap_or_default();
+            found.push(Member { user_id: id.to_string(), username });
+        }
+    }
+    Ok(found)
+}
+
 /// Refuses an externalId that belongs to another group.
 fn check_unique(ctx: &mut Ctx, draft: &GroupDraft, own_id: Option<&str>) -> ScimResult<()> {
     if let Some(x) = first_value(&draft.attributes, EXTERNAL_ID)
@@ -202,15 +227,16 @@ fn check_unique(ctx: &mut Ctx, draft: &GroupDraft, own_id: Option<&str>) -> Scim
 }
 
 /// Writes a draft and the wanted membership over an existing group whose members are
-/// `current`.
+/// `current` (the user names of `named` among them are known).
 fn save(
     ctx: &mut Ctx,
     existing: &Group,
     draft: &GroupDraft,
     wanted: &[String],
-    current: &[Member],
+    current: &[String],
+    named: &[Member],
 ) -> ScimResult<Group> {
-    let current_ids: HashSet<&str> = current.iter().map(|m| m.user_id.as_str()).collect();
+    let current_ids: HashSet<&str> = current.iter().map(String::as_str).collect();
     validate_new_members(ctx, wanted, &current_ids)?;
     let unchanged = draft.name == existing.name && draft.attributes == existing.attributes;
     if !unchanged {
@@ -218,7 +244,7 @@ fn save(
         let updated = ctx.dir.update_group(&existing.id, draft)?;
         ctx.emit(EventKind::GroupUpdated, &updated.id, None, json!({"displayName": updated.name}))?;
     }
-    let members_changed = reconcile(ctx, &existing.id, current, &current_ids, wanted)?;
+    let members_changed = reconcile(ctx, &existing.id, current, &current_ids, named, wanted)?;
     if unchanged && !members_changed {
         return Ok(existing.clone());
     }
@@ -242,14 +268,14 @@ pub fn create(ctx: &mut Ctx, body: GroupBody) -> ScimResult<Response> {
             )));
         }
         Some(existing) => {
-            let current = ctx.dir.group_members(&existing.id)?;
-            (200, save(ctx, &existing, &draft, &wanted, &current)?)
+            let current = ctx.dir.group_member_ids(&existing.id)?;
+            (200, save(ctx, &existing, &draft, &wanted, &current, &[])?)
         }
         None => {
             validate_new_members(ctx, &wanted, &HashSet::new())?;
             let group = ctx.dir.create_group(&draft)?;
             ctx.emit(EventKind::GroupCreated, &group.id, None, json!({"displayName": group.name}))?;
-            if reconcile(ctx, &group.id, &[], &HashSet::new(), &wanted)? {
+            if reconcile(ctx, &group.id, &[], &HashSet::new(), &[], &wanted)? {
                 (201, load(ctx, &group.id)?)
             } else {
                 (201, group)
@@ -300,8 +326,8 @@ pub fn replace(ctx: &mut Ctx, id: &str, body: GroupBody) -> ScimResult<Response>
     let (draft, wanted) = draft_from(ctx, body)?;
     let existing = load(ctx, id)?;
     ctx.check_if_match(existing.version)?;
-    let current = ctx.dir.group_members(&existing.id)?;
-    let group = save(ctx, &existing, &draft, &wanted, &current)?;
+    let current = ctx.dir.group_member_ids(&existing.id)?;
+    let group = save(ctx, &existing, &draft, &wanted, &current, &[])?;
     let body = written(ctx, &group, &wanted)?;
     Ok(resource_response(200, body, group.version, None))
 }
@@ -328,7 +354,8 @@ pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
     patch::apply(ctx.profile.group, &mut resource, &ops)?;
     let body = GroupBody::from_value(ctx.profile.group, Value::Object(resource), false)?;
     let (draft, wanted) = draft_from(ctx, body)?;
-    let group = save(ctx, &existing, &draft, &wanted, &members)?;
+    let current: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
+    let group = save(ctx, &existing, &draft, &wanted, &current, &members)?;
     if projection.is_everything() {
         return Ok(Response::empty(204).with_header("etag", etag(group.version)));
     }

@@ -88,9 +88,42 @@ fn put_members_reconciles_and_emits_one_event_per_change() {
     assert_eq!(status, 200, "{body}");
     let left: Vec<_> = realm.dir.events.iter().filter(|e| e.kind == EventKind::MemberLeft).collect();
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0].related_id.as_deref(), Some(a.as_str()));
+    assert_eq!((left[0].related_id.as_deref(), left[0].details.as_str()), (Some(a.as_str()), r#"{"userName":"a"}"#));
     assert_eq!(realm.dir.events.iter().filter(|e| e.kind == EventKind::MemberJoined).count(), 3);
     assert!(body["members"].as_array().unwrap().iter().all(|m| m.get("display").is_none()), "{body}");
+}
+
+/// A PUT that empties a large group names every member who leaves, in the order they
+/// joined (their names read together, not one user at a time).
+#[test]
+fn put_removing_many_members_names_each_in_its_event() {
+    let mut realm = Realm::new();
+    let names: Vec<String> = (0..40).map(|i| format!("u{i:02}")).collect();
+    let ids: Vec<String> = names.iter().map(|n| realm.post_user(&Scope::Realm, n)).collect();
+    let members: Vec<Value> = ids.iter().map(|id| json!({ "value": id })).collect();
+    let group =
+        json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "G", "members": members });
+    let (_, created) = realm.call(&Scope::Realm, "POST", "/Groups", Some(group.clone()));
+    let gid = created["id"].as_str().unwrap().to_string();
+    let mut push = group;
+    push["members"] = json!([{ "value": ids[7] }]);
+    let (status, body) = realm.call(&Scope::Realm, "PUT", &format!("/Groups/{gid}"), Some(push));
+    assert_eq!(status, 200, "{body}");
+    let left: Vec<(String, String)> = realm
+        .dir
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::MemberLeft)
+        .map(|e| (e.related_id.clone().unwrap(), e.details.clone()))
+        .collect();
+    let expected: Vec<(String, String)> = ids
+        .iter()
+        .zip(&names)
+        .filter(|(id, _)| **id != ids[7])
+        .map(|(id, name)| (id.clone(), format!(r#"{{"userName":"{name}"}}"#)))
+        .collect();
+    assert_eq!(left, expected);
+    assert_eq!(member_ids(&mut realm, &gid), [ids[7].clone()]);
 }
 
 /// The member ids of a group, sorted.

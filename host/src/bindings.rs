@@ -304,6 +304,10 @@ impl wit::Host for CallState {
         Ok(members.into_iter().map(|m| wit::Member { user_id: m.user_id, username: m.username }).collect())
     }
 
+    fn group_member_ids(&mut self, group_id: String) -> Result<Vec<String>, StoreError> {
+        self.tx()?.group_member_ids(&group_id)
+    }
+
     fn user_groups(&mut self, user_id: String) -> Result<Vec<wit::Membership>, StoreError> {
         let groups = self.tx()?.user_groups(&user_id)?;
         Ok(groups.into_iter().map(membership).collect())

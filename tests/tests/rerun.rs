@@ -120,6 +120,9 @@ impl Transaction for FlakyTransaction {
     fn group_members(&mut self, g: &str) -> StoreResult<Vec<Member>> {
         self.inner.group_members(g)
     }
+    fn group_member_ids(&mut self, g: &str) -> StoreResult<Vec<String>> {
+        self.inner.group_member_ids(g)
+    }
     fn user_groups(&mut self, u: &str) -> StoreResult<Vec<Membership>> {
         self.inner.user_groups(u)
     }

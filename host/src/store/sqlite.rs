@@ -1283,6 +1283,14 @@ impl Transaction for SqliteTransaction {
             .map_err(classify)
     }
 
+    fn group_member_ids(&mut self, group_id: &str) -> StoreResult<Vec<String>> {
+        // The memberships' covering index alone: no lookup of each member's user.
+        self.conn()?
+            .prepare_cached("SELECT user_id FROM memberships WHERE realm = ?1 AND group_id = ?2 ORDER BY rowid")
+            .and_then(|mut s| s.query_map(params![self.realm, group_id], |r| r.get(0))?.collect())
+            .map_err(classify)
+    }
+
     fn user_groups(&mut self, user_id: &str) -> StoreResult<Vec<Membership>> {
         self.conn()?
             .prepare_cached(
@@ -1784,6 +1792,23 @@ mod tests {
         assert_eq!(names(&many[2]), ["b", "a"], "u1, in the order it joined");
         assert!(many[4].is_empty(), "an unknown id has none");
         assert!(tx.groups_of_users(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_groups_member_ids_are_its_members_in_the_order_they_joined() {
+        let (_dir, store) = store();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        let users: Vec<User> =
+            (0..6).map(|i| tx.create_user(&draft(&format!("u{i}"), &format!("x{i}"))).unwrap()).collect();
+        let group = tx.create_group(&GroupDraft { name: "g".into(), organization: None, attributes: vec![] }).unwrap();
+        let joined: Vec<String> = [4, 1, 5, 0, 3, 2].iter().map(|&i| users[i].id.clone()).collect();
+        for id in &joined {
+            assert!(tx.add_member(&group.id, id).unwrap());
+        }
+        assert_eq!(tx.group_member_ids(&group.id).unwrap(), joined);
+        let members: Vec<String> = tx.group_members(&group.id).unwrap().into_iter().map(|m| m.user_id).collect();
+        assert_eq!(members, joined);
+        assert!(tx.group_member_ids("nobody").unwrap().is_empty());
     }
 
     #[test]
