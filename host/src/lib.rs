@@ -14,6 +14,7 @@ pub mod modules;
 pub mod runtime;
 pub mod store;
 pub mod tenants;
+pub mod upsert_plan;
 pub mod write_turns;
 
 pub use app::{App, Server};

@@ -44,6 +44,7 @@ pub struct Metrics {
     pub store_commit_seconds: Histogram,
     pub instantiations: Counter,
     pub write_upgrades: Counter,
+    pub upserts_written_first: Counter,
     pub guest_failures: Family<FailureLabels, Counter>,
     pub module_swaps: Family<RealmLabels, Counter>,
 }
@@ -71,6 +72,12 @@ impl Default for Metrics {
             "Calls run first as reads (upserts) that wrote, and ran again as writes",
             write_upgrades.clone(),
         );
+        let upserts_written_first = Counter::default();
+        registry.register(
+            "upserts_written_first",
+            "Upserts run at once as writes, their realm's recent ones having written",
+            upserts_written_first.clone(),
+        );
         let guest_failures = Family::<FailureLabels, Counter>::default();
         registry.register(
             "guest_failures",
@@ -86,6 +93,7 @@ impl Default for Metrics {
             store_commit_seconds,
             instantiations,
             write_upgrades,
+            upserts_written_first,
             guest_failures,
             module_swaps,
         }

@@ -10,6 +10,7 @@ use crate::limits::RealmLimiter;
 use crate::modules::ModuleStore;
 use crate::runtime::{Module, Runtime};
 use crate::store::{Store, StoredRealm, StoredToken};
+use crate::upsert_plan::UpsertPlans;
 use anyhow::Context as _;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -37,6 +38,8 @@ pub struct Tenant {
     pub limits: Limits,
     /// The realm's request rate and concurrency, shared across module swaps.
     pub limiter: Arc<RealmLimiter>,
+    /// Whether its upserts run first as reads, learned from the last ones.
+    pub upserts: Arc<UpsertPlans>,
     /// What the guest receives as its config.
     pub guest_config: types::Config,
     /// What the admin API changed over the configuration.
@@ -266,6 +269,7 @@ impl Tenants {
             managed: spec.managed,
             limits,
             limiter: Arc::new(RealmLimiter::new(&limits)),
+            upserts: Arc::default(),
             guest_config: types::Config { realm: name.to_string(), settings: settings.into_iter().collect() },
             overrides,
         })

@@ -93,6 +93,43 @@ async fn an_unchanged_repost_writes_nothing_and_is_answered_from_a_read() {
     server.stop().await;
 }
 
+/// Upserts run at once as writes.
+const WRITTEN_FIRST: &str = "scim_host_upserts_written_first_total";
+
+/// A first provisioning, where every POST creates: once most runs as reads have had to
+/// write, the next POSTs go to the writer at once (one in `SAMPLE` still runs as a read);
+/// a re-sync that changes nothing brings reads first back. The answers never differ.
+#[tokio::test]
+async fn upserts_that_keep_writing_go_to_the_writer_at_once_until_they_stop() {
+    use scim_host::upsert_plan::SAMPLE;
+    let server = TestServer::start().await;
+    let users = format!("{}/Users", server.base(Scope::Realm));
+    let user_n = |i: u32| user(&format!("new-{i}"), &format!("x-new-{i}"));
+    const NEW: u32 = 40;
+    let mut ids = Vec::new();
+    for i in 0..NEW {
+        ids.push(server.post(&users, user_n(i)).await.expect(201).id().to_string());
+    }
+    // Six runs as reads that wrote take the share of writes past half.
+    let read_first = 6 + (NEW - 6).div_ceil(SAMPLE);
+    assert_eq!(server.metric(UPGRADES).await, f64::from(read_first));
+    assert_eq!(server.metric(WRITTEN_FIRST).await, f64::from(NEW - read_first));
+
+    let mut written_first = Vec::new();
+    for (i, id) in (0..NEW).zip(&ids) {
+        let again = server.post(&users, user_n(i)).await.expect(200);
+        assert_eq!(again.id(), id.as_str());
+        written_first.push(server.metric(WRITTEN_FIRST).await);
+    }
+    assert_eq!(server.metric(UPGRADES).await, f64::from(read_first), "no re-post wrote");
+    let settled = &written_first[written_first.len() - 8..];
+    assert!(settled.iter().all(|n| *n == settled[0]), "reads first again: {written_first:?}");
+    assert!(settled[0] > f64::from(NEW - read_first), "some re-posts went to the writer first");
+    let created = server.events().await.into_iter().filter(|e| e["type"] == "USER_CREATED").count();
+    assert_eq!(created, NEW as usize);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_restart_keeps_the_data() {
     let server = TestServer::start().await;

@@ -11,6 +11,7 @@ use crate::metrics::{FailureLabels, RealmLabels};
 use crate::runtime::{CallError, CallInput, CallLimits};
 use crate::store::{Access, StoreError};
 use crate::tenants::Tenant;
+use crate::upsert_plan::Upsert;
 use crate::write_turns::{Turn, WriteTurns};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -73,18 +74,21 @@ enum Plan {
     /// What an identity provider repeats unchanged on every re-sync (POST of a user or a
     /// group, PUT of a user): run as a read, beside the reads, and once more as a write
     /// only if the guest writes. An unchanged upsert then never waits for the one writer;
-    /// a changed one pays its reading part twice.
-    ReadFirst,
+    /// a changed one pays its reading part twice, so while a realm's upserts mostly
+    /// write, they go to the writer at once (`upsert_plan`).
+    ReadFirst(Upsert),
 }
 
 fn plan(method: &Method, path: &str) -> Plan {
     let path = path.trim_end_matches('/');
     if method == Method::GET || method == Method::HEAD || (method == Method::POST && path.ends_with("/.search")) {
         Plan::Read
-    } else if (method == Method::POST && (path == "/Users" || path == "/Groups"))
-        || (method == Method::PUT && path.starts_with("/Users/"))
-    {
-        Plan::ReadFirst
+    } else if method == Method::POST && path == "/Users" {
+        Plan::ReadFirst(Upsert::PostUser)
+    } else if method == Method::POST && path == "/Groups" {
+        Plan::ReadFirst(Upsert::PostGroup)
+    } else if method == Method::PUT && path.starts_with("/Users/") {
+        Plan::ReadFirst(Upsert::PutUser)
     } else {
         Plan::Write
     }
@@ -151,16 +155,25 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
         base_url: base_url(app, &parts.headers, &target.base),
         path: target.path,
     };
-    let plan = plan(&parts.method, &guest_request.path);
+    let plan = match plan(&parts.method, &guest_request.path) {
+        Plan::ReadFirst(upsert) if !tenant.upserts.read_first(upsert) => {
+            app.metrics.upserts_written_first.inc();
+            Plan::Write
+        }
+        plan => plan,
+    };
     let call =
         Arc::new(Call { app: app.clone(), tenant, request_id: request_id.clone(), scope, request: guest_request });
     if plan != Plan::Write {
         let _slot = app.runtime.slot().await;
         let read = call.clone();
-        let upgrade_on_write = plan == Plan::ReadFirst;
+        let upgrade_on_write = matches!(plan, Plan::ReadFirst(_));
         let ran = tokio::task::spawn_blocking(move || read.run(Access::Read, upgrade_on_write, None))
             .await
             .map_err(|e| internal(request_id, format!("the guest call panicked: {e}")))?;
+        if let (Plan::ReadFirst(upsert), Ok(_) | Err(Ran::NeedsWrite)) = (plan, &ran) {
+            call.tenant.upserts.ran_as_read(upsert, ran.is_err());
+        }
         match ran {
             Ok(response) => return Ok(response),
             Err(Ran::Failed(error)) => return Err(error),
@@ -399,9 +412,9 @@ mod tests {
     fn searches_read_upserts_read_first_and_everything_else_writes() {
         assert_eq!(plan(&Method::GET, "/Users"), Plan::Read);
         assert_eq!(plan(&Method::POST, "/Users/.search"), Plan::Read);
-        assert_eq!(plan(&Method::POST, "/Users"), Plan::ReadFirst);
-        assert_eq!(plan(&Method::POST, "/Groups/"), Plan::ReadFirst);
-        assert_eq!(plan(&Method::PUT, "/Users/1"), Plan::ReadFirst);
+        assert_eq!(plan(&Method::POST, "/Users"), Plan::ReadFirst(Upsert::PostUser));
+        assert_eq!(plan(&Method::POST, "/Groups/"), Plan::ReadFirst(Upsert::PostGroup));
+        assert_eq!(plan(&Method::PUT, "/Users/1"), Plan::ReadFirst(Upsert::PutUser));
         assert_eq!(plan(&Method::PUT, "/Groups/1"), Plan::Write);
         assert_eq!(plan(&Method::POST, "/Bulk"), Plan::Write);
         assert_eq!(plan(&Method::PATCH, "/Groups/1"), Plan::Write);
