@@ -138,9 +138,9 @@ fn text(ctx: &Ctx, group: &Group, members: Option<&[String]>, projection: &Proje
     projection.apply(render(ctx, group, members)).to_string()
 }
 
-/// Checks that every member not already in the group is a user of the scope.
-fn validate_new_members(ctx: &mut Ctx, wanted: &[String], current: &HashSet<&str>) -> ScimResult<()> {
-    for id in wanted.iter().filter(|id| !current.contains(id.as_str())) {
+/// Checks that every member joining the group is a user of the scope.
+fn validate_joining(ctx: &mut Ctx, joining: &[&str]) -> ScimResult<()> {
+    for &id in joining {
         let exists = ctx.dir.get_user(id)?.is_some();
         let in_scope = exists
             && match ctx.scope.organization().map(str::to_string) {
@@ -160,17 +160,18 @@ fn validate_new_members(ctx: &mut Ctx, wanted: &[String], current: &HashSet<&str
     Ok(())
 }
 
-/// Makes the group's membership exactly `wanted` (already validated); `current_ids` are
-/// the ids of `current`, and `named` members whose user names are known.
+/// Makes the group's membership exactly `wanted`, from `current`: `joining` are the
+/// wanted not in `current` (validated), and `named` members whose user names are known.
 fn reconcile(
     ctx: &mut Ctx,
     group_id: &str,
     current: &[String],
-    current_ids: &HashSet<&str>,
     named: &[Member],
     wanted: &[String],
+    joining: &[&str],
 ) -> ScimResult<bool> {
-    let wanted_set: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+    let wanted_set: HashSet<&str> =
+        if current.is_empty() { HashSet::new() } else { wanted.iter().map(String::as_str).collect() };
     let leaving: Vec<&str> = current.iter().map(String::as_str).filter(|id| !wanted_set.contains(id)).collect();
     let mut changed = false;
     for member in names_of(ctx, group_id, &leaving, named)? {
@@ -179,7 +180,7 @@ fn reconcile(
             changed = true;
         }
     }
-    for id in wanted.iter().filter(|id| !current_ids.contains(id.as_str())) {
+    for &id in joining {
         if ctx.dir.add_member(group_id, id)? {
             ctx.emit(EventKind::MemberJoined, group_id, Some(id), json!({}))?;
             changed = true;
@@ -237,14 +238,15 @@ fn save(
     named: &[Member],
 ) -> ScimResult<Group> {
     let current_ids: HashSet<&str> = current.iter().map(String::as_str).collect();
-    validate_new_members(ctx, wanted, &current_ids)?;
+    let joining: Vec<&str> = wanted.iter().map(String::as_str).filter(|id| !current_ids.contains(id)).collect();
+    validate_joining(ctx, &joining)?;
     let unchanged = draft.name == existing.name && draft.attributes == existing.attributes;
     if !unchanged {
         check_unique(ctx, draft, Some(&existing.id))?;
         let updated = ctx.dir.update_group(&existing.id, draft)?;
         ctx.emit(EventKind::GroupUpdated, &updated.id, None, json!({"displayName": updated.name}))?;
     }
-    let members_changed = reconcile(ctx, &existing.id, current, &current_ids, named, wanted)?;
+    let members_changed = reconcile(ctx, &existing.id, current, named, wanted, &joining)?;
     if unchanged && !members_changed {
         return Ok(existing.clone());
     }
@@ -272,10 +274,11 @@ pub fn create(ctx: &mut Ctx, body: GroupBody) -> ScimResult<Response> {
             (200, save(ctx, &existing, &draft, &wanted, &current, &[])?)
         }
         None => {
-            validate_new_members(ctx, &wanted, &HashSet::new())?;
+            let joining: Vec<&str> = wanted.iter().map(String::as_str).collect();
+            validate_joining(ctx, &joining)?;
             let group = ctx.dir.create_group(&draft)?;
             ctx.emit(EventKind::GroupCreated, &group.id, None, json!({"displayName": group.name}))?;
-            if reconcile(ctx, &group.id, &[], &HashSet::new(), &[], &wanted)? {
+            if reconcile(ctx, &group.id, &[], &[], &wanted, &joining)? {
                 (201, load(ctx, &group.id)?)
             } else {
                 (201, group)

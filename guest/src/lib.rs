@@ -18,6 +18,7 @@ pub mod handler;
 pub mod http;
 pub mod json_text;
 pub mod listing;
+pub mod memcmp;
 pub mod memory;
 pub mod patch;
 pub mod profile;
