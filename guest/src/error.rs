@@ -70,6 +70,16 @@ impl ScimError {
         Self::bad_request(ScimType::InvalidSyntax, detail)
     }
 
+    /// 400 invalidSyntax for a request body that does not parse, saying where it broke.
+    pub fn body_not_json(error: impl std::fmt::Display) -> Self {
+        Self::invalid_syntax(format!("the request body is not valid JSON: {error}"))
+    }
+
+    /// 400 invalidSyntax for a request body that is JSON but not an object.
+    pub fn body_not_object() -> Self {
+        Self::invalid_syntax("the request body must be a JSON object")
+    }
+
     /// 404 for a resource of the given type.
     pub fn not_found(resource: &str, id: &str) -> Self {
         Self::new(404, format!("{resource} \"{id}\" not found"))

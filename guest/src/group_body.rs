@@ -8,7 +8,7 @@
 //! canonicalized as usual.
 
 use crate::error::{ScimError, ScimResult};
-use crate::schema::{AttrDef, Mutability, ResourceType, canonical_single, canonical_value};
+use crate::schema::{AttrDef, Mutability, ResourceType, at_most_one_primary, canonical_single, canonical_value};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -40,8 +40,8 @@ impl GroupBody {
         match read {
             Ok(sent) => sent.canonical(group_type, require_schemas),
             // A data error can only be the body's own type: everything inside is accepted.
-            Err(e) if e.is_data() => Err(ScimError::invalid_syntax("the request body must be a JSON object")),
-            Err(e) => Err(ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))),
+            Err(e) if e.is_data() => Err(ScimError::body_not_object()),
+            Err(e) => Err(ScimError::body_not_json(e)),
         }
     }
 
@@ -49,7 +49,7 @@ impl GroupBody {
     pub fn from_value(group_type: &ResourceType, body: Value, require_schemas: bool) -> ScimResult<Self> {
         match BodySeed::of(group_type).deserialize(body) {
             Ok(sent) => sent.canonical(group_type, require_schemas),
-            Err(_) => Err(ScimError::invalid_syntax("the request body must be a JSON object")),
+            Err(_) => Err(ScimError::body_not_object()),
         }
     }
 }
@@ -99,14 +99,13 @@ fn canonical_members(def: &'static AttrDef, sent: MembersSent) -> ScimResult<Vec
     };
     let mut members = Vec::with_capacity(items.len());
     for item in items {
-        let subs = match item {
+        let mut subs = match item {
             ItemSent::Object(subs) => subs,
             ItemSent::Other(value) => {
                 canonical_single(def, &value, &|| def.name.to_string())?;
                 continue;
             }
         };
-        let mut subs = subs;
         for (sub, value) in &mut subs {
             // Null marks a sub-attribute that is absent in canonical form (null or empty).
             *value = canonical_value(sub, value, &|| format!("{}.{}", def.name, sub.name))?.unwrap_or(Value::Null);
@@ -116,14 +115,8 @@ fn canonical_members(def: &'static AttrDef, sent: MembersSent) -> ScimResult<Vec
             members.push(Member(subs));
         }
     }
-    // RFC 7643 §2.4: "primary" is true for at most one value.
     let primaries = members.iter().filter(|m| m.0.iter().any(|(sub, v)| sub.name == "primary" && *v == true)).count();
-    if primaries > 1 {
-        return Err(ScimError::invalid_value(format!(
-            "attribute '{}': {primaries} values are marked primary; at most one may be",
-            def.name
-        )));
-    }
+    at_most_one_primary(primaries, &|| def.name.to_string())?;
     Ok(members)
 }
 

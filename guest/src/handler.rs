@@ -5,7 +5,7 @@ use crate::bulk;
 use crate::context::{Ctx, Scope};
 use crate::directory::Directory;
 use crate::discovery;
-use crate::error::{ScimError, ScimResult, ScimType};
+use crate::error::{ScimError, ScimResult};
 use crate::group_body::GroupBody;
 use crate::groups;
 use crate::http::{Request, Response};
@@ -88,9 +88,7 @@ pub(crate) fn route(ctx: &mut Ctx) -> ScimResult<Response> {
 
 /// The request body as JSON; malformed JSON is 400 invalidSyntax naming where it broke.
 fn body(request: &Request) -> ScimResult<Value> {
-    serde_json::from_slice(not_empty(request)?).map_err(|e| {
-        ScimError::bad_request(ScimType::InvalidSyntax, format!("the request body is not valid JSON: {e}"))
-    })
+    serde_json::from_slice(not_empty(request)?).map_err(ScimError::body_not_json)
 }
 
 /// The body of a POST or PUT of a group, canonical, with its members read apart.

@@ -320,7 +320,7 @@ impl ResourceType {
     /// [`ResourceType::canonicalize`] without the check of required attributes.
     pub fn canonical_form(&self, body: &Value, require_schemas: bool) -> ScimResult<Map<String, Value>> {
         let Some(object) = body.as_object() else {
-            return Err(ScimError::invalid_syntax("the request body must be a JSON object"));
+            return Err(ScimError::body_not_object());
         };
         match object.iter().find(|(k, _)| k.eq_ignore_ascii_case("schemas")).map(|(_, v)| v) {
             None if require_schemas => {
@@ -413,20 +413,24 @@ pub fn canonical_value(def: &AttrDef, value: &Value, path: &dyn Fn() -> String) 
                 out.push(v);
             }
         }
-        // RFC 7643 §2.4: "primary" is true for at most one value.
-        let primaries = out.iter().filter(|v| v.get("primary") == Some(&Value::Bool(true))).count();
-        if primaries > 1 {
-            return Err(ScimError::invalid_value(format!(
-                "attribute '{}': {primaries} values are marked primary; at most one may be",
-                path()
-            )));
-        }
+        at_most_one_primary(out.iter().filter(|v| v.get("primary") == Some(&Value::Bool(true))).count(), path)?;
         return Ok(if out.is_empty() { None } else { Some(Value::Array(out)) });
     }
     if value.is_array() {
         return Err(ScimError::invalid_value(format!("attribute '{}' is single-valued; got a list", path())));
     }
     canonical_single(def, value, path)
+}
+
+/// RFC 7643 §2.4: "primary" is true for at most one value of a multi-valued attribute.
+pub fn at_most_one_primary(primaries: usize, path: &dyn Fn() -> String) -> ScimResult<()> {
+    if primaries > 1 {
+        return Err(ScimError::invalid_value(format!(
+            "attribute '{}': {primaries} values are marked primary; at most one may be",
+            path()
+        )));
+    }
+    Ok(())
 }
 
 /// Checks one value of an attribute (one element of a multi-valued one).
