@@ -35,12 +35,14 @@ def call(origin, method, path, token, body=None):
         return json.loads(text) if text else None
 
 
-def rss_mib(pid):
+def rss_mib(pid, field="VmRSS"):
+    """Resident memory of the process in MiB; `field="RssFile"` gives the part of it that
+    is files mapped (the database pages the store reads through its memory map)."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
 
 
 def measure(binary, checkpoints, port=None):
