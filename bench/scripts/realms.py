@@ -37,7 +37,7 @@ def call(origin, method, path, token, body=None):
 
 def rss_mib(pid, field="VmRSS"):
     """Resident memory of the process in MiB; `field="RssFile"` gives the part of it that
-    is files mapped (the database pages the store reads through its memory map)."""
+    is files mapped (the server's code, the database pages read through SQLite's map)."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith(f"{field}:"):
