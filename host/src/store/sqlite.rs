@@ -245,9 +245,10 @@ impl SqliteStore {
         // Each of the 33 connections keeps a cache of its own (2 MiB), so on a large realm
         // most page reads missed it: at 100,000 users, lists of 100 went from ~750 to ~960
         // a second. The map is address space, not memory: its pages are the kernel's page
-        // cache, shared by every connection (and counted in the RSS as file pages). The
-        // price: a disk that fails a read of a mapped page stops the process (SIGBUS)
-        // where `pread` would have failed one request.
+        // cache, held once, though the RSS counts them once per connection that mapped
+        // them (the README tells operators what to watch). The price: a disk that fails a
+        // read of a mapped page stops the process (SIGBUS) where `pread` would have failed
+        // one request.
         conn.pragma_update(None, "mmap_size", MMAP_BYTES).map_err(failed)?;
         // Keep each cached statement's plan: without this, the bundled SQLite (built with
         // STAT4) re-prepared statements on every new binding of an indexed parameter,
