@@ -58,13 +58,15 @@ impl App {
         let modules = ModuleStore::open(&config.data_dir)?;
         let tenants = Tenants::load(&config, store.as_ref(), &runtime, &modules)?;
         let closing = tokio::sync::watch::Sender::new(false);
+        let mut metrics = crate::metrics::Metrics::default();
+        metrics.add_store(store.as_ref());
         Ok(App {
             config,
             store,
             runtime,
             tenants,
             modules,
-            metrics: Default::default(),
+            metrics,
             closing,
             admin_changes: Default::default(),
             write_turns: crate::write_turns::WriteTurns::per_core(),

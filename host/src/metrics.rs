@@ -1,7 +1,9 @@
 //! Prometheus metrics (the official `prometheus-client` crate): requests by realm, method
-//! and status; guest call and store commit latency; instantiations; traps, deadlines and
+//! and status; guest call and store commit latency; the waits of write calls (for a write
+//! turn, and the store's for its write connection); instantiations; traps, deadlines and
 //! memory limits hit; module swaps. Served as text at `/metrics`.
 
+use crate::store::Store;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -31,7 +33,7 @@ pub struct FailureLabels {
     pub kind: &'static str,
 }
 
-fn latency_histogram() -> Histogram {
+pub(crate) fn latency_histogram() -> Histogram {
     // 10 µs to ~20 s.
     Histogram::new(exponential_buckets(0.000_01, 2.0, 22))
 }
@@ -42,6 +44,7 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub guest_call_seconds: Family<RealmLabels, Histogram, fn() -> Histogram>,
     pub store_commit_seconds: Histogram,
+    pub write_turn_wait_seconds: Histogram,
     pub instantiations: Counter,
     pub write_upgrades: Counter,
     pub upserts_written_first: Counter,
@@ -64,6 +67,12 @@ impl Default for Metrics {
         );
         let store_commit_seconds = latency_histogram();
         registry.register("store_commit_seconds", "Time to commit a call's transaction", store_commit_seconds.clone());
+        let write_turn_wait_seconds = latency_histogram();
+        registry.register(
+            "write_turn_wait_seconds",
+            "Time a write call waited for a write turn",
+            write_turn_wait_seconds.clone(),
+        );
         let instantiations = Counter::default();
         registry.register("instantiations", "Guest instances created", instantiations.clone());
         let write_upgrades = Counter::default();
@@ -91,6 +100,7 @@ impl Default for Metrics {
             requests,
             guest_call_seconds,
             store_commit_seconds,
+            write_turn_wait_seconds,
             instantiations,
             write_upgrades,
             upserts_written_first,
@@ -101,6 +111,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Adds the store's own metrics (under `scim_host_store_`).
+    pub fn add_store(&mut self, store: &dyn Store) {
+        store.register_metrics(self.registry.sub_registry_with_prefix("store"));
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -7,6 +7,9 @@ async fn readiness_and_metrics_follow_what_happened() {
     let server = TestServer::start().await;
     let ready = server.get(&format!("{}/readyz", server.origin)).await.expect(200);
     assert_eq!(ready.body["status"], "ready");
+    // The store wrote at start (realms, tokens) through the same writer.
+    let writer_waits_before = server.metric("scim_host_store_writer_wait_seconds_count").await;
+    let group_calls_before = server.metric("scim_host_store_write_group_calls_sum").await;
 
     for _ in 0..3 {
         server.get(&format!("{}/Users", server.base(Scope::Realm))).await.expect(200);
@@ -32,5 +35,12 @@ async fn readiness_and_metrics_follow_what_happened() {
     assert_eq!(server.metric("scim_host_instantiations_total").await, 6.0);
     assert_eq!(server.metric(r#"scim_host_guest_call_seconds_count{realm="demo"}"#).await, 5.0);
     assert_eq!(server.metric("scim_host_store_commit_seconds_count").await, 4.0, "three reads and one write committed");
+    // Both the POST and the trapping call (a POST that is no upsert) took a write turn;
+    // only the POST reached the store's writer, and committed in a transaction of its own.
+    assert_eq!(server.metric("scim_host_write_turn_wait_seconds_count").await, 2.0);
+    let writer_waits = server.metric("scim_host_store_writer_wait_seconds_count").await;
+    assert_eq!(writer_waits - writer_waits_before, 1.0);
+    let group_calls = server.metric("scim_host_store_write_group_calls_sum").await;
+    assert_eq!(group_calls - group_calls_before, 1.0);
     server.stop().await;
 }

@@ -184,7 +184,9 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
         }
     }
     // The turn before the instance slot: writes waiting for a turn hold no slot from reads.
+    let asked = std::time::Instant::now();
     let turn = app.write_turns.take().await;
+    app.metrics.write_turn_wait_seconds.observe(asked.elapsed().as_secs_f64());
     let _slot = app.runtime.slot().await;
     let held = turn.clone();
     let write = tokio::task::spawn_blocking(move || call.run(Access::Write, false, Some(&held)));

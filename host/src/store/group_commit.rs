@@ -14,6 +14,9 @@
 
 use super::StoreError;
 use super::sqlite::{classify, run_cached};
+use crate::metrics::latency_histogram;
+use prometheus_client::metrics::histogram::{Histogram, linear_buckets};
+use prometheus_client::registry::Registry;
 use rusqlite::Connection;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -28,6 +31,10 @@ const MAX_AGE: Duration = Duration::from_millis(10);
 pub(super) struct Writer {
     state: Mutex<State>,
     free: Condvar,
+    /// How long calls waited for the connection.
+    wait_seconds: Histogram,
+    /// How many calls each committed transaction held.
+    group_calls: Histogram,
 }
 
 struct State {
@@ -75,7 +82,26 @@ impl Group {
 
 impl Writer {
     pub fn new() -> Writer {
-        Writer { state: Mutex::new(State { conn: None, lent: false, waiting: 0, open: None }), free: Condvar::new() }
+        Writer {
+            state: Mutex::new(State { conn: None, lent: false, waiting: 0, open: None }),
+            free: Condvar::new(),
+            wait_seconds: latency_histogram(),
+            group_calls: Histogram::new(linear_buckets(1.0, 1.0, MAX_MEMBERS as u16)),
+        }
+    }
+
+    /// Registers what the writer measures: where a write's time goes beside its own work.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "writer_wait_seconds",
+            "Time a call waited for the store's write connection",
+            self.wait_seconds.clone(),
+        );
+        registry.register(
+            "write_group_calls",
+            "Calls in one transaction when it commits (group commit)",
+            self.group_calls.clone(),
+        );
     }
 
     /// Lends the connection to one call, within the open group's transaction or a new
@@ -85,10 +111,12 @@ impl Writer {
         timeout: Duration,
         connect: impl FnOnce() -> Result<Connection, StoreError>,
     ) -> Result<Lease, StoreError> {
+        let asked = Instant::now();
         let mut state = self.state.lock().expect("writer lock");
         state.waiting += 1;
         let (mut state, _) = self.free.wait_timeout_while(state, timeout, |s| s.lent).expect("writer lock");
         state.waiting -= 1;
+        self.wait_seconds.observe(asked.elapsed().as_secs_f64());
         if state.lent {
             return Err(StoreError::Failed(format!(
                 "the store is busy: the write connection was not free after {} s",
@@ -174,6 +202,7 @@ impl Writer {
                 return if keep { group.wait() } else { Ok(()) };
             }
             drop(state);
+            self.group_calls.observe(members as f64);
             let committed = run_cached(&conn, "COMMIT").map_err(classify);
             if committed.is_err() {
                 let _ = run_cached(&conn, "ROLLBACK");
@@ -318,6 +347,11 @@ mod tests {
         for other in others {
             other.join().unwrap().unwrap();
         }
+        // The metrics say so: one transaction of three calls; two of them waited for the
+        // writer, at least as long as the first held it.
+        assert_eq!((writer.group_calls.count(), writer.group_calls.sum()), (1, 3.0));
+        assert_eq!(writer.wait_seconds.count(), 3);
+        assert!(writer.wait_seconds.sum() > 0.0);
     }
 
     #[test]

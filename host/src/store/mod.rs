@@ -117,6 +117,8 @@ pub trait Store: Send + Sync + 'static {
     fn tokens(&self, realm: &str) -> StoreResult<Vec<StoredToken>>;
     /// Revokes a token; false when the realm has no such token.
     fn revoke_token(&self, realm: &str, id: &str, event: &OperatorEvent) -> StoreResult<bool>;
+    /// Adds the store's own metrics to the server's (a store may have none).
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 
 /// A realm as the store keeps it.

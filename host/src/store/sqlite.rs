@@ -669,6 +669,10 @@ impl Store for SqliteStore {
         })
     }
 
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.writer.register_metrics(registry);
+    }
+
     fn events(&self, realm: &str, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
         let conn = self.checkout()?;
         // The kinds travel as one JSON array, so the statement text (and its cache entry)
