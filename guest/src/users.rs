@@ -370,7 +370,8 @@ pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
     let (status, user) = match existing {
         Some(existing) => (200, save(ctx, &existing, &draft)?),
         None => {
-            check_unique(ctx, &draft, None)?;
+            // No uniqueness check: the two lookups above, in this same transaction, found
+            // no user with this externalId or userName.
             let user = ctx.dir.create_user(&draft)?;
             ctx.emit(EventKind::UserCreated, &user.id, None, json!({"userName": user.username}))?;
             (201, user)
@@ -378,7 +379,11 @@ pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
     };
     set_password(ctx, &user.id, &resource)?;
     join_scope(ctx, &user)?;
-    let body = full(ctx, &user, &projection)?;
+    let body = match status {
+        // A user this call created is in no group yet.
+        201 => shaped_text(ctx, &user, &[], &projection)?,
+        _ => full(ctx, &user, &projection)?,
+    };
     Ok(resource_response(status, body, user.version, Some(ctx.location("Users", &user.id))))
 }
 
