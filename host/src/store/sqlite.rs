@@ -1144,6 +1144,13 @@ impl Transaction for SqliteTransaction {
     }
 
     fn get_users_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<User>> {
+        if name == "externalId" {
+            // Unique in a realm: one row at most, found without the IN list's temporary table.
+            return self.users_where(
+                "u.id = (SELECT user_id FROM user_attributes WHERE realm = ?1 AND name = 'externalId' AND value = ?2)",
+                &[&value],
+            );
+        }
         self.users_where(
             "u.id IN (SELECT user_id FROM user_attributes WHERE realm = ?1 AND name = ?2 AND value_lower = ?3 AND value = ?4)",
             &[&name, &value.to_lowercase(), &value],
@@ -1250,6 +1257,13 @@ impl Transaction for SqliteTransaction {
     }
 
     fn get_groups_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<Group>> {
+        if name == "externalId" {
+            // As for users.
+            return self.groups_where(
+                "g.id = (SELECT group_id FROM group_attributes WHERE realm = ?1 AND name = 'externalId' AND value = ?2)",
+                &[&value],
+            );
+        }
         self.groups_where(
             "g.id IN (SELECT group_id FROM group_attributes WHERE realm = ?1 AND name = ?2 AND value_lower = ?3 AND value = ?4)",
             &[&name, &value.to_lowercase(), &value],
@@ -1711,6 +1725,29 @@ mod tests {
         // Two attributes of one name are refused, as before: they would not read back apart.
         let twice = UserDraft { username: "Bob".into(), attributes: vec![attribute("nick", &["a"]); 2], ..draft };
         assert!(matches!(tx.create_user(&twice), Err(StoreError::Conflict { .. })));
+    }
+
+    #[test]
+    fn lookups_by_attribute_match_the_exact_value_whatever_the_name() {
+        let (_dir, store) = store();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        let attributes = vec![
+            Attribute { name: "externalId".into(), values: vec!["Ext-1".into()] },
+            Attribute { name: "nick".into(), values: vec!["Al".into(), "Al".into()] },
+        ];
+        let user = tx
+            .create_user(&UserDraft { username: "al".into(), attributes: attributes.clone(), ..UserDraft::default() })
+            .unwrap();
+        let group = tx.create_group(&GroupDraft { name: "g".into(), organization: None, attributes }).unwrap();
+        for (name, value, found) in
+            [("externalId", "Ext-1", true), ("externalId", "ext-1", false), ("nick", "Al", true), ("nick", "al", false)]
+        {
+            let users: Vec<_> = tx.get_users_by_attribute(name, value).unwrap().into_iter().map(|u| u.id).collect();
+            let groups: Vec<_> = tx.get_groups_by_attribute(name, value).unwrap().into_iter().map(|g| g.id).collect();
+            let (want_users, want_groups) =
+                if found { (vec![user.id.clone()], vec![group.id.clone()]) } else { (vec![], vec![]) };
+            assert_eq!((users, groups), (want_users, want_groups), "{name} = {value}");
+        }
     }
 
     #[test]
