@@ -190,6 +190,31 @@ impl Attribute {
     pub fn single(name: &str, value: impl Into<String>) -> Self {
         Attribute { name: name.to_string(), values: vec![value.into()] }
     }
+
+    /// Attributes as a directory keeps them: sorted by name, those of no value left out.
+    pub fn as_stored(attributes: &[Attribute]) -> Vec<Attribute> {
+        let mut stored: Vec<Attribute> = attributes.iter().filter(|a| !a.values.is_empty()).cloned().collect();
+        stored.sort_by(|a, b| a.name.cmp(&b.name));
+        stored
+    }
+}
+
+impl User {
+    /// The user a directory creates from `draft`: version 1, created and updated `now`.
+    pub fn created(id: String, draft: &UserDraft, now: i64) -> User {
+        User {
+            id,
+            username: draft.username.clone(),
+            email: draft.email.clone(),
+            first_name: draft.first_name.clone(),
+            last_name: draft.last_name.clone(),
+            enabled: draft.enabled,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            attributes: Attribute::as_stored(&draft.attributes),
+        }
+    }
 }
 
 /// The first value of the named attribute.

@@ -93,11 +93,6 @@ impl MemoryDirectory {
     }
 }
 
-fn sorted(mut attributes: Vec<Attribute>) -> Vec<Attribute> {
-    attributes.sort_by(|a, b| a.name.cmp(&b.name));
-    attributes
-}
-
 /// The text values a user or group has for a field.
 trait Fields {
     fn values(&self, field: &Field) -> Vec<String>;
@@ -299,18 +294,7 @@ impl Directory for MemoryDirectory {
     fn create_user(&mut self, draft: &UserDraft) -> DirResult<User> {
         self.check_user_unique(draft, None)?;
         let now = self.tick();
-        let user = User {
-            id: self.new_id(),
-            username: draft.username.clone(),
-            email: draft.email.clone(),
-            first_name: draft.first_name.clone(),
-            last_name: draft.last_name.clone(),
-            enabled: draft.enabled,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            attributes: sorted(draft.attributes.clone()),
-        };
+        let user = User::created(self.new_id(), draft, now);
         self.users.insert(user.id.clone(), user.clone());
         Ok(user)
     }
@@ -324,7 +308,7 @@ impl Directory for MemoryDirectory {
         user.first_name = draft.first_name.clone();
         user.last_name = draft.last_name.clone();
         user.enabled = draft.enabled;
-        user.attributes = sorted(draft.attributes.clone());
+        user.attributes = Attribute::as_stored(&draft.attributes);
         user.updated_at = now;
         user.version += 1;
         Ok(user.clone())
@@ -378,7 +362,7 @@ impl Directory for MemoryDirectory {
             created_at: now,
             updated_at: now,
             version: 1,
-            attributes: sorted(draft.attributes.clone()),
+            attributes: Attribute::as_stored(&draft.attributes),
         };
         self.groups.insert(group.id.clone(), group.clone());
         Ok(group)
@@ -388,7 +372,7 @@ impl Directory for MemoryDirectory {
         let now = self.tick();
         let group = self.groups.get_mut(id).ok_or_else(|| DirectoryError::NotFound(id.to_string()))?;
         group.name = draft.name.clone();
-        group.attributes = sorted(draft.attributes.clone());
+        group.attributes = Attribute::as_stored(&draft.attributes);
         group.updated_at = now;
         group.version += 1;
         Ok(group.clone())

@@ -459,14 +459,6 @@ fn new_id() -> String {
 
 /// Adds one value to attributes read in (name, position) order: to the last attribute
 /// when it has this name, else as a new attribute.
-/// Attributes as they read back: by name, without those of no value. (Two of one name
-/// cannot be stored: their positions collide.)
-fn as_stored(attributes: &[Attribute]) -> Vec<Attribute> {
-    let mut stored: Vec<Attribute> = attributes.iter().filter(|a| !a.values.is_empty()).cloned().collect();
-    stored.sort_by(|a, b| a.name.cmp(&b.name));
-    stored
-}
-
 fn push_value(attributes: &mut Vec<Attribute>, name: String, value: String) {
     match attributes.last_mut() {
         Some(last) if last.name == name => last.values.push(value),
@@ -1194,18 +1186,7 @@ impl Transaction for SqliteTransaction {
             .map_err(classify)?;
         self.insert_attributes("user_attributes", "user_id", &id, &draft.attributes)?;
         // The user as stored, without reading it back.
-        Ok(User {
-            id,
-            username: draft.username.clone(),
-            email: draft.email.clone(),
-            first_name: draft.first_name.clone(),
-            last_name: draft.last_name.clone(),
-            enabled: draft.enabled,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            attributes: as_stored(&draft.attributes),
-        })
+        Ok(User::created(id, draft, now))
     }
 
     fn update_user(&mut self, id: &str, draft: &UserDraft) -> StoreResult<User> {
