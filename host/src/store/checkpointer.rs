@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::time::{Duration, Instant};
 
 /// Pages written to the log since the last checkpoint that wake the thread.
 const WAKE_PAGES: i32 = 1000;
@@ -27,6 +28,9 @@ const WAKE_PAGES: i32 = 1000;
 /// 10 ms); at 8,000 pages, POSTs of new users met one every ~150 ms, and the p99 of writes
 /// was ~17% higher.
 const RESTART_PAGES: i32 = 32 * WAKE_PAGES;
+
+/// How long an overdue restart waits for the thread's copy to end.
+const OVERDUE_WAIT: Duration = Duration::from_secs(1);
 
 /// Wakes the checkpoint thread; the thread ends when every waker is dropped.
 #[derive(Clone)]
@@ -43,13 +47,24 @@ impl Waker {
         let waker = self.clone();
         conn.wal_hook(Some(move |wal: &mut Wal, pages: i32| {
             if pages >= RESTART_PAGES {
-                match wal.checkpoint_v2(CheckpointMode::PASSIVE) {
-                    Ok((_, copied)) => waker.copied.store(copied, Ordering::Relaxed),
-                    // The thread is copying right now; a later commit tries again.
-                    Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
-                    Err(e) => tracing::warn!("checkpoint of the write-ahead log failed: {e}"),
+                // The thread may be copying: a later commit tries again, unless the log has
+                // grown past the restart size by half a wake-up already (the thread's
+                // copies following one another under load), when this one waits them out.
+                let patience = if pages >= RESTART_PAGES + WAKE_PAGES / 2 { OVERDUE_WAIT } else { Duration::ZERO };
+                let asked = Instant::now();
+                loop {
+                    match wal.checkpoint_v2(CheckpointMode::PASSIVE) {
+                        Ok((_, copied)) => waker.copied.store(copied, Ordering::Relaxed),
+                        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+                            if asked.elapsed() < patience {
+                                std::thread::sleep(Duration::from_millis(1));
+                                continue;
+                            }
+                        }
+                        Err(e) => tracing::warn!("checkpoint of the write-ahead log failed: {e}"),
+                    }
+                    return Ok(());
                 }
-                return Ok(());
             }
             // A log shorter than what was copied has started over since.
             let copied = waker.copied.load(Ordering::Relaxed);
@@ -107,7 +122,6 @@ fn open(path: &Path) -> Result<Connection, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
 
     const PAGE: u64 = 4096;
     /// A page in the log, with its frame header.
@@ -156,11 +170,11 @@ mod tests {
     fn the_log_starts_over_instead_of_growing_with_the_writes() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, db, wal) = hooked(dir.path());
-        let written = 2 * RESTART_PAGES as u64 + WAKE_PAGES as u64;
+        let written = 3 * RESTART_PAGES as u64;
         write_pages(&conn, written);
         // The writer copies what is left past the restart size, then the log starts over:
-        // the file never holds more than that and what is written during one of the
-        // thread's copies (which the writer's own gives way to).
+        // the file holds at most that, half a wake-up more while the thread copies, and
+        // one transaction (here 100 pages) past it, when the writer waits for the thread.
         assert!(size(&wal) <= (RESTART_PAGES + WAKE_PAGES) as u64 * FRAME, "the log holds {} bytes", size(&wal));
         assert!(size(&db) >= (written - RESTART_PAGES as u64) * PAGE, "the database file holds {} bytes", size(&db));
     }
