@@ -319,19 +319,22 @@ def scale(args):
             # The reads one at a time come before the POSTs: after a burst of writes, the
             # checkpoint thread copies the log into the database file for a while, and a
             # read's own latency would carry that.
-            reads = [key for key in SCALE_SCENARIOS if key != "post_new"]
-            for key in reads:
+            writes = ["post_new"]
+
+            def saturated(key):
                 figures[key] = wrk(server, key, data_dir, args.duration, args.connections)
                 print(f"   {key}: {figures[key]['rps']:.0f} req/s, p99 {figures[key]['p99_ms']:.2f} ms", flush=True)
+
+            for key in SCALE_SCENARIOS:
+                if key not in writes:
+                    saturated(key)
             figures["one_at_a_time"] = {}
             for key in LATENCY_SCENARIOS:
                 one = wrk(server, key, data_dir, args.duration, 1)
                 figures["one_at_a_time"][key] = one
                 print(f"   {key}, one at a time: p50 {one['p50_ms']:.2f} ms, p99 {one['p99_ms']:.2f} ms", flush=True)
-            for key in SCALE_SCENARIOS:
-                if key not in reads:
-                    figures[key] = wrk(server, key, data_dir, args.duration, args.connections)
-                    print(f"   {key}: {figures[key]['rps']:.0f} req/s, p99 {figures[key]['p99_ms']:.2f} ms", flush=True)
+            for key in writes:
+                saturated(key)
             figures["rss_mib"] = rss_mib(server.process.pid)
             figures["rss_file_mib"] = rss_mib(server.process.pid, "RssFile")
             results[str(users)] = figures
