@@ -217,6 +217,21 @@ impl User {
     }
 }
 
+impl Group {
+    /// The group a directory creates from `draft`: version 1, created and updated `now`.
+    pub fn created(id: String, draft: &GroupDraft, now: i64) -> Group {
+        Group {
+            id,
+            name: draft.name.clone(),
+            organization: draft.organization.clone(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            attributes: Attribute::as_stored(&draft.attributes),
+        }
+    }
+}
+
 /// The first value of the named attribute.
 pub fn first_value<'a>(attributes: &'a [Attribute], name: &str) -> Option<&'a str> {
     attributes.iter().find(|a| a.name == name).and_then(|a| a.values.first()).map(String::as_str)

@@ -355,15 +355,7 @@ impl Directory for MemoryDirectory {
             });
         }
         let now = self.tick();
-        let group = Group {
-            id: self.new_id(),
-            name: draft.name.clone(),
-            organization: draft.organization.clone(),
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            attributes: Attribute::as_stored(&draft.attributes),
-        };
+        let group = Group::created(self.new_id(), draft, now);
         self.groups.insert(group.id.clone(), group.clone());
         Ok(group)
     }

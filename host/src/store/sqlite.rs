@@ -1279,7 +1279,8 @@ impl Transaction for SqliteTransaction {
             })
             .map_err(classify)?;
         self.insert_attributes("group_attributes", "group_id", &id, &draft.attributes)?;
-        self.get_group(&id)?.ok_or_else(|| StoreError::Failed(format!("group {id} vanished after insert")))
+        // The group as stored, without reading it back.
+        Ok(Group::created(id, draft, now))
     }
 
     fn update_group(&mut self, id: &str, draft: &GroupDraft) -> StoreResult<Group> {
@@ -1706,6 +1707,27 @@ mod tests {
         // Two attributes of one name are refused, as before: they would not read back apart.
         let twice = UserDraft { username: "Bob".into(), attributes: vec![attribute("nick", &["a"]); 2], ..draft };
         assert!(matches!(tx.create_user(&twice), Err(StoreError::Conflict { .. })));
+    }
+
+    #[test]
+    fn a_created_group_is_answered_as_it_reads_back() {
+        let (_dir, store) = store();
+        let created = operator_event("ORGANIZATION_CREATED", "acme");
+        let organization = store.create_organization("r", "acme", "Acme", &created).unwrap().id;
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        let draft = GroupDraft {
+            name: "Admins".into(),
+            organization: Some(organization),
+            attributes: vec![
+                Attribute { name: "scim".into(), values: vec!["{}".into()] },
+                Attribute { name: "none".into(), values: vec![] },
+                Attribute { name: "externalId".into(), values: vec!["g1".into()] },
+            ],
+        };
+        let created = tx.create_group(&draft).unwrap();
+        assert_eq!(Some(&created), tx.get_group(&created.id).unwrap().as_ref());
+        let names: Vec<_> = created.attributes.into_iter().map(|a| a.name).collect();
+        assert_eq!(names, ["externalId", "scim"], "sorted, the empty one left out");
     }
 
     #[test]
