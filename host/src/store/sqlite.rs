@@ -1712,8 +1712,8 @@ mod tests {
     #[test]
     fn a_created_group_is_answered_as_it_reads_back() {
         let (_dir, store) = store();
-        let created = operator_event("ORGANIZATION_CREATED", "acme");
-        let organization = store.create_organization("r", "acme", "Acme", &created).unwrap().id;
+        let event = operator_event("ORGANIZATION_CREATED", "acme");
+        let organization = store.create_organization("r", "acme", "Acme", &event).unwrap().id;
         let mut tx = store.begin("r", Access::Write).unwrap();
         let draft = GroupDraft {
             name: "Admins".into(),
