@@ -153,8 +153,12 @@ impl Transaction for MemoryTransaction {
     fn is_organization_member(&mut self, org: &str, user_id: &str) -> StoreResult<bool> {
         self.with(|d| d.is_organization_member(org, user_id))
     }
-    fn add_organization_member(&mut self, org: &str, user_id: &str) -> StoreResult<bool> {
+    fn add_organization_member(&mut self, org: &str, user_id: &str, _: s::MembershipType) -> StoreResult<bool> {
         self.with(|d| d.add_organization_member(org, user_id))
+    }
+    fn offboard_organization_member(&mut self, org: &str, user_id: &str) -> StoreResult<s::Offboarding> {
+        let left = self.with(|d| d.remove_organization_member(org, user_id))?;
+        Ok(if left { s::Offboarding::Left } else { s::Offboarding::NotMember })
     }
     fn remove_organization_member(&mut self, org: &str, user_id: &str) -> StoreResult<bool> {
         self.with(|d| d.remove_organization_member(org, user_id))

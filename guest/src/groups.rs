@@ -219,10 +219,10 @@ fn names_of(ctx: &mut Ctx, group_id: &str, ids: &[&str], named: &[Member]) -> Sc
 /// Refuses an externalId that belongs to another group.
 fn check_unique(ctx: &mut Ctx, draft: &GroupDraft, own_id: Option<&str>) -> ScimResult<()> {
     if let Some(x) = first_value(&draft.attributes, EXTERNAL_ID)
-        && let Some(other) =
-            ctx.dir.get_groups_by_attribute(EXTERNAL_ID, x)?.into_iter().find(|g| Some(g.id.as_str()) != own_id)
+        && ctx.dir.get_groups_by_attribute(EXTERNAL_ID, x)?.into_iter().any(|g| Some(g.id.as_str()) != own_id)
     {
-        return Err(ScimError::uniqueness(format!("externalId \"{x}\" is already used by group {}", other.id)));
+        // The value, never the holder: the client may not be allowed to see it.
+        return Err(ScimError::uniqueness(format!("externalId \"{x}\" is already used by another group")));
     }
     Ok(())
 }
@@ -265,7 +265,7 @@ pub fn create(ctx: &mut Ctx, body: GroupBody) -> ScimResult<Response> {
     let (status, group) = match existing {
         Some(existing) if !visible(&ctx.scope, &existing) => {
             return Err(ScimError::uniqueness(format!(
-                "externalId \"{}\" is already used by a group outside this organization",
+                "externalId \"{}\" is already used by another group",
                 first_value(&draft.attributes, EXTERNAL_ID).unwrap_or_default()
             )));
         }

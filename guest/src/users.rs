@@ -288,27 +288,18 @@ fn resolve_manager(ctx: &mut Ctx, resource: &mut Value) -> ScimResult<()> {
     Ok(())
 }
 
-/// Refuses a draft whose userName or externalId belongs to another user.
+/// Refuses a draft whose userName or externalId belongs to another user. The detail names
+/// the value, never the holder: the client may not be allowed to see it.
 fn check_unique(ctx: &mut Ctx, draft: &UserDraft, own_id: Option<&str>) -> ScimResult<()> {
     if let Some(other) = ctx.dir.get_user_by_username(&draft.username)?
         && Some(other.id.as_str()) != own_id
     {
-        return Err(ScimError::uniqueness(format!(
-            "userName \"{}\" is already taken by user {}",
-            draft.username, other.id
-        )));
+        return Err(ScimError::uniqueness(format!("userName \"{}\" is already taken", draft.username)));
     }
     if let Some(external_id) = first_value(&draft.attributes, EXTERNAL_ID)
-        && let Some(other) = ctx
-            .dir
-            .get_users_by_attribute(EXTERNAL_ID, external_id)?
-            .into_iter()
-            .find(|u| Some(u.id.as_str()) != own_id)
+        && ctx.dir.get_users_by_attribute(EXTERNAL_ID, external_id)?.into_iter().any(|u| Some(u.id.as_str()) != own_id)
     {
-        return Err(ScimError::uniqueness(format!(
-            "externalId \"{external_id}\" is already used by user {}",
-            other.id
-        )));
+        return Err(ScimError::uniqueness(format!("externalId \"{external_id}\" is already used by another user")));
     }
     Ok(())
 }
@@ -457,19 +448,15 @@ pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
     Ok(resource_response(200, body, user.version, None))
 }
 
-/// DELETE /Users/{id}: deletes the user, or in organization scope ends its membership.
+/// DELETE /Users/{id}: deletes the user. In organization scope the host's directory
+/// offboards it instead (a managed member of no other organization is deleted, any other
+/// member leaves the organization) and records the events itself.
 pub fn delete(ctx: &mut Ctx, id: &str) -> ScimResult<Response> {
     let user = load(ctx, id)?;
     ctx.check_if_match(user.version)?;
-    match ctx.scope.organization().map(str::to_string) {
-        None => {
-            ctx.dir.delete_user(id)?;
-            ctx.emit(EventKind::UserDeleted, id, None, json!({"userName": user.username}))?;
-        }
-        Some(org) => {
-            ctx.dir.remove_organization_member(&org, id)?;
-            ctx.emit(EventKind::OrganizationMemberLeft, id, Some(&org), json!({"userName": user.username}))?;
-        }
+    ctx.dir.delete_user(id)?;
+    if ctx.scope.organization().is_none() {
+        ctx.emit(EventKind::UserDeleted, id, None, json!({"userName": user.username}))?;
     }
     Ok(Response::empty(204))
 }

@@ -336,7 +336,7 @@ impl wit::Host for CallState {
     }
 
     fn add_organization_member(&mut self, organization_id: String, user_id: String) -> Result<bool, StoreError> {
-        self.tx()?.add_organization_member(&organization_id, &user_id)
+        self.tx()?.add_organization_member(&organization_id, &user_id, store::MembershipType::Unmanaged)
     }
 
     fn remove_organization_member(&mut self, organization_id: String, user_id: String) -> Result<bool, StoreError> {

@@ -138,8 +138,11 @@ impl Transaction for FlakyTransaction {
     fn is_organization_member(&mut self, o: &str, u: &str) -> StoreResult<bool> {
         self.inner.is_organization_member(o, u)
     }
-    fn add_organization_member(&mut self, o: &str, u: &str) -> StoreResult<bool> {
-        self.inner.add_organization_member(o, u)
+    fn add_organization_member(&mut self, o: &str, u: &str, m: MembershipType) -> StoreResult<bool> {
+        self.inner.add_organization_member(o, u, m)
+    }
+    fn offboard_organization_member(&mut self, o: &str, u: &str) -> StoreResult<Offboarding> {
+        self.inner.offboard_organization_member(o, u)
     }
     fn remove_organization_member(&mut self, o: &str, u: &str) -> StoreResult<bool> {
         self.inner.remove_organization_member(o, u)

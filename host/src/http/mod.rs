@@ -4,6 +4,7 @@
 mod admin;
 pub mod error;
 mod modules;
+mod organization_members;
 mod realms;
 mod scim;
 mod tokens;
@@ -48,6 +49,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/admin/realms/{realm}", any(realms::realm))
         .route("/admin/realms/{realm}/organizations", any(realms::organizations))
         .route("/admin/realms/{realm}/organizations/{alias}", any(realms::organization))
+        .route("/admin/realms/{realm}/organizations/{alias}/members/{user}", any(organization_members::member))
         .route("/admin/realms/{realm}/events", any(admin::events))
         .route("/admin/realms/{realm}/events/stream", any(admin::event_stream))
         .route("/admin/realms/{realm}/module", any(modules::module))

@@ -9,7 +9,7 @@ use crate::bindings::types;
 use crate::limits::Refusal;
 use crate::metrics::{FailureLabels, RealmLabels};
 use crate::runtime::{CallError, CallInput, CallLimits};
-use crate::store::{Access, StoreError};
+use crate::store::{Access, OrganizationScoped, StoreError};
 use crate::tenants::Tenant;
 use crate::upsert_plan::Upsert;
 use crate::write_turns::{Turn, WriteTurns};
@@ -300,6 +300,13 @@ impl Call {
                     return Err(ScimError::not_found(format!("realm \"{}\" does not exist", tenant.name)).into());
                 }
                 Err(e) => return Err(unavailable(request_id, format!("the store is unavailable: {e}")).into()),
+            };
+            // In organization scope the guest sees the directory through the organization.
+            let transaction: Box<dyn crate::store::Transaction> = match scope {
+                types::Scope::Realm => transaction,
+                types::Scope::Organization(org) => {
+                    Box::new(OrganizationScoped::new(transaction, org.id.clone(), request_id.0.clone()))
+                }
             };
             app.metrics.instantiations.inc();
             let started = std::time::Instant::now();

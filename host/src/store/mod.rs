@@ -6,10 +6,12 @@
 
 mod checkpointer;
 mod group_commit;
+mod organization_scope;
 mod sql_filter;
 mod sqlite;
 
 pub use scim_directory::*;
+pub use organization_scope::OrganizationScoped;
 pub use sqlite::SqliteStore;
 
 /// An admin event as stored.
@@ -121,6 +123,26 @@ pub trait Store: Send + Sync + 'static {
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 
+/// How a user belongs to an organization (Keycloak's membership types).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MembershipType {
+    /// Created through the organization: its life is the organization's to end.
+    Managed,
+    /// A realm user added to the organization otherwise.
+    Unmanaged,
+}
+
+/// What [`Transaction::offboard_organization_member`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offboarding {
+    /// The user was no member of the organization; nothing changed.
+    NotMember,
+    /// The user left the organization and its groups, and stays in the realm.
+    Left,
+    /// The user, a managed member of no other organization, was deleted.
+    Deleted,
+}
+
 /// A realm as the store keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredRealm {
@@ -230,9 +252,30 @@ pub trait Transaction: Send {
 
     fn get_organization(&mut self, alias: &str) -> StoreResult<Option<Organization>>;
     fn is_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool>;
-    fn add_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool>;
+    /// Whether each user is a member of the organization, in the order of `user_ids`.
+    fn organization_members_among(&mut self, organization_id: &str, user_ids: &[String]) -> StoreResult<Vec<bool>> {
+        user_ids.iter().map(|id| self.is_organization_member(organization_id, id)).collect()
+    }
+    /// Whether each group is owned by the organization, in the order of `group_ids`.
+    fn organization_groups_among(&mut self, organization_id: &str, group_ids: &[String]) -> StoreResult<Vec<bool>> {
+        group_ids
+            .iter()
+            .map(|id| Ok(self.get_group(id)?.is_some_and(|g| g.organization.as_deref() == Some(organization_id))))
+            .collect()
+    }
+    /// Makes the user a member of the organization; false (and no change of its type) when
+    /// it already was one.
+    fn add_organization_member(
+        &mut self,
+        organization_id: &str,
+        user_id: &str,
+        membership: MembershipType,
+    ) -> StoreResult<bool>;
     /// Removes the user from the organization and from every group of the organization.
     fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool>;
+    /// Ends a membership Keycloak's way: a managed member that belongs to no other
+    /// organization is deleted; any other member only leaves the organization and its groups.
+    fn offboard_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<Offboarding>;
 
     /// Stores the hash of the user's password (never the password).
     fn set_password_hash(&mut self, user_id: &str, hash: &str) -> StoreResult<()>;

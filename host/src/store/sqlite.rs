@@ -127,6 +127,8 @@ CREATE TABLE IF NOT EXISTS organization_members (
     realm TEXT NOT NULL,
     organization_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
+    -- 1 for a managed member (created through the organization), 0 for an unmanaged one.
+    managed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (realm, organization_id, user_id),
     FOREIGN KEY (realm, organization_id) REFERENCES organizations (realm, id) ON DELETE CASCADE,
     FOREIGN KEY (realm, user_id) REFERENCES users (realm, id) ON DELETE CASCADE
@@ -313,6 +315,11 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         if !columns.iter().any(|c| c == column) {
             conn.execute_batch(&format!("ALTER TABLE realms ADD COLUMN {column} {definition}"))?;
         }
+    }
+    // Members of an earlier version's organizations are unmanaged: what created them is unknown.
+    let managed = conn.prepare("SELECT 1 FROM pragma_table_info('organization_members') WHERE name = 'managed'")?.exists([])?;
+    if !managed {
+        conn.execute_batch("ALTER TABLE organization_members ADD COLUMN managed INTEGER NOT NULL DEFAULT 0")?;
     }
     // Counters of an earlier version, now the sum of `list_buckets`: left there, they
     // would only go stale.
@@ -1067,10 +1074,10 @@ impl SqliteTransaction {
             .prepare_cached("SELECT id FROM users WHERE realm = ?1 AND username_lower = ?2")
             .and_then(|mut s| s.query_row(params![self.realm, draft.username.to_lowercase()], |r| r.get(0)).optional())
             .map_err(classify)?;
-        if let Some(other) = taken.filter(|id| Some(id.as_str()) != own) {
+        if taken.filter(|id| Some(id.as_str()) != own).is_some() {
             return Err(StoreError::Conflict {
                 constraint: "username".into(),
-                detail: format!("userName \"{}\" is already taken by user {other}", draft.username),
+                detail: format!("userName \"{}\" is already taken", draft.username),
             });
         }
         self.check_external_id("user_attributes", "user_id", "user", &draft.attributes, own)
@@ -1096,13 +1103,28 @@ impl SqliteTransaction {
             .prepare_cached(&sql)
             .and_then(|mut s| s.query_row(params![self.realm, value], |r| r.get(0)).optional())
             .map_err(classify)?;
+        // The detail names the value, never the holder: the caller may not be allowed to see it.
         match taken.filter(|id| Some(id.as_str()) != own) {
-            Some(other) => Err(StoreError::Conflict {
+            Some(_) => Err(StoreError::Conflict {
                 constraint: "external-id".into(),
-                detail: format!("externalId \"{value}\" is already used by {noun} {other}"),
+                detail: format!("externalId \"{value}\" is already used by another {noun}"),
             }),
             None => Ok(()),
         }
+    }
+
+    /// The ids a query selects among `ids` (`?3`, as a JSON array) for the organization (`?2`).
+    fn ids_among(
+        &self,
+        sql: &str,
+        organization_id: &str,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashSet<String>> {
+        let ids = serde_json::to_string(ids).expect("strings serialize");
+        self.conn()?
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_map(params![self.realm, organization_id, ids], |r| r.get(0))?.collect())
+            .map_err(classify)
     }
 
     fn exists(&self, table: &str, id: &str) -> StoreResult<bool> {
@@ -1417,7 +1439,31 @@ impl Transaction for SqliteTransaction {
             .map_err(classify)
     }
 
-    fn add_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
+    fn organization_members_among(&mut self, organization_id: &str, user_ids: &[String]) -> StoreResult<Vec<bool>> {
+        let members: std::collections::HashSet<String> = self.ids_among(
+            "SELECT user_id FROM organization_members
+             WHERE realm = ?1 AND organization_id = ?2 AND user_id IN (SELECT value FROM json_each(?3))",
+            organization_id,
+            user_ids,
+        )?;
+        Ok(user_ids.iter().map(|id| members.contains(id)).collect())
+    }
+
+    fn organization_groups_among(&mut self, organization_id: &str, group_ids: &[String]) -> StoreResult<Vec<bool>> {
+        let owned: std::collections::HashSet<String> = self.ids_among(
+            "SELECT id FROM groups WHERE realm = ?1 AND organization = ?2 AND id IN (SELECT value FROM json_each(?3))",
+            organization_id,
+            group_ids,
+        )?;
+        Ok(group_ids.iter().map(|id| owned.contains(id)).collect())
+    }
+
+    fn add_organization_member(
+        &mut self,
+        organization_id: &str,
+        user_id: &str,
+        membership: MembershipType,
+    ) -> StoreResult<bool> {
         for (table, id) in [("organizations", organization_id), ("users", user_id)] {
             if !self.exists(table, id)? {
                 return Err(StoreError::NotFound(id.to_string()));
@@ -1430,11 +1476,38 @@ impl Transaction for SqliteTransaction {
         }
         self.conn()?
             .prepare_cached(
-                "INSERT OR IGNORE INTO organization_members (realm, organization_id, user_id) VALUES (?1, ?2, ?3)",
+                "INSERT OR IGNORE INTO organization_members (realm, organization_id, user_id, managed)
+                 VALUES (?1, ?2, ?3, ?4)",
             )
-            .and_then(|mut s| s.execute(params![self.realm, organization_id, user_id]))
+            .and_then(|mut s| {
+                s.execute(params![self.realm, organization_id, user_id, membership == MembershipType::Managed])
+            })
             .map(|n| n > 0)
             .map_err(classify)
+    }
+
+    fn offboard_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<Offboarding> {
+        // (managed here, memberships of other organizations)
+        let found: Option<(bool, i64)> = self
+            .conn()?
+            .prepare_cached(
+                "SELECT managed, (SELECT count(*) FROM organization_members o
+                                  WHERE o.realm = m.realm AND o.user_id = m.user_id AND o.organization_id != m.organization_id)
+                 FROM organization_members m WHERE m.realm = ?1 AND m.organization_id = ?2 AND m.user_id = ?3",
+            )
+            .and_then(|mut s| s.query_row(params![self.realm, organization_id, user_id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(classify)?;
+        match found {
+            None => Ok(Offboarding::NotMember),
+            Some((true, 0)) => {
+                self.delete_user(user_id)?;
+                Ok(Offboarding::Deleted)
+            }
+            Some(_) => {
+                self.remove_organization_member(organization_id, user_id)?;
+                Ok(Offboarding::Left)
+            }
+        }
     }
 
     fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
@@ -1762,7 +1835,8 @@ mod tests {
         assert!(matches!(e, StoreError::Conflict { ref constraint, .. } if constraint == "username"), "{e:?}");
         let e = tx.create_user(&draft("bob", "x1")).unwrap_err();
         assert!(
-            matches!(e, StoreError::Conflict { ref constraint, ref detail } if constraint == "external-id" && detail.contains(&ann.id))
+            matches!(e, StoreError::Conflict { ref constraint, ref detail } if constraint == "external-id" && !detail.contains(&ann.id)),
+            "a conflict names the value, never the holder"
         );
         tx.commit().unwrap();
         // Another realm may reuse both.
@@ -1943,7 +2017,7 @@ mod tests {
         let group = tx
             .create_group(&GroupDraft { name: "g".into(), organization: Some(org.id.clone()), attributes: vec![] })
             .unwrap();
-        assert!(tx.add_organization_member(&org.id, &ann.id).unwrap());
+        assert!(tx.add_organization_member(&org.id, &ann.id, MembershipType::Unmanaged).unwrap());
         assert!(tx.add_member(&group.id, &ann.id).unwrap());
         assert!(!tx.add_member(&group.id, &ann.id).unwrap());
         assert_eq!(tx.get_group(&group.id).unwrap().unwrap().version, 2);

@@ -1,7 +1,8 @@
 //! A guest that misbehaves on request, to show that a guest's failure costs only its own
 //! request: `/trap` panics, `/loop` never returns, `/eat` allocates without end,
 //! `/write-then-trap` and `/write-then-500` create a user and then fail, `/count` answers
-//! how many users the realm has, and anything else answers 200.
+//! how many users the realm has, `/probe` tries every directory call on the resources the
+//! query names and reports what it reached, and anything else answers 200.
 //!
 //! Compiled only for wasm32; on other targets the crate is empty.
 
@@ -31,9 +32,58 @@ mod component {
         dir::create_user(&draft).expect("the store accepts the ghost");
     }
 
+    /// What each directory call reached, one `name=what` line each, for the resources of
+    /// the query (`user`, `username`, `external_id`, `email`, `group`, `organization`):
+    /// what a hostile module would try to reach outside its scope.
+    fn probe(scope: &Scope, request: &Request) -> String {
+        let arg = |name: &str| {
+            request.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+        };
+        let (user, group) = (arg("user"), arg("group"));
+        let everything = dir::Query { filter: Vec::new(), organization: None, sort: None, offset: 0, limit: 100 };
+        let own = match scope {
+            Scope::Organization(org) => org.id.clone(),
+            Scope::Realm => String::new(),
+        };
+        let draft = dir::UserDraft {
+            username: "hijacked".into(),
+            email: None,
+            first_name: None,
+            last_name: None,
+            enabled: false,
+            attributes: Vec::new(),
+        };
+        let group_draft = dir::GroupDraft { name: "hijacked".into(), organization: None, attributes: Vec::new() };
+        let ids = |users: Vec<dir::User>| users.into_iter().map(|u| u.id).collect::<Vec<_>>().join(",");
+        let found = [
+            ("get_user", format!("{:?}", dir::get_user(&user).map(|u| u.map(|u| u.id)))),
+            ("get_user_selected", format!("{:?}", dir::get_user_selected(&user, &[]).map(|u| u.map(|u| u.id)))),
+            ("get_user_by_username", format!("{:?}", dir::get_user_by_username(&arg("username")).map(|u| u.map(|u| u.id)))),
+            ("get_users_by_attribute", format!("{:?}", dir::get_users_by_attribute("externalId", &arg("external_id")).map(ids))),
+            ("get_users_by_email", format!("{:?}", dir::get_users_by_email(&arg("email")).map(ids))),
+            ("search_users", format!("{:?}", dir::search_users(&everything).map(|p| ids(p.users)))),
+            ("get_group", format!("{:?}", dir::get_group(&group).map(|g| g.map(|g| g.id)))),
+            ("search_groups", format!("{:?}", dir::search_groups(&everything).map(|p| p.groups.into_iter().map(|g| g.id).collect::<Vec<_>>()))),
+            ("group_member_ids", format!("{:?}", dir::group_member_ids(&group))),
+            ("user_groups", format!("{:?}", dir::user_groups(&user).map(|g| g.len()))),
+            ("groups_of_users", format!("{:?}", dir::groups_of_users(&[user.clone()]).map(|g| g.concat().len()))),
+            ("get_organization", format!("{:?}", dir::get_organization(&arg("organization")).map(|o| o.map(|o| o.id)))),
+            ("update_user", format!("{:?}", dir::update_user(&user, &draft).map(|u| u.id))),
+            ("set_password", format!("{:?}", dir::set_password(&user, "hijacked"))),
+            ("add_organization_member", format!("{:?}", dir::add_organization_member(&own, &user))),
+            ("add_member", format!("{:?}", dir::add_member(&group, &user))),
+            ("remove_member", format!("{:?}", dir::remove_member(&group, &user))),
+            ("update_group", format!("{:?}", dir::update_group(&group, &group_draft).map(|g| g.id))),
+            ("delete_group", format!("{:?}", dir::delete_group(&group))),
+            ("delete_user", format!("{:?}", dir::delete_user(&user))),
+        ];
+        found.iter().map(|(name, what)| format!("{name}={what}\n")).collect()
+    }
+
     impl Guest for Misbehaving {
-        fn handle(_scope: Scope, _config: Config, request: Request) -> Response {
+        fn handle(scope: Scope, _config: Config, request: Request) -> Response {
             match request.path.as_str() {
+                "/probe" => text(200, &probe(&scope, &request)),
                 "/trap" => panic!("asked to trap"),
                 "/loop" => {
                     let mut n: u64 = 0;

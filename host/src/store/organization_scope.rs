@@ -1,0 +1,303 @@
+//! The directory of a call in organization scope: a [`Transaction`] bound to one
+//! organization, whatever the guest asks of it.
+//!
+//! The guest is untrusted code (an uploaded module as much as the stock one), so the
+//! bound is the host's: users outside the organization and groups it does not own do not
+//! exist for the call. Lookups and searches find only members and the organization's
+//! groups; a user's groups and a group's members are cut to them; writes reach only them.
+//! A user created here becomes a managed member (Keycloak's model), and deleting it here
+//! offboards it: a managed member of no other organization is deleted, any other member
+//! only leaves. The host records the organization membership events it causes itself, so
+//! no guest can leave them out.
+//!
+//! A collision with a user outside on `userName` or `externalId` is the store's uniqueness
+//! conflict, whose detail names the value and never the holder.
+
+use super::*;
+
+/// A transaction seen through one organization.
+pub struct OrganizationScoped {
+    inner: Box<dyn Transaction>,
+    /// The organization's id.
+    organization: String,
+    /// Stamped on the events this view records.
+    request_id: String,
+    /// Events of the users this call created, recorded at commit: after the guest's own
+    /// `USER_CREATED`, in the order a reader expects.
+    joined: Vec<AdminEvent>,
+}
+
+impl OrganizationScoped {
+    pub fn new(inner: Box<dyn Transaction>, organization: String, request_id: String) -> Self {
+        OrganizationScoped { inner, organization, request_id, joined: Vec::new() }
+    }
+
+    fn is_member(&mut self, user_id: &str) -> StoreResult<bool> {
+        self.inner.is_organization_member(&self.organization, user_id)
+    }
+
+    /// The user, if it is a member; otherwise not found, as if it did not exist.
+    fn member(&mut self, user_id: &str) -> StoreResult<()> {
+        if self.is_member(user_id)? { Ok(()) } else { Err(StoreError::NotFound(user_id.to_string())) }
+    }
+
+    fn owns(&mut self, group: &Group) -> bool {
+        group.organization.as_deref() == Some(self.organization.as_str())
+    }
+
+    /// The group, if the organization owns it; otherwise not found.
+    fn own_group(&mut self, group_id: &str) -> StoreResult<Group> {
+        match self.inner.get_group(group_id)? {
+            Some(group) if self.owns(&group) => Ok(group),
+            _ => Err(StoreError::NotFound(group_id.to_string())),
+        }
+    }
+
+    /// The users among these that are members.
+    fn members(&mut self, users: Vec<User>) -> StoreResult<Vec<User>> {
+        let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+        let member = self.inner.organization_members_among(&self.organization, &ids)?;
+        Ok(users.into_iter().zip(member).filter_map(|(u, m)| m.then_some(u)).collect())
+    }
+
+    /// The query, restricted to the organization whatever it asked for.
+    fn bound(&self, query: &Query) -> Query {
+        Query { organization: Some(self.organization.clone()), ..query.clone() }
+    }
+
+    /// Each user's memberships cut to the organization's groups; nothing for a non-member.
+    fn own_memberships(&mut self, user_ids: &[String], all: Vec<Vec<Membership>>) -> StoreResult<Vec<Vec<Membership>>> {
+        let member = self.inner.organization_members_among(&self.organization, user_ids)?;
+        let mut groups: Vec<String> = all.iter().flatten().map(|m| m.group_id.clone()).collect();
+        groups.sort();
+        groups.dedup();
+        let owned = self.inner.organization_groups_among(&self.organization, &groups)?;
+        let owned: std::collections::HashSet<&String> = groups.iter().zip(owned).filter_map(|(g, o)| o.then_some(g)).collect();
+        Ok(all
+            .into_iter()
+            .zip(member)
+            .map(|(of_user, member)| {
+                if member { of_user.into_iter().filter(|m| owned.contains(&m.group_id)).collect() } else { Vec::new() }
+            })
+            .collect())
+    }
+
+    /// An organization membership event about a user.
+    fn event(&self, kind: EventKind, user: &str, username: &str, managed: bool) -> AdminEvent {
+        let mut details = serde_json::json!({ "userName": username });
+        if managed {
+            details["membershipType"] = "MANAGED".into();
+        }
+        AdminEvent {
+            kind,
+            resource_id: user.to_string(),
+            related_id: Some(self.organization.clone()),
+            details: details.to_string(),
+        }
+    }
+}
+
+impl Transaction for OrganizationScoped {
+    fn get_user(&mut self, id: &str) -> StoreResult<Option<User>> {
+        if !self.is_member(id)? {
+            return Ok(None);
+        }
+        self.inner.get_user(id)
+    }
+
+    fn get_user_selected(&mut self, id: &str, attributes: &[String]) -> StoreResult<Option<User>> {
+        if !self.is_member(id)? {
+            return Ok(None);
+        }
+        self.inner.get_user_selected(id, attributes)
+    }
+
+    fn get_user_by_username(&mut self, username: &str) -> StoreResult<Option<User>> {
+        let found = self.inner.get_user_by_username(username)?;
+        Ok(self.members(found.into_iter().collect())?.pop())
+    }
+
+    fn get_users_by_email(&mut self, email: &str) -> StoreResult<Vec<User>> {
+        let found = self.inner.get_users_by_email(email)?;
+        self.members(found)
+    }
+
+    fn get_users_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<User>> {
+        let found = self.inner.get_users_by_attribute(name, value)?;
+        self.members(found)
+    }
+
+    fn search_users(&mut self, query: &Query) -> StoreResult<Page<User>> {
+        let query = self.bound(query);
+        self.inner.search_users(&query)
+    }
+
+    fn search_users_selected(&mut self, query: &Query, attributes: &[String]) -> StoreResult<Page<User>> {
+        let query = self.bound(query);
+        self.inner.search_users_selected(&query, attributes)
+    }
+
+    fn create_user(&mut self, draft: &UserDraft) -> StoreResult<User> {
+        let user = self.inner.create_user(draft)?;
+        self.inner.add_organization_member(&self.organization, &user.id, MembershipType::Managed)?;
+        self.joined.push(self.event(EventKind::OrganizationMemberJoined, &user.id, &user.username, true));
+        Ok(user)
+    }
+
+    fn update_user(&mut self, id: &str, draft: &UserDraft) -> StoreResult<User> {
+        self.member(id)?;
+        self.inner.update_user(id, draft)
+    }
+
+    fn delete_user(&mut self, id: &str) -> StoreResult<bool> {
+        let Some(user) = self.get_user(id)? else { return Ok(false) };
+        let offboarding = self.inner.offboard_organization_member(&self.organization, id)?;
+        if offboarding == Offboarding::NotMember {
+            return Ok(false);
+        }
+        let left = self.event(EventKind::OrganizationMemberLeft, id, &user.username, false);
+        self.inner.emit(&left, &self.request_id)?;
+        if offboarding == Offboarding::Deleted {
+            let details = serde_json::json!({ "userName": user.username }).to_string();
+            let deleted = AdminEvent { kind: EventKind::UserDeleted, resource_id: id.to_string(), related_id: None, details };
+            self.inner.emit(&deleted, &self.request_id)?;
+        }
+        Ok(true)
+    }
+
+    fn get_group(&mut self, id: &str) -> StoreResult<Option<Group>> {
+        Ok(self.inner.get_group(id)?.filter(|g| g.organization.as_deref() == Some(self.organization.as_str())))
+    }
+
+    fn get_groups_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<Group>> {
+        let mut groups = self.inner.get_groups_by_attribute(name, value)?;
+        groups.retain(|g| g.organization.as_deref() == Some(self.organization.as_str()));
+        Ok(groups)
+    }
+
+    fn search_groups(&mut self, query: &Query) -> StoreResult<Page<Group>> {
+        let query = self.bound(query);
+        self.inner.search_groups(&query)
+    }
+
+    fn create_group(&mut self, draft: &GroupDraft) -> StoreResult<Group> {
+        let draft = GroupDraft { organization: Some(self.organization.clone()), ..draft.clone() };
+        self.inner.create_group(&draft)
+    }
+
+    fn update_group(&mut self, id: &str, draft: &GroupDraft) -> StoreResult<Group> {
+        self.own_group(id)?;
+        self.inner.update_group(id, draft)
+    }
+
+    fn delete_group(&mut self, id: &str) -> StoreResult<bool> {
+        if self.get_group(id)?.is_none() {
+            return Ok(false);
+        }
+        self.inner.delete_group(id)
+    }
+
+    fn group_members(&mut self, group_id: &str) -> StoreResult<Vec<Member>> {
+        self.own_group(group_id)?;
+        let members = self.inner.group_members(group_id)?;
+        let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
+        let member = self.inner.organization_members_among(&self.organization, &ids)?;
+        Ok(members.into_iter().zip(member).filter_map(|(m, keep)| keep.then_some(m)).collect())
+    }
+
+    fn group_member_ids(&mut self, group_id: &str) -> StoreResult<Vec<String>> {
+        self.own_group(group_id)?;
+        let ids = self.inner.group_member_ids(group_id)?;
+        let member = self.inner.organization_members_among(&self.organization, &ids)?;
+        Ok(ids.into_iter().zip(member).filter_map(|(id, keep)| keep.then_some(id)).collect())
+    }
+
+    fn user_groups(&mut self, user_id: &str) -> StoreResult<Vec<Membership>> {
+        let ids = [user_id.to_string()];
+        let all = vec![self.inner.user_groups(user_id)?];
+        Ok(self.own_memberships(&ids, all)?.pop().unwrap_or_default())
+    }
+
+    fn groups_of_users(&mut self, user_ids: &[String]) -> StoreResult<Vec<Vec<Membership>>> {
+        let all = self.inner.groups_of_users(user_ids)?;
+        self.own_memberships(user_ids, all)
+    }
+
+    fn add_member(&mut self, group_id: &str, user_id: &str) -> StoreResult<bool> {
+        self.own_group(group_id)?;
+        self.member(user_id)?;
+        self.inner.add_member(group_id, user_id)
+    }
+
+    fn remove_member(&mut self, group_id: &str, user_id: &str) -> StoreResult<bool> {
+        self.own_group(group_id)?;
+        if !self.is_member(user_id)? {
+            return Ok(false);
+        }
+        self.inner.remove_member(group_id, user_id)
+    }
+
+    fn get_organization(&mut self, alias: &str) -> StoreResult<Option<Organization>> {
+        Ok(self.inner.get_organization(alias)?.filter(|o| o.id == self.organization))
+    }
+
+    fn is_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
+        if organization_id != self.organization {
+            return Ok(false);
+        }
+        self.is_member(user_id)
+    }
+
+    fn organization_members_among(&mut self, organization_id: &str, user_ids: &[String]) -> StoreResult<Vec<bool>> {
+        if organization_id != self.organization {
+            return Ok(vec![false; user_ids.len()]);
+        }
+        self.inner.organization_members_among(organization_id, user_ids)
+    }
+
+    fn organization_groups_among(&mut self, organization_id: &str, group_ids: &[String]) -> StoreResult<Vec<bool>> {
+        if organization_id != self.organization {
+            return Ok(vec![false; group_ids.len()]);
+        }
+        self.inner.organization_groups_among(organization_id, group_ids)
+    }
+
+    /// Only the members a user's creation made, already members: no user outside can be
+    /// pulled in.
+    fn add_organization_member(&mut self, organization_id: &str, user_id: &str, _: MembershipType) -> StoreResult<bool> {
+        if organization_id == self.organization && self.is_member(user_id)? {
+            return Ok(false);
+        }
+        Err(StoreError::NotFound(user_id.to_string()))
+    }
+
+    fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
+        if organization_id != self.organization || !self.is_member(user_id)? {
+            return Ok(false);
+        }
+        self.inner.remove_organization_member(organization_id, user_id)
+    }
+
+    fn offboard_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<Offboarding> {
+        if organization_id != self.organization {
+            return Ok(Offboarding::NotMember);
+        }
+        self.inner.offboard_organization_member(organization_id, user_id)
+    }
+
+    fn set_password_hash(&mut self, user_id: &str, hash: &str) -> StoreResult<()> {
+        self.member(user_id)?;
+        self.inner.set_password_hash(user_id, hash)
+    }
+
+    fn emit(&mut self, event: &AdminEvent, request_id: &str) -> StoreResult<()> {
+        self.inner.emit(event, request_id)
+    }
+
+    fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        for event in std::mem::take(&mut self.joined) {
+            self.inner.emit(&event, &self.request_id)?;
+        }
+        self.inner.commit()
+    }
+}
