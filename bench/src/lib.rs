@@ -169,6 +169,15 @@ impl Transaction for MemoryTransaction {
     fn emit(&mut self, event: &s::AdminEvent, _request_id: &str) -> StoreResult<()> {
         self.with(|d| d.emit(event))
     }
+    fn savepoint(&mut self) -> StoreResult<()> {
+        self.with(|d| d.savepoint())
+    }
+    fn release_savepoint(&mut self) -> StoreResult<()> {
+        self.with(|d| d.release_savepoint())
+    }
+    fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
+        self.with(|d| d.rollback_to_savepoint())
+    }
     fn commit(self: Box<Self>) -> StoreResult<()> {
         Ok(())
     }

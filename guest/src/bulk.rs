@@ -5,7 +5,8 @@
 //! the run after that many failures.
 //!
 //! The whole Bulk request is one guest call, so the host runs it in one transaction: the
-//! operations that succeed are committed together.
+//! operations that succeed are committed together. Each operation runs under a savepoint
+//! of its own, so one answered with an error leaves nothing behind.
 
 use crate::context::Ctx;
 use crate::error::{ScimError, ScimResult, ScimType};
@@ -161,7 +162,7 @@ pub fn run(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
                 continue;
             }
             progressed = true;
-            let (status, response, location) = execute(ctx, op, &resolved);
+            let (status, response, location) = execute_whole(ctx, op, &resolved)?;
             if let (Some(id), Some(location)) = (&op.bulk_id, &location)
                 && status < 300
             {
@@ -200,6 +201,22 @@ pub fn run(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
     Ok(Response::json(200, &json!({ "schemas": [BULK_RESPONSE], "Operations": answered })))
 }
 
+/// Runs one operation under a savepoint: kept when it succeeds, undone when it fails.
+fn execute_whole(
+    ctx: &mut Ctx,
+    op: &Operation,
+    resolved: &HashMap<String, String>,
+) -> ScimResult<(u16, Option<Response>, Option<String>)> {
+    ctx.dir.savepoint()?;
+    let ran = execute(ctx, op, resolved);
+    if ran.0 < 400 {
+        ctx.dir.release_savepoint()?;
+    } else {
+        ctx.dir.rollback_to_savepoint()?;
+    }
+    Ok(ran)
+}
+
 /// Runs one operation as if it were its own request; returns its status, response and
 /// the location of the resource it created or changed.
 fn execute(
@@ -210,6 +227,11 @@ fn execute(
     let path = substitute(&op.path, resolved);
     if path.trim_matches('/').split('/').next().is_some_and(|first| first.eq_ignore_ascii_case("Bulk")) {
         let error = ScimError::bad_request(ScimType::InvalidValue, "a Bulk operation cannot be a Bulk request");
+        return (400, Some(error.into_response()), None);
+    }
+    // A search answers a list, not a resource: RFC 7644 §3.7 has no place for it in Bulk.
+    if path.trim_end_matches('/').rsplit('/').next().is_some_and(|last| last.eq_ignore_ascii_case(".search")) {
+        let error = ScimError::bad_request(ScimType::InvalidValue, "a Bulk operation cannot be a .search");
         return (400, Some(error.into_response()), None);
     }
     let data = op.data.clone().map(|mut d| {

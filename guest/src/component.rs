@@ -345,4 +345,13 @@ impl Directory for HostDirectory {
         })
         .map_err(error)
     }
+    fn savepoint(&mut self) -> DirResult<()> {
+        wit::savepoint().map_err(error)
+    }
+    fn release_savepoint(&mut self) -> DirResult<()> {
+        wit::release_savepoint().map_err(error)
+    }
+    fn rollback_to_savepoint(&mut self) -> DirResult<()> {
+        wit::rollback_to_savepoint().map_err(error)
+    }
 }

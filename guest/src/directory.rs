@@ -72,4 +72,11 @@ pub trait Directory {
     fn set_password(&mut self, user_id: &str, password: &str) -> DirResult<()>;
 
     fn emit(&mut self, event: &AdminEvent) -> DirResult<()>;
+
+    /// Opens a savepoint; savepoints nest.
+    fn savepoint(&mut self) -> DirResult<()>;
+    /// Keeps what was done since the innermost open savepoint, and closes it.
+    fn release_savepoint(&mut self) -> DirResult<()>;
+    /// Undoes what was done since the innermost open savepoint, and closes it.
+    fn rollback_to_savepoint(&mut self) -> DirResult<()>;
 }

@@ -27,6 +27,8 @@ pub struct MemoryDirectory {
     /// How many times a group's whole membership was read: a change of a few members
     /// of a large group should not read the rest.
     pub membership_reads: u32,
+    /// The state at each open savepoint, innermost last.
+    savepoints: Vec<MemoryDirectory>,
     clock: i64,
     next_id: u64,
 }
@@ -466,6 +468,24 @@ impl Directory for MemoryDirectory {
 
     fn emit(&mut self, event: &AdminEvent) -> DirResult<()> {
         self.events.push(event.clone());
+        Ok(())
+    }
+
+    fn savepoint(&mut self) -> DirResult<()> {
+        let mut snapshot = self.clone();
+        snapshot.savepoints.clear();
+        self.savepoints.push(snapshot);
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> DirResult<()> {
+        self.savepoints.pop().map(drop).ok_or_else(|| DirectoryError::Invalid("no savepoint is open".into()))
+    }
+
+    fn rollback_to_savepoint(&mut self) -> DirResult<()> {
+        let snapshot = self.savepoints.pop().ok_or_else(|| DirectoryError::Invalid("no savepoint is open".into()))?;
+        let open = std::mem::take(&mut self.savepoints);
+        *self = MemoryDirectory { savepoints: open, ..snapshot };
         Ok(())
     }
 }

@@ -348,6 +348,18 @@ impl wit::Host for CallState {
         self.tx()?.set_password_hash(&user_id, &hash)
     }
 
+    fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.tx()?.savepoint()
+    }
+
+    fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        self.tx()?.release_savepoint()
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        self.tx()?.rollback_to_savepoint()
+    }
+
     fn emit(&mut self, event: wit::AdminEvent) -> Result<(), StoreError> {
         let event = store::AdminEvent {
             kind: event_kind(event.kind),

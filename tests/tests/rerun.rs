@@ -153,6 +153,15 @@ impl Transaction for FlakyTransaction {
     fn emit(&mut self, e: &AdminEvent, request_id: &str) -> StoreResult<()> {
         self.inner.emit(e, request_id)
     }
+    fn savepoint(&mut self) -> StoreResult<()> {
+        self.inner.savepoint()
+    }
+    fn release_savepoint(&mut self) -> StoreResult<()> {
+        self.inner.release_savepoint()
+    }
+    fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
+        self.inner.rollback_to_savepoint()
+    }
     fn commit(self: Box<Self>) -> StoreResult<()> {
         self.inner.commit()
     }

@@ -283,6 +283,15 @@ pub trait Transaction: Send {
     /// Records an admin event, stamped with the time and the request that caused it.
     fn emit(&mut self, event: &AdminEvent, request_id: &str) -> StoreResult<()>;
 
+    /// Opens a savepoint inside the transaction; savepoints nest.
+    fn savepoint(&mut self) -> StoreResult<()>;
+    /// Keeps the changes since the innermost open savepoint and closes it; `Invalid` when
+    /// none is open.
+    fn release_savepoint(&mut self) -> StoreResult<()>;
+    /// Undoes the changes since the innermost open savepoint and closes it; `Invalid` when
+    /// none is open.
+    fn rollback_to_savepoint(&mut self) -> StoreResult<()>;
+
     /// Makes every change of the call durable.
     fn commit(self: Box<Self>) -> StoreResult<()>;
 }

@@ -25,11 +25,13 @@ pub struct OrganizationScoped {
     /// Events of the users this call created, recorded at commit: after the guest's own
     /// `USER_CREATED`, in the order a reader expects.
     joined: Vec<AdminEvent>,
+    /// How many of `joined` each open savepoint keeps when rolled back to.
+    savepoints: Vec<usize>,
 }
 
 impl OrganizationScoped {
     pub fn new(inner: Box<dyn Transaction>, organization: String, request_id: String) -> Self {
-        OrganizationScoped { inner, organization, request_id, joined: Vec::new() }
+        OrganizationScoped { inner, organization, request_id, joined: Vec::new(), savepoints: Vec::new() }
     }
 
     fn is_member(&mut self, user_id: &str) -> StoreResult<bool> {
@@ -292,6 +294,26 @@ impl Transaction for OrganizationScoped {
 
     fn emit(&mut self, event: &AdminEvent, request_id: &str) -> StoreResult<()> {
         self.inner.emit(event, request_id)
+    }
+
+    fn savepoint(&mut self) -> StoreResult<()> {
+        self.inner.savepoint()?;
+        self.savepoints.push(self.joined.len());
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> StoreResult<()> {
+        self.inner.release_savepoint()?;
+        self.savepoints.pop();
+        Ok(())
+    }
+
+    fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
+        self.inner.rollback_to_savepoint()?;
+        if let Some(kept) = self.savepoints.pop() {
+            self.joined.truncate(kept);
+        }
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> StoreResult<()> {

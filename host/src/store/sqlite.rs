@@ -631,6 +631,7 @@ impl Store for SqliteStore {
             store: self.clone(),
             access,
             realm: realm.to_string(),
+            savepoints: 0,
         }))
     }
 
@@ -762,6 +763,8 @@ struct SqliteTransaction {
     store: SqliteStore,
     access: Access,
     realm: String,
+    /// Savepoints the guest holds open.
+    savepoints: u32,
 }
 
 impl SqliteTransaction {
@@ -1564,6 +1567,33 @@ impl Transaction for SqliteTransaction {
             })
             .map(drop)
             .map_err(classify)
+    }
+
+    // Named apart from the group commit's own `scim_call`, which encloses them: its RELEASE
+    // or ROLLBACK TO ends any a guest left open.
+    fn savepoint(&mut self) -> StoreResult<()> {
+        run_cached(self.conn()?, "SAVEPOINT scim_guest").map_err(classify)?;
+        self.savepoints += 1;
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> StoreResult<()> {
+        if self.savepoints == 0 {
+            return Err(StoreError::Invalid("no savepoint is open".into()));
+        }
+        run_cached(self.conn()?, "RELEASE scim_guest").map_err(classify)?;
+        self.savepoints -= 1;
+        Ok(())
+    }
+
+    fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
+        if self.savepoints == 0 {
+            return Err(StoreError::Invalid("no savepoint is open".into()));
+        }
+        let conn = self.conn()?;
+        run_cached(conn, "ROLLBACK TO scim_guest").and_then(|()| run_cached(conn, "RELEASE scim_guest")).map_err(classify)?;
+        self.savepoints -= 1;
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> StoreResult<()> {
