@@ -15,8 +15,17 @@ use prometheus_client::registry::Registry;
 pub struct RequestLabels {
     /// The realm, or `-` when the path names no known realm (to keep the label set small).
     pub realm: String,
-    pub method: String,
+    /// One of [`METHODS`], or `OTHER`: a client's method never becomes a label of its own.
+    pub method: &'static str,
     pub status: u16,
+}
+
+/// The methods counted by name.
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The label of a request's method, from a closed set.
+fn method_label(method: &str) -> &'static str {
+    METHODS.into_iter().find(|m| *m == method).unwrap_or("OTHER")
 }
 
 /// The labels of a per-realm series.
@@ -125,7 +134,7 @@ impl Metrics {
 
     /// Counts one answered request.
     pub fn request(&self, realm: &str, method: &str, status: u16) {
-        let labels = RequestLabels { realm: realm.to_string(), method: method.to_string(), status };
+        let labels = RequestLabels { realm: realm.to_string(), method: method_label(method), status };
         self.requests.get_or_create(&labels).inc();
     }
 }

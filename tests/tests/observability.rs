@@ -44,3 +44,19 @@ async fn readiness_and_metrics_follow_what_happened() {
     assert_eq!(group_calls - group_calls_before, 1.0);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn unknown_methods_do_not_grow_metrics() {
+    let server = TestServer::start().await;
+    let url = format!("{}/Users", server.base(Scope::Realm));
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("FOO{i}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").as_bytes()).unwrap();
+        server.call(method, &url, None).await;
+    }
+    let metrics = server.get(&format!("{}/metrics", server.origin)).await.expect(200).text;
+    assert!(!metrics.contains("FOO"), "a client's method became a label");
+    let others: Vec<_> = metrics.lines().filter(|l| l.contains("method=\"OTHER\"")).collect();
+    assert_eq!(others.len(), 1, "one series for every unknown method: {others:?}");
+    assert!(others[0].ends_with(" 50"), "{others:?}");
+    server.stop().await;
+}
