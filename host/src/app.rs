@@ -28,6 +28,9 @@ pub struct App {
     pub admin_changes: tokio::sync::Mutex<()>,
     /// Write calls wait for a turn before they run.
     pub write_turns: crate::write_turns::WriteTurns,
+    /// The public URL of the server, without a trailing slash: `public_url`, else the
+    /// address it listens on (known once it is bound).
+    public_base: std::sync::OnceLock<String>,
 }
 
 impl App {
@@ -50,7 +53,7 @@ impl App {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
         let database = config.data_dir.join("scim-host.db");
-        SqliteStore::open(&database).with_context(|| format!("cannot open the database {}", database.display()))
+        SqliteStore::open_with(&database, config.durability).with_context(|| format!("cannot open the database {}", database.display()))
     }
 
     /// An app over a store of the caller's choosing.
@@ -70,7 +73,13 @@ impl App {
             closing,
             admin_changes: Default::default(),
             write_turns: crate::write_turns::WriteTurns::per_core(),
+            public_base: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The server's public URL, without a trailing slash.
+    pub fn public_base(&self) -> &str {
+        self.public_base.get().map(String::as_str).unwrap_or("http://localhost")
     }
 }
 
@@ -87,6 +96,11 @@ impl Server {
     pub async fn start(app: App, addr: SocketAddr) -> anyhow::Result<Server> {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let addr = listener.local_addr()?;
+        let public = match &app.config.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{addr}"),
+        };
+        let _ = app.public_base.set(public);
         let app = Arc::new(app);
         let router = crate::http::router(app.clone());
         let mut closing = app.closing.subscribe();

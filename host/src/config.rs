@@ -33,10 +33,19 @@ pub struct Config {
     /// Where the database and compiled modules live.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
-    /// The public base URL clients reach the server at (for `meta.location`); when
-    /// absent, it is taken from each request's `Host` header.
+    /// The public base URL clients reach the server at (for `meta.location` and
+    /// `Location`); when absent, `http://` and the address the server listens on.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Take the base URL from each request's `Host` header instead (behind a proxy that
+    /// sets it): a client's header then names the server in the answers it gets.
+    #[serde(default)]
+    pub trust_host_header: bool,
+    /// When a write is durable: `full` (the default) when it is answered, through power
+    /// loss; `normal` after the next checkpoint of the write-ahead log (a power loss may
+    /// lose the last answered writes, never corrupt the database).
+    #[serde(default)]
+    pub durability: crate::store::Durability,
     /// Hashes of the tokens that may call `/admin`.
     #[serde(default)]
     pub admin_tokens: Vec<TokenHash>,
@@ -198,6 +207,8 @@ impl Config {
             listen: default_listen(),
             data_dir,
             public_url: None,
+            trust_host_header: false,
+            durability: Default::default(),
             admin_tokens: Vec::new(),
             limits: Limits::default(),
             concurrent_calls: default_concurrent_calls(),

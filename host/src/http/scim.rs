@@ -94,13 +94,14 @@ fn plan(method: &Method, path: &str) -> Plan {
     }
 }
 
-/// The public URL of the SCIM base, for `meta.location`.
+/// The public URL of the SCIM base, for `meta.location`: from the configuration, not from
+/// what a client says the server is called, unless the operator trusts the `Host` header.
 fn base_url(app: &App, headers: &HeaderMap, base: &str) -> String {
-    if let Some(public) = &app.config.public_url {
-        return format!("{}{base}", public.trim_end_matches('/'));
+    let trusted = headers.get(header::HOST).filter(|_| app.config.trust_host_header).and_then(|h| h.to_str().ok());
+    match trusted {
+        Some(host) => format!("http://{host}{base}"),
+        None => format!("{}{base}", app.public_base()),
     }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    format!("http://{host}{base}")
 }
 
 /// Every request under `/realms/{realm}/scim/v2`.

@@ -62,6 +62,17 @@ pub enum StoreError {
 /// The result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// When an answered write survives power loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Synced to disk before the write is answered (PostgreSQL's default).
+    #[default]
+    Full,
+    /// Synced at the next checkpoint: a power loss may lose the last answered writes.
+    Normal,
+}
+
 /// Whether a transaction may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {

@@ -193,6 +193,7 @@ fn list_order_schema() -> String {
 #[derive(Clone)]
 pub struct SqliteStore {
     path: PathBuf,
+    durability: Durability,
     writer: Arc<Writer>,
     readers: Arc<Pool>,
     /// Wakes the thread that copies the write-ahead log back, off the writer's path.
@@ -206,11 +207,18 @@ pub struct SqliteStore {
 const MAX_CURSORS: usize = 4096;
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database at `path`, durable at commit, and brings
+    /// its schema up to date.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_with(path, Durability::Full)
+    }
+
+    /// As [`SqliteStore::open`], with the durability of commits chosen.
+    pub fn open_with(path: &Path, durability: Durability) -> StoreResult<Self> {
         disable_memory_statistics();
         let store = SqliteStore {
             path: path.to_path_buf(),
+            durability,
             writer: Arc::new(Writer::new()),
             readers: Arc::new(Pool::new(MAX_READERS)),
             checkpoints: checkpointer::start(path)
@@ -241,7 +249,13 @@ impl SqliteStore {
         }
         // Another process on the same file is the only writer we can meet here.
         conn.busy_timeout(Duration::from_secs(5)).map_err(failed)?;
-        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;").map_err(failed)?;
+        // FULL syncs the write-ahead log at every commit, so an answered write survives power
+        // loss; group commit shares one sync among the calls of a group.
+        let synchronous = match self.durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.execute_batch(&format!("PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};")).map_err(failed)?;
         // Read the database file through a memory map: a page missing from a connection's
         // own cache is then found in the kernel's page cache without a `pread` and a copy.
         // Each of the 33 connections keeps a cache of its own (2 MiB), so on a large realm
