@@ -37,6 +37,8 @@ pub struct CallState {
     pub last_conflict: Option<(String, String)>,
     /// The guest's memory cap; records whether the guest hit it.
     pub memory: crate::runtime::MemoryCap,
+    /// When the call must stop.
+    pub deadline: store::Deadline,
     pub wasi: wasmtime_wasi::WasiCtx,
     pub table: wasmtime::component::ResourceTable,
 }
@@ -58,6 +60,11 @@ pub struct Rerun(pub String);
 pub struct NeedsWrite;
 
 impl CallState {
+    /// When the call must stop: its deadline, or sooner once it holds the store's writer.
+    pub fn cutoff(&self) -> std::time::Instant {
+        self.deadline.cutoff(self.transaction.as_ref().and_then(|t| t.writer_since()))
+    }
+
     fn tx(&mut self) -> Result<&mut (dyn Transaction + 'static), StoreError> {
         self.transaction
             .as_deref_mut()
@@ -226,6 +233,7 @@ impl wit::Host for CallState {
                 self.rerun = true;
                 return Err(Rerun(why).into());
             }
+            StoreError::PastDeadline => return Err(crate::runtime::PastDeadline.into()),
         })
     }
 

@@ -125,6 +125,10 @@ pub struct Limits {
     /// The largest request body accepted, in bytes.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// How long one call may hold the store's writer, in milliseconds, from its first
+    /// write on (its deadline still applies): every realm's writes wait while one holds it.
+    #[serde(default = "default_write_hold_ms")]
+    pub write_hold_ms: u64,
     /// Guest calls of the realm that may run at once (beyond: 503 with Retry-After).
     #[serde(default)]
     pub concurrent_calls: Option<u32>,
@@ -145,6 +149,7 @@ impl Default for Limits {
             memory_mib: default_memory_mib(),
             deadline_ms: default_deadline_ms(),
             max_body_bytes: default_max_body_bytes(),
+            write_hold_ms: default_write_hold_ms(),
         }
     }
 }
@@ -153,6 +158,11 @@ impl Limits {
     /// The deadline as a duration.
     pub fn deadline(&self) -> Duration {
         Duration::from_millis(self.deadline_ms)
+    }
+
+    /// The write hold as a duration.
+    pub fn write_hold(&self) -> Duration {
+        Duration::from_millis(self.write_hold_ms)
     }
 }
 
@@ -171,6 +181,10 @@ fn default_max_module_bytes() -> usize {
 fn default_memory_mib() -> u32 {
     64
 }
+fn default_write_hold_ms() -> u64 {
+    1_000
+}
+
 fn default_deadline_ms() -> u64 {
     5_000
 }
@@ -268,6 +282,9 @@ impl Limits {
         let max_mib = (crate::runtime::MAX_GUEST_MEMORY >> 20) as u32;
         if limits.memory_mib < 2 || limits.memory_mib > max_mib {
             anyhow::bail!("{at}.memory_mib = {}: expected 2 to {max_mib}", limits.memory_mib);
+        }
+        if limits.write_hold_ms < 10 || limits.write_hold_ms > 600_000 {
+            anyhow::bail!("{at}.write_hold_ms = {}: expected 10 to 600000", limits.write_hold_ms);
         }
         if limits.deadline_ms < 10 || limits.deadline_ms > 600_000 {
             anyhow::bail!("{at}.deadline_ms = {}: expected 10 to 600000", limits.deadline_ms);

@@ -91,3 +91,39 @@ async fn a_failed_call_rolls_back_what_it_wrote() {
     assert_eq!(server.get(&format!("{base}/Groups")).await.body["totalResults"], json!(0));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn guest_that_sleeps_is_cut_at_its_deadline() {
+    let server = TestServer::start().await;
+    // An hour asleep in WASI's poll, where the epoch cannot reach: the 300 ms deadline does.
+    let started = std::time::Instant::now();
+    let slept = call(&server, "/sleep").await;
+    slept.assert_scim_error(503);
+    assert!(slept.body["detail"].as_str().unwrap().contains("deadline"), "{}", slept.text);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "cut after {:?}", started.elapsed());
+    assert_eq!(call(&server, "/anything").await.expect(200).text, "ok");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guest_that_writes_then_loops_does_not_hold_other_realms_writes() {
+    let server = std::sync::Arc::new(TestServer::start().await);
+    // A long deadline, and a write hold of 200 ms: once it holds the store's writer, the
+    // call has 200 ms left, not 30 s.
+    let limits = json!({ "limits": { "deadline_ms": 30_000, "write_hold_ms": 200 } });
+    server.admin(reqwest::Method::PATCH, "/admin/realms/misbehaving", Some(limits)).await.expect(200);
+
+    let started = std::time::Instant::now();
+    let hog = {
+        let server = server.clone();
+        tokio::spawn(async move { (call(&server, "/write-then-loop").await, started.elapsed()) })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    server.create_user(Scope::Realm, "meanwhile", "x-meanwhile").await;
+    let waited = started.elapsed();
+    let (hogged, held) = hog.await.unwrap();
+    hogged.assert_scim_error(503);
+    assert!(held < std::time::Duration::from_secs(10), "the writer was held {held:?}");
+    assert!(waited < std::time::Duration::from_secs(10), "the other realm's write waited {waited:?}");
+    assert_eq!(users_in_misbehaving_realm(&server).await, "0", "the cut call was rolled back");
+}

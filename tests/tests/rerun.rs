@@ -71,6 +71,12 @@ impl Store for Flaky {
 }
 
 impl Transaction for FlakyTransaction {
+    fn set_deadline(&mut self, deadline: Deadline) {
+        self.inner.set_deadline(deadline)
+    }
+    fn writer_since(&self) -> Option<std::time::Instant> {
+        self.inner.writer_since()
+    }
     fn create_user(&mut self, draft: &UserDraft) -> StoreResult<User> {
         let created = self.inner.create_user(draft)?;
         if self.failures_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {

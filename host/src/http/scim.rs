@@ -285,8 +285,11 @@ impl Call {
     /// A write gives its `turn` back at its commit, which may wait for other calls'.
     fn run(&self, access: Access, upgrade_on_write: bool, turn: Option<&Turn>) -> Result<Response, Ran> {
         let Call { app, tenant, request_id, scope, request } = self;
-        let limits =
-            CallLimits { memory_bytes: (tenant.limits.memory_mib as usize) << 20, deadline: tenant.limits.deadline() };
+        let limits = CallLimits {
+            memory_bytes: (tenant.limits.memory_mib as usize) << 20,
+            deadline: tenant.limits.deadline(),
+            write_hold: tenant.limits.write_hold(),
+        };
         let input = CallInput { scope, config: &tenant.guest_config, request, upgrade_on_write };
         let mut last = String::new();
         for attempt in 1..=MAX_ATTEMPTS {

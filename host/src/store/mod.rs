@@ -57,6 +57,25 @@ pub enum StoreError {
     /// The store is broken or unreachable.
     #[error("store failure: {0}")]
     Failed(String),
+    /// The call's deadline passed during the operation, which was interrupted.
+    #[error("the call ran past its deadline")]
+    PastDeadline,
+}
+
+/// When a call's store work must stop.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    /// The call's deadline.
+    pub at: std::time::Instant,
+    /// How long the call may hold the store's writer, from when it took it.
+    pub write_hold: std::time::Duration,
+}
+
+impl Deadline {
+    /// When the call must stop, given when it took the writer (if it did).
+    pub fn cutoff(&self, writer_since: Option<std::time::Instant>) -> std::time::Instant {
+        writer_since.map_or(self.at, |since| self.at.min(since + self.write_hold))
+    }
 }
 
 /// The result of a store operation.
@@ -214,6 +233,14 @@ pub struct StoredToken {
 /// One guest call's view of one realm. Dropping it without [`Transaction::commit`] rolls
 /// back.
 pub trait Transaction: Send {
+    /// Bounds the transaction's work by the call's deadline: an operation still running at
+    /// the cut-off is interrupted ([`StoreError::PastDeadline`]). Unbounded until set.
+    fn set_deadline(&mut self, _deadline: Deadline) {}
+    /// Since when the transaction holds the store's one writer, if it does.
+    fn writer_since(&self) -> Option<std::time::Instant> {
+        None
+    }
+
     fn get_user(&mut self, id: &str) -> StoreResult<Option<User>>;
     /// As `get_user`, carrying only the attributes named.
     fn get_user_selected(&mut self, id: &str, attributes: &[String]) -> StoreResult<Option<User>> {

@@ -100,6 +100,14 @@ impl OrganizationScoped {
 }
 
 impl Transaction for OrganizationScoped {
+    fn set_deadline(&mut self, deadline: Deadline) {
+        self.inner.set_deadline(deadline)
+    }
+
+    fn writer_since(&self) -> Option<std::time::Instant> {
+        self.inner.writer_since()
+    }
+
     fn get_user(&mut self, id: &str) -> StoreResult<Option<User>> {
         if !self.is_member(id)? {
             return Ok(None);

@@ -247,6 +247,8 @@ impl SqliteStore {
             // changes went to a temporary file: a `pwrite` per page, 7% of the server's CPU.
             conn.pragma_update(None, "temp_store", "MEMORY").map_err(failed)?;
         }
+        // A statement running at its call's cut-off is interrupted (`SQLITE_INTERRUPT`).
+        conn.progress_handler(STEPS_PER_CHECK, Some(past_cutoff)).map_err(failed)?;
         // Another process on the same file is the only writer we can meet here.
         conn.busy_timeout(Duration::from_secs(5)).map_err(failed)?;
         // FULL syncs the write-ahead log at every commit, so an answered write survives power
@@ -274,10 +276,10 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    /// A pooled read connection.
-    fn checkout(&self) -> StoreResult<Pooled> {
+    /// A pooled read connection, waited for at most `timeout`.
+    fn checkout(&self, timeout: Duration) -> StoreResult<Pooled> {
         let pool = &self.readers;
-        match pool.take(CHECKOUT_TIMEOUT)? {
+        match pool.take(timeout)? {
             Some(conn) => Ok(Pooled { conn: Some(conn), pool: pool.clone() }),
             None => match self.connect(Access::Read) {
                 Ok(conn) => Ok(Pooled { conn: Some(conn), pool: pool.clone() }),
@@ -467,6 +469,7 @@ pub(super) fn classify(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Transient(e.to_string()),
         Some(ErrorCode::ReadOnly) => StoreError::ReadOnly,
+        Some(ErrorCode::OperationInterrupted) => StoreError::PastDeadline,
         Some(ErrorCode::ConstraintViolation) => {
             StoreError::Conflict { constraint: "unique".into(), detail: e.to_string() }
         }
@@ -504,7 +507,7 @@ impl Store for SqliteStore {
     }
 
     fn realms(&self) -> StoreResult<Vec<StoredRealm>> {
-        let conn = self.checkout()?;
+        let conn = self.checkout(CHECKOUT_TIMEOUT)?;
         let mut statement = conn
             .prepare_cached("SELECT name, managed, created_at, limits, settings FROM realms ORDER BY name")
             .map_err(classify)?;
@@ -566,7 +569,7 @@ impl Store for SqliteStore {
     }
 
     fn organizations(&self, realm: &str) -> StoreResult<Vec<Organization>> {
-        let conn = self.checkout()?;
+        let conn = self.checkout(CHECKOUT_TIMEOUT)?;
         let mut statement = conn
             .prepare_cached("SELECT id, alias, name FROM organizations WHERE realm = ?1 ORDER BY alias")
             .map_err(classify)?;
@@ -640,13 +643,7 @@ impl Store for SqliteStore {
     }
 
     fn begin(&self, realm: &str, access: Access) -> StoreResult<Box<dyn Transaction>> {
-        Ok(Box::new(SqliteTransaction {
-            conn: std::cell::OnceCell::new(),
-            store: self.clone(),
-            access,
-            realm: realm.to_string(),
-            savepoints: 0,
-        }))
+        Ok(Box::new(SqliteTransaction::new(self, realm, access)))
     }
 
     fn insert_token(&self, token: &StoredToken, event: &OperatorEvent) -> StoreResult<()> {
@@ -660,7 +657,7 @@ impl Store for SqliteStore {
     }
 
     fn tokens(&self, realm: &str) -> StoreResult<Vec<StoredToken>> {
-        let conn = self.checkout()?;
+        let conn = self.checkout(CHECKOUT_TIMEOUT)?;
         let mut statement = conn
             .prepare_cached(
                 "SELECT id, realm, organization, hash, label, created_at FROM tokens WHERE realm = ?1 ORDER BY created_at, id",
@@ -696,7 +693,7 @@ impl Store for SqliteStore {
     }
 
     fn events(&self, realm: &str, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
-        let conn = self.checkout()?;
+        let conn = self.checkout(CHECKOUT_TIMEOUT)?;
         // The kinds travel as one JSON array, so the statement text (and its cache entry)
         // stays the same whatever the filter.
         let kinds = serde_json::to_string(&query.kinds).expect("strings serialize");
@@ -728,16 +725,16 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Takes a connection and begins the transaction of one call.
-    fn open_transaction(&self, realm: &str, access: Access) -> StoreResult<Held> {
+    /// Takes a connection (waiting at most `timeout`) and begins the transaction of one call.
+    fn open_transaction(&self, realm: &str, access: Access, timeout: Duration) -> StoreResult<Held> {
         match access {
             Access::Read => {
-                let conn = self.checkout()?;
+                let conn = self.checkout(timeout)?;
                 run_cached(&conn, "BEGIN DEFERRED").map_err(classify)?;
                 Ok(Held::Read(conn))
             }
             Access::Write => {
-                let lease = self.join_writer()?;
+                let lease = self.writer.join(timeout, || self.connect(Access::Write))?;
                 // A write must not bring back a realm deleted since the request found it.
                 let known = lease
                     .prepare_cached("SELECT 1 FROM realms WHERE name = ?1")
@@ -779,21 +776,73 @@ struct SqliteTransaction {
     realm: String,
     /// Savepoints the guest holds open.
     savepoints: u32,
+    /// The call's deadline, once set.
+    deadline: Option<Deadline>,
+    /// When the transaction took the writer.
+    writer_since: std::cell::Cell<Option<std::time::Instant>>,
+}
+
+/// How many SQLite virtual machine steps run between two checks of a call's cut-off (a
+/// few microseconds of work).
+const STEPS_PER_CHECK: i32 = 1_000;
+
+thread_local! {
+    /// The cut-off of the call whose transaction this thread runs: a call runs on one
+    /// thread and holds its connection there, so every connection's progress handler reads
+    /// the cut-off of the call using it here.
+    static CUTOFF: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Whether the statement running on this thread is past its call's cut-off.
+fn past_cutoff() -> bool {
+    CUTOFF.get().is_some_and(|cutoff| std::time::Instant::now() >= cutoff)
 }
 
 impl SqliteTransaction {
-    /// The transaction's connection, begun on first use.
+    fn new(store: &SqliteStore, realm: &str, access: Access) -> Self {
+        SqliteTransaction {
+            conn: std::cell::OnceCell::new(),
+            store: store.clone(),
+            access,
+            realm: realm.to_string(),
+            savepoints: 0,
+            deadline: None,
+            writer_since: Default::default(),
+        }
+    }
+
+    /// The transaction's connection, begun on first use. Its wait for a connection and its
+    /// statements end at the call's cut-off.
     fn conn(&self) -> StoreResult<&Held> {
         if let Some(conn) = self.conn.get() {
             return Ok(conn);
         }
-        let conn = self.store.open_transaction(&self.realm, self.access)?;
+        let now = std::time::Instant::now();
+        let wait = match self.deadline {
+            Some(deadline) => deadline.at.saturating_duration_since(now).min(CHECKOUT_TIMEOUT),
+            None => CHECKOUT_TIMEOUT,
+        };
+        let conn = self.store.open_transaction(&self.realm, self.access, wait)?;
+        if let Some(deadline) = self.deadline {
+            let since = (self.access == Access::Write).then(std::time::Instant::now);
+            self.writer_since.set(since);
+            CUTOFF.set(Some(deadline.cutoff(since)));
+        }
         Ok(self.conn.get_or_init(|| conn))
+    }
+
+    /// Lifts the cut-off before the connection goes back: the writer's rollback or the
+    /// next call must not be interrupted by this call's deadline.
+    fn unbind(&self) {
+        if self.conn.get().is_some() {
+            CUTOFF.set(None);
+        }
     }
 }
 
 impl Drop for SqliteTransaction {
     fn drop(&mut self) {
+        self.unbind();
         // A lease undoes its own call's changes when dropped.
         if let Some(Held::Read(conn)) = self.conn.get()
             && !conn.is_autocommit()
@@ -1610,7 +1659,16 @@ impl Transaction for SqliteTransaction {
         Ok(())
     }
 
+    fn set_deadline(&mut self, deadline: Deadline) {
+        self.deadline = Some(deadline);
+    }
+
+    fn writer_since(&self) -> Option<std::time::Instant> {
+        self.writer_since.get()
+    }
+
     fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        self.unbind();
         match self.conn.take() {
             Some(Held::Read(conn)) => run_cached(&conn, "COMMIT").map_err(classify),
             Some(Held::Write(lease)) => lease.commit(),
@@ -1888,6 +1946,25 @@ mod tests {
         let mut tx = store.begin("other", Access::Write).unwrap();
         tx.create_user(&draft("ann", "x1")).unwrap();
         tx.commit().unwrap();
+    }
+
+    #[test]
+    fn slow_store_work_is_interrupted_at_the_calls_deadline_and_the_next_call_is_not() {
+        let (_dir, store) = store();
+        let endless = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n";
+        for access in [Access::Read, Access::Write] {
+            let mut tx = SqliteTransaction::new(&store, "r", access);
+            let deadline = std::time::Instant::now() + Duration::from_millis(100);
+            tx.set_deadline(Deadline { at: deadline, write_hold: Duration::from_secs(60) });
+            let started = std::time::Instant::now();
+            let ran = tx.conn().unwrap().query_row(endless, [], |r| r.get::<_, i64>(0)).map_err(classify);
+            assert_eq!(ran, Err(StoreError::PastDeadline), "{access:?}");
+            assert!(started.elapsed() < Duration::from_secs(5), "{access:?}: {:?}", started.elapsed());
+            drop(tx);
+            // The connection goes back without the cut-off: the next call's work runs.
+            let mut next = store.begin("r", access).unwrap();
+            assert!(next.get_user("nobody").unwrap().is_none());
+        }
     }
 
     #[test]

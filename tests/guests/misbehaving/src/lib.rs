@@ -1,5 +1,6 @@
 //! A guest that misbehaves on request, to show that a guest's failure costs only its own
-//! request: `/trap` panics, `/loop` never returns, `/eat` allocates without end,
+//! request: `/trap` panics, `/loop` never returns, `/sleep` sleeps for an hour in WASI,
+//! `/write-then-loop` creates a user and never returns, `/eat` allocates without end,
 //! `/write-then-trap` and `/write-then-500` create a user and then fail, `/count` answers
 //! how many users the realm has, `/probe` tries every directory call on the resources the
 //! query names and reports what it reached, and anything else answers 200.
@@ -86,6 +87,17 @@ mod component {
                 "/probe" => text(200, &probe(&scope, &request)),
                 "/trap" => panic!("asked to trap"),
                 "/loop" => {
+                    let mut n: u64 = 0;
+                    loop {
+                        n = std::hint::black_box(n.wrapping_add(1));
+                    }
+                }
+                "/sleep" => {
+                    std::thread::sleep(std::time::Duration::from_secs(3600));
+                    text(200, "slept")
+                }
+                "/write-then-loop" => {
+                    create_ghost();
                     let mut n: u64 = 0;
                     loop {
                         n = std::hint::black_box(n.wrapping_add(1));

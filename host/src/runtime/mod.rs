@@ -5,8 +5,12 @@
 //! A guest that traps, loops or eats memory ends its own call and nothing else: the
 //! caller gets a [`CallError`] and rolls the call's transaction back.
 
+mod deadline;
+
+pub use deadline::PastDeadline;
+
 use crate::bindings::{CallState, Rerun, ScimHandlerPre, types};
-use crate::store::Transaction;
+use crate::store::{Deadline, Transaction};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -40,6 +44,8 @@ pub struct CallLimits {
     pub memory_bytes: usize,
     /// Wall-clock time the guest may run.
     pub deadline: Duration,
+    /// How long the call may hold the store's writer, from when it takes it.
+    pub write_hold: Duration,
 }
 
 /// A compiled guest, ready to instantiate; shared by every realm that runs the same bytes.
@@ -156,6 +162,14 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).context("linking WASI")?;
+        // WASI's `poll`, bounded by the call's deadline, in place of the one above.
+        linker.allow_shadowing(true);
+        wasmtime_wasi::p2::bindings::sync::io::poll::add_to_linker::<CallState, deadline::HasBoundedPoll>(
+            &mut linker,
+            deadline::bounded_poll,
+        )
+        .context("linking WASI's poll")?;
+        linker.allow_shadowing(false);
         crate::bindings::ScimHandler::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
             .context("linking the directory")?;
 
@@ -260,12 +274,15 @@ impl Runtime {
     pub fn call(
         &self,
         module: &Module,
-        transaction: Box<dyn Transaction>,
+        mut transaction: Box<dyn Transaction>,
         request_id: &str,
         limits: CallLimits,
         input: &CallInput<'_>,
     ) -> Result<CallOutcome, CallError> {
+        let deadline = Deadline { at: std::time::Instant::now() + limits.deadline, write_hold: limits.write_hold };
+        transaction.set_deadline(deadline);
         let state = CallState {
+            deadline,
             transaction: Some(transaction),
             request_id: request_id.to_string(),
             rerun: false,
@@ -278,9 +295,15 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
-        let ticks = (limits.deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // Every tick, the guest's code checks its cut-off, which comes sooner once it holds
+        // the store's writer.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| {
+            if std::time::Instant::now() >= store.data().cutoff() {
+                return Err(PastDeadline.into());
+            }
+            Ok(wasmtime::UpdateDeadline::Continue(1))
+        });
 
         let bindings = match module.pre.instantiate(&mut store) {
             Ok(bindings) => bindings,
@@ -325,6 +348,9 @@ fn classify(error: wasmtime::Error, state: &CallState, limits: CallLimits) -> Ca
     }
     if state.memory.exceeded {
         return CallError::Memory(limits.memory_bytes);
+    }
+    if error.is::<PastDeadline>() {
+        return CallError::Deadline(limits.deadline);
     }
     match error.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => CallError::Deadline(limits.deadline),
