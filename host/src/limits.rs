@@ -1,6 +1,12 @@
-//! Per-realm admission: a request rate (token bucket) and a cap on concurrent guest calls.
-//! A realm over either is refused at once, before it takes an instance slot or a store
+//! Per-realm admission: a request rate (token bucket), a cap on concurrent guest calls, and
+//! a cool-down for a realm whose calls keep running into their deadline or memory cap. A
+//! realm over any is refused at once, before it takes an instance slot or a store
 //! connection, so its load costs no other realm anything.
+//!
+//! The cool-down: [`STRIKES`] such failures within [`STRIKE_WINDOW`] refuse the realm's
+//! requests for [`FIRST_COOLDOWN`], doubled at each cool-down that follows within
+//! [`FORGIVEN_AFTER`], up to [`MAX_COOLDOWN`]. A looping or memory-hungry module then
+//! burns a core for a few deadlines, not for as long as its clients retry.
 //!
 //! The token bucket is a dozen lines over a std Mutex (held for a few nanoseconds, never
 //! across an await); a rate-limiting crate would bring more than it saves here.
@@ -17,6 +23,29 @@ pub enum Refusal {
     Rate(Duration),
     /// Over the number of concurrent calls.
     Concurrency(u32),
+    /// Cooling down after calls that ran into their deadline or memory cap; retry after
+    /// this long.
+    CoolingDown(Duration),
+}
+
+/// Failures (deadline, memory cap) within [`STRIKE_WINDOW`] that start a cool-down.
+pub const STRIKES: usize = 3;
+/// The window in which failures count together.
+pub const STRIKE_WINDOW: Duration = Duration::from_secs(10);
+/// The first cool-down.
+pub const FIRST_COOLDOWN: Duration = Duration::from_secs(5);
+/// The longest cool-down.
+pub const MAX_COOLDOWN: Duration = Duration::from_secs(300);
+/// A realm with no cool-down for this long starts again from the first.
+pub const FORGIVEN_AFTER: Duration = Duration::from_secs(600);
+
+/// The realm's recent failures and cool-downs.
+#[derive(Default)]
+struct Strikes {
+    recent: std::collections::VecDeque<Instant>,
+    cooled_until: Option<Instant>,
+    /// The cool-downs in a row (each within [`FORGIVEN_AFTER`] of the last one's end).
+    cooldowns: u32,
 }
 
 struct Bucket {
@@ -29,6 +58,7 @@ pub struct RealmLimiter {
     rate: Option<(f64, f64)>,
     bucket: Mutex<Bucket>,
     calls: Option<(u32, Arc<Semaphore>)>,
+    strikes: Mutex<Strikes>,
 }
 
 impl RealmLimiter {
@@ -43,12 +73,42 @@ impl RealmLimiter {
             rate,
             bucket: Mutex::new(Bucket { tokens: full, refilled: Instant::now() }),
             calls: limits.concurrent_calls.map(|n| (n, Arc::new(Semaphore::new(n as usize)))),
+            strikes: Mutex::default(),
         }
+    }
+
+    /// Counts a call that ran into its deadline or memory cap; returns the cool-down it
+    /// started, if it did.
+    pub fn strike(&self) -> Option<Duration> {
+        let mut strikes = self.strikes.lock().expect("strikes");
+        let now = Instant::now();
+        strikes.recent.retain(|at| now.duration_since(*at) < STRIKE_WINDOW);
+        strikes.recent.push_back(now);
+        if strikes.recent.len() < STRIKES || strikes.cooled_until.is_some_and(|until| now < until) {
+            return None;
+        }
+        let forgiven = strikes.cooled_until.is_none_or(|until| now.duration_since(until) > FORGIVEN_AFTER);
+        strikes.cooldowns = if forgiven { 1 } else { strikes.cooldowns + 1 };
+        let cooldown = FIRST_COOLDOWN.saturating_mul(1 << (strikes.cooldowns - 1).min(16)).min(MAX_COOLDOWN);
+        strikes.cooled_until = Some(now + cooldown);
+        strikes.recent.clear();
+        Some(cooldown)
+    }
+
+    /// Ends a cool-down and forgets past failures (the operator changed the module).
+    pub fn forgive(&self) {
+        *self.strikes.lock().expect("strikes") = Strikes::default();
     }
 
     /// Admits one request, or says why not. The permit (when there is a concurrency
     /// limit) is held until the call ends.
     pub fn admit(&self) -> Result<Option<OwnedSemaphorePermit>, Refusal> {
+        if let Some(until) = self.strikes.lock().expect("strikes").cooled_until {
+            let left = until.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                return Err(Refusal::CoolingDown(left));
+            }
+        }
         if let Some((per_second, burst)) = self.rate {
             let mut bucket = self.bucket.lock().expect("rate bucket");
             let now = Instant::now();
@@ -97,6 +157,27 @@ mod tests {
         assert_eq!(limiter.admit().unwrap_err(), Refusal::Concurrency(1));
         drop(first);
         assert!(limiter.admit().is_ok());
+    }
+
+    #[test]
+    fn repeated_deadlines_cool_the_realm_down_for_longer_each_time_until_forgiven() {
+        let limiter = RealmLimiter::new(&limits(None, None, None));
+        for _ in 1..STRIKES {
+            assert_eq!(limiter.strike(), None);
+        }
+        assert_eq!(limiter.strike(), Some(FIRST_COOLDOWN));
+        match limiter.admit() {
+            Err(Refusal::CoolingDown(left)) => assert!(left <= FIRST_COOLDOWN && left > Duration::ZERO),
+            other => panic!("expected a cool-down, got {other:?}"),
+        }
+        // Calls in flight when it began end during it: they start nothing more.
+        assert_eq!(limiter.strike(), None);
+        // The next cool-down, right after this one, lasts twice as long.
+        limiter.strikes.lock().unwrap().cooled_until = Some(Instant::now());
+        let next = (0..STRIKES).filter_map(|_| limiter.strike()).collect::<Vec<_>>();
+        assert_eq!(next, [FIRST_COOLDOWN * 2]);
+        limiter.forgive();
+        assert!(limiter.admit().is_ok(), "a new module starts afresh");
     }
 
     #[test]

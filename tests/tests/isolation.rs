@@ -127,3 +127,23 @@ async fn guest_that_writes_then_loops_does_not_hold_other_realms_writes() {
     assert!(waited < std::time::Duration::from_secs(10), "the other realm's write waited {waited:?}");
     assert_eq!(users_in_misbehaving_realm(&server).await, "0", "the cut call was rolled back");
 }
+
+#[tokio::test]
+async fn realm_that_keeps_hitting_its_deadline_is_refused_during_a_cool_down() {
+    let server = TestServer::start().await;
+    let (a, b, c) = tokio::join!(call(&server, "/loop"), call(&server, "/eat"), call(&server, "/loop"));
+    for answer in [a, b, c] {
+        answer.assert_scim_error(503);
+    }
+    // Refused before it runs: not even a quick call gets an instance now.
+    let instantiations = server.metric("scim_host_instantiations_total").await;
+    let refused = call(&server, "/anything").await;
+    refused.assert_scim_error(503);
+    assert!(refused.body["detail"].as_str().unwrap().contains("cooling down"), "{}", refused.text);
+    let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=5).contains(&retry), "retry after {retry} s");
+    assert_eq!(server.metric("scim_host_instantiations_total").await, instantiations);
+    // Every other realm serves as before.
+    server.create_user(Scope::Realm, "unaffected", "x-unaffected").await;
+    server.stop().await;
+}

@@ -258,6 +258,15 @@ fn refused(realm: &str, refusal: Refusal) -> ScimError {
             format!("realm \"{realm}\" is over its request rate; retry in {} ms", wait.as_millis().max(1)),
         )
         .with_header(header::RETRY_AFTER, wait.as_secs_f64().ceil().max(1.0).to_string()),
+        Refusal::CoolingDown(left) => ScimError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "realm \"{realm}\" is cooling down: its calls kept running into their deadline or memory limit; \
+                 retry in {} s",
+                left.as_secs_f64().ceil()
+            ),
+        )
+        .with_header(header::RETRY_AFTER, left.as_secs_f64().ceil().max(1.0).to_string()),
         Refusal::Concurrency(limit) => ScimError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("realm \"{realm}\" already runs its limit of {limit} concurrent calls"),
@@ -324,6 +333,11 @@ impl Call {
                     _ => "trap",
                 };
                 app.metrics.guest_failures.get_or_create(&FailureLabels { realm: tenant.name.clone(), kind }).inc();
+                if kind != "trap"
+                    && let Some(cooldown) = tenant.limiter.strike()
+                {
+                    tracing::warn!(realm = %tenant.name, ?cooldown, "the realm's calls keep failing: cooling it down");
+                }
             }
             let outcome = match outcome {
                 Ok(outcome) => outcome,
