@@ -129,23 +129,24 @@ pub struct Limits {
     /// write on (its deadline still applies): every realm's writes wait while one holds it.
     #[serde(default = "default_write_hold_ms")]
     pub write_hold_ms: u64,
-    /// Guest calls of the realm that may run at once (beyond: 503 with Retry-After).
-    #[serde(default)]
+    /// Guest calls of the realm that may run at once (beyond: 503 with Retry-After). Each
+    /// holds one store connection, so this also bounds the realm's share of them.
+    #[serde(default = "default_realm_concurrent_calls")]
     pub concurrent_calls: Option<u32>,
     /// Sustained requests per second (beyond: 429 with Retry-After).
-    #[serde(default)]
+    #[serde(default = "default_requests_per_second")]
     pub requests_per_second: Option<f64>,
     /// Requests allowed in a burst above the sustained rate; the rate, rounded up, when absent.
-    #[serde(default)]
+    #[serde(default = "default_burst")]
     pub burst: Option<u32>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            concurrent_calls: None,
-            requests_per_second: None,
-            burst: None,
+            concurrent_calls: default_realm_concurrent_calls(),
+            requests_per_second: default_requests_per_second(),
+            burst: default_burst(),
             memory_mib: default_memory_mib(),
             deadline_ms: default_deadline_ms(),
             max_body_bytes: default_max_body_bytes(),
@@ -181,6 +182,22 @@ fn default_max_module_bytes() -> usize {
 fn default_memory_mib() -> u32 {
     64
 }
+// Every realm has a fair share unless the operator raises it: a quarter of the server's
+// default 64 concurrent calls (and of its 32 read connections, half), and a rate no
+// identity provider's sync reaches.
+
+fn default_realm_concurrent_calls() -> Option<u32> {
+    Some(16)
+}
+
+fn default_requests_per_second() -> Option<f64> {
+    Some(1_000.0)
+}
+
+fn default_burst() -> Option<u32> {
+    Some(2_000)
+}
+
 fn default_write_hold_ms() -> u64 {
     1_000
 }

@@ -182,9 +182,22 @@ mod tests {
 
     #[test]
     fn no_limits_admit_everything() {
-        let limiter = RealmLimiter::new(&Limits::default());
+        let limiter = RealmLimiter::new(&limits(None, None, None));
         for _ in 0..1000 {
             assert!(limiter.admit().unwrap().is_none());
         }
+    }
+
+    #[test]
+    fn every_realm_has_a_fair_share_unless_the_operator_lifts_it() {
+        let defaults = Limits::default();
+        assert!(defaults.concurrent_calls.is_some_and(|n| n < 64), "below the server's 64 calls");
+        let limiter = RealmLimiter::new(&defaults);
+        let held: Vec<_> = (0..defaults.concurrent_calls.unwrap()).map(|_| limiter.admit().unwrap()).collect();
+        assert!(matches!(limiter.admit(), Err(Refusal::Concurrency(_))));
+        drop(held);
+        let burst = defaults.burst.unwrap() as usize;
+        let admitted = (0..burst + 10).filter(|_| limiter.admit().is_ok()).count();
+        assert!(admitted <= burst + 1, "{admitted} admitted at once");
     }
 }
