@@ -56,10 +56,20 @@ impl ModuleStore {
         if path.exists() {
             return Ok(());
         }
-        // Write then rename: a crash never leaves a truncated module under its digest.
-        let partial = self.dir.join(format!("{digest}.partial"));
-        std::fs::write(&partial, bytes)?;
-        std::fs::rename(partial, path)
+        self.write_durably(&format!("{digest}.wasm"), &path, bytes)
+    }
+
+    /// Writes a file whole and durably before the caller acknowledges anything: to a
+    /// partial file, synced, renamed over `path`, then the directory synced so that the
+    /// rename itself survives a power loss. A crash never leaves a truncated file at `path`.
+    fn write_durably(&self, name: &str, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+        let partial = self.dir.join(format!("{name}.partial"));
+        let mut file = std::fs::File::create(&partial)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&partial, path)?;
+        std::fs::File::open(&self.dir)?.sync_all()
     }
 
     /// The bytes of a kept component.
@@ -100,9 +110,7 @@ impl ModuleStore {
 
     fn write_index(&self, realms: &BTreeMap<String, RealmModules>) -> std::io::Result<()> {
         let index = serde_json::to_vec_pretty(realms).expect("the index serializes");
-        let partial = self.dir.join("realms.json.partial");
-        std::fs::write(&partial, index)?;
-        std::fs::rename(partial, self.dir.join("realms.json"))
+        self.write_durably("realms.json", &self.dir.join("realms.json"), &index)
     }
 }
 

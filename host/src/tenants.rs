@@ -189,7 +189,15 @@ impl Tenant {
 #[derive(Default)]
 pub struct Tenants {
     realms: RwLock<HashMap<String, Arc<Tenant>>>,
+    /// Realms whose module could not be loaded at start-up, and why: they answer 503
+    /// while every other realm serves.
+    broken: RwLock<BTreeMap<String, String>>,
 }
+
+/// A realm's module that cannot be read or compiled, or does not implement the world.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UnloadableModule(String);
 
 impl Tenants {
     /// Loads every realm of the configuration and every realm created through the admin
@@ -207,19 +215,40 @@ impl Tenants {
             .into_iter()
             .map(|r| (r.name.clone(), r))
             .collect();
-        let mut realms = HashMap::new();
+        let (mut realms, mut broken) = (HashMap::new(), BTreeMap::new());
+        // A realm whose module does not load is set aside; anything else stops the start.
+        let mut place = |name: &str, opened: anyhow::Result<Tenant>| match opened {
+            Ok(tenant) => {
+                realms.insert(name.to_string(), Arc::new(tenant));
+                Ok(())
+            }
+            Err(e) if e.is::<UnloadableModule>() => {
+                tracing::error!(realm = name, "the realm will answer 503: {e:#}");
+                broken.insert(name.to_string(), format!("{e:#}"));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
         for (name, realm) in &config.realms {
             store.ensure_realm(name).with_context(|| format!("realm \"{name}\": cannot create it in the store"))?;
             let overrides = stored.get(name).map(Overrides::of).transpose()?.unwrap_or_default();
-            let tenant = Self::open(RealmSpec::configured(config, name, realm), overrides, store, runtime, modules)?;
-            realms.insert(name.clone(), Arc::new(tenant));
+            place(name, Self::open(RealmSpec::configured(config, name, realm), overrides, store, runtime, modules))?;
         }
         for realm in stored.values().filter(|r| r.managed && !config.realms.contains_key(&r.name)) {
             let spec = RealmSpec::managed(config, &realm.name);
-            let tenant = Self::open(spec, Overrides::of(realm)?, store, runtime, modules)?;
-            realms.insert(realm.name.clone(), Arc::new(tenant));
+            place(&realm.name, Self::open(spec, Overrides::of(realm)?, store, runtime, modules))?;
         }
-        Ok(Tenants { realms: RwLock::new(realms) })
+        Ok(Tenants { realms: RwLock::new(realms), broken: RwLock::new(broken) })
+    }
+
+    /// Why a realm could not start, if it could not.
+    pub fn broken(&self, realm: &str) -> Option<String> {
+        self.broken.read().expect("broken realms").get(realm).cloned()
+    }
+
+    /// Every realm that could not start, and why.
+    pub fn all_broken(&self) -> BTreeMap<String, String> {
+        self.broken.read().expect("broken realms").clone()
     }
 
     /// Makes a realm ready to serve: its module (an installed one wins over the spec's),
@@ -232,20 +261,17 @@ impl Tenants {
         modules: &ModuleStore,
     ) -> anyhow::Result<Tenant> {
         let name = spec.name;
-        let bytes =
-            match (modules.current(name), &spec.module) {
-                (Some(installed), _) => Cow::Owned(modules.bytes(&installed.digest).with_context(|| {
-                    format!("realm \"{name}\": cannot read its installed module {}", installed.digest)
-                })?),
-                (None, ModuleSource::Bundled) => Cow::Borrowed(BUNDLED_GUEST),
-                (None, ModuleSource::Path(path)) => Cow::Owned(
-                    std::fs::read(path)
-                        .with_context(|| format!("realm \"{name}\": cannot read its module {}", path.display()))?,
-                ),
-            };
-        let module = runtime
-            .load(&bytes)
-            .map_err(|e| anyhow::anyhow!("realm \"{name}\": its module cannot be loaded: {e:?}"))?;
+        let unloadable = |why: String| anyhow::Error::new(UnloadableModule(format!("realm \"{name}\": {why}")));
+        let bytes = match (modules.current(name), &spec.module) {
+            (Some(installed), _) => Cow::Owned(modules.bytes(&installed.digest).map_err(|e| {
+                unloadable(format!("cannot read its installed module {}: {e}", installed.digest))
+            })?),
+            (None, ModuleSource::Bundled) => Cow::Borrowed(BUNDLED_GUEST),
+            (None, ModuleSource::Path(path)) => Cow::Owned(
+                std::fs::read(path).map_err(|e| unloadable(format!("cannot read its module {}: {e}", path.display())))?,
+            ),
+        };
+        let module = runtime.load(&bytes).map_err(|e| unloadable(format!("its module cannot be loaded: {e:?}")))?;
         for org in spec.organizations {
             let display = org.name.clone().unwrap_or_else(|| org.alias.clone());
             store

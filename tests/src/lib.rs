@@ -120,7 +120,12 @@ impl TestServer {
 
     /// Starts a server whose store is the embedded one seen through `wrap`.
     pub async fn start_with_store(wrap: fn(SqliteStore) -> Arc<dyn Store>) -> TestServer {
-        Self::start_wrapped(tempfile::tempdir().expect("a temporary directory"), wrap).await
+        Self::start_wrapped(tempfile::tempdir().expect("a temporary directory"), wrap, |_| {}).await
+    }
+
+    /// Starts a server whose configuration `change` alters first.
+    pub async fn start_with_config(change: fn(&mut Config)) -> TestServer {
+        Self::start_wrapped(tempfile::tempdir().expect("a temporary directory"), |store| Arc::new(store), change).await
     }
 
     /// Stops the server and starts a new one on the same data directory.
@@ -132,10 +137,14 @@ impl TestServer {
     }
 
     async fn start_in(data: tempfile::TempDir) -> TestServer {
-        Self::start_wrapped(data, |store| Arc::new(store)).await
+        Self::start_wrapped(data, |store| Arc::new(store), |_| {}).await
     }
 
-    async fn start_wrapped(data: tempfile::TempDir, wrap: fn(SqliteStore) -> Arc<dyn Store>) -> TestServer {
+    async fn start_wrapped(
+        data: tempfile::TempDir,
+        wrap: fn(SqliteStore) -> Arc<dyn Store>,
+        change: fn(&mut Config),
+    ) -> TestServer {
         let mut config = Config::empty(data.path().to_path_buf());
         config.admin_tokens = vec![TokenHash::of(ADMIN_TOKEN)];
         config.realms.insert(
@@ -177,6 +186,7 @@ impl TestServer {
                 settings: Default::default(),
             },
         );
+        change(&mut config);
         let runtime = runtime();
         let app = tokio::task::spawn_blocking(move || {
             let store = wrap(App::open_store(&config)?);

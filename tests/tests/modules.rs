@@ -131,3 +131,27 @@ async fn an_installed_module_survives_a_restart() {
     assert_eq!(who_answers(&server).await, "bundled");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn realm_with_a_broken_module_does_not_stop_the_others() {
+    let server = TestServer::start_with_config(|config| {
+        let broken = config.data_dir.join("broken.wasm");
+        std::fs::write(&broken, b"\0asm not a component").unwrap();
+        let mut realm = config.realms["misbehaving"].clone();
+        realm.module = scim_host::config::ModuleSource::Path(broken);
+        config.realms.insert("broken".into(), realm);
+    })
+    .await;
+    let ready = server.get(&format!("{}/readyz", server.origin)).await.expect(200);
+    assert_eq!(ready.body["status"], "degraded", "{}", ready.text);
+    assert!(ready.body["brokenRealms"]["broken"].as_str().is_some_and(|why| !why.is_empty()), "{}", ready.text);
+    assert!(ready.body["brokenRealms"].get("demo").is_none(), "{}", ready.text);
+
+    let refused = server
+        .call_with(reqwest::Method::GET, &format!("{}/realms/broken/scim/v2/Users", server.origin), None, Some(MISBEHAVING_TOKEN))
+        .await;
+    refused.assert_scim_error(503);
+    assert!(!refused.text.contains("broken.wasm"), "the client learns nothing of the host: {}", refused.text);
+    server.create_user(Scope::Realm, "served", "x-served").await;
+    server.stop().await;
+}

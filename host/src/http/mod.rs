@@ -64,16 +64,18 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Ready when the store answers a query (every realm's module is loaded before the server
-/// listens at all).
+/// Ready when the store answers a query. Realms whose module did not load at start-up are
+/// listed with why (`"status": "degraded"`): they answer 503, the others serve.
 async fn ready(State(app): State<Arc<App>>) -> Response {
+    let broken = app.tenants.all_broken();
     let store = app.store.clone();
     match tokio::task::spawn_blocking(move || {
         store.events("", &crate::store::EventQuery { limit: 1, ..Default::default() })
     })
     .await
     {
-        Ok(Ok(_)) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Ok(Ok(_)) if broken.is_empty() => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Ok(Ok(_)) => axum::Json(serde_json::json!({ "status": "degraded", "brokenRealms": broken })).into_response(),
         Ok(Err(e)) => {
             ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store does not answer: {e}")).into_response()
         }
