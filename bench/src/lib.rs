@@ -75,6 +75,9 @@ impl s::Store for MemoryStore {
     fn record(&self, _realm: &str, _event: &s::OperatorEvent) -> StoreResult<()> {
         Ok(())
     }
+    fn prune_events(&self, _before: i64, _batch: u32) -> StoreResult<u64> {
+        Ok(0)
+    }
 }
 
 fn not_kept() -> s::StoreError {

@@ -10,6 +10,7 @@ use crate::tenants::Tenants;
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Everything a request handler needs.
 pub struct App {
@@ -28,6 +29,8 @@ pub struct App {
     pub admin_changes: tokio::sync::Mutex<()>,
     /// Write calls wait for a turn before they run.
     pub write_turns: crate::write_turns::WriteTurns,
+    /// The admin event streams open now.
+    pub event_streams: Arc<crate::http::stream_slots::StreamSlots>,
     /// The public URL of the server, without a trailing slash: `public_url`, else the
     /// address it listens on (known once it is bound).
     public_base: std::sync::OnceLock<String>,
@@ -74,6 +77,7 @@ impl App {
             admin_changes: Default::default(),
             write_turns: crate::write_turns::WriteTurns::per_core(),
             public_base: std::sync::OnceLock::new(),
+            event_streams: Arc::default(),
         })
     }
 
@@ -81,6 +85,46 @@ impl App {
     pub fn public_base(&self) -> &str {
         self.public_base.get().map(String::as_str).unwrap_or("http://localhost")
     }
+}
+
+/// Accepts connections until `closing`, then lets the requests in flight finish. Served by
+/// hyper directly, not `axum::serve`, for the header read timeout (it needs a timer): a
+/// client that trickles its headers, or sends none, is disconnected after `header_timeout`.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    header_timeout: Duration,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors, a reset before accept: keep serving the others.
+                Err(e) => {
+                    tracing::warn!("accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = async { drop(closing.wait_for(|closing| *closing).await) } => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("a connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// A running server.
@@ -103,14 +147,9 @@ impl Server {
         let _ = app.public_base.set(public);
         let app = Arc::new(app);
         let router = crate::http::router(app.clone());
-        let mut closing = app.closing.subscribe();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = closing.wait_for(|closing| *closing).await;
-                })
-                .await
-        });
+        crate::retention::start(app.clone());
+        let header_timeout = app.config.header_read_timeout();
+        let task = tokio::spawn(serve(listener, router, header_timeout, app.closing.subscribe()));
         Ok(Server { addr, app, task })
     }
 

@@ -58,6 +58,15 @@ pub struct Config {
     /// The largest component the admin API accepts for a realm, in bytes.
     #[serde(default = "default_max_module_bytes")]
     pub max_module_bytes: usize,
+    /// How long a client may take to send a request's headers, in milliseconds.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// How long a client may take to send a request's body, in milliseconds.
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
+    /// Admin events older than this many days are deleted, in the background.
+    #[serde(default = "default_event_retention_days")]
+    pub event_retention_days: u32,
     /// The tenants, by realm name.
     #[serde(default)]
     pub realms: BTreeMap<String, RealmConfig>,
@@ -198,6 +207,18 @@ fn default_burst() -> Option<u32> {
     Some(2_000)
 }
 
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_body_read_timeout_ms() -> u64 {
+    30_000
+}
+
+fn default_event_retention_days() -> u32 {
+    90
+}
+
 fn default_write_hold_ms() -> u64 {
     1_000
 }
@@ -232,6 +253,16 @@ impl Config {
         Ok(config)
     }
 
+    /// How long a client may take to send a request's headers.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    /// How long a client may take to send a request's body.
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_read_timeout_ms)
+    }
+
     /// A configuration with no realms.
     pub fn empty(data_dir: PathBuf) -> Config {
         Config {
@@ -244,6 +275,9 @@ impl Config {
             limits: Limits::default(),
             concurrent_calls: default_concurrent_calls(),
             max_module_bytes: default_max_module_bytes(),
+            event_retention_days: default_event_retention_days(),
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            body_read_timeout_ms: default_body_read_timeout_ms(),
             realms: BTreeMap::new(),
         }
     }
@@ -251,6 +285,14 @@ impl Config {
     /// Checks what TOML alone cannot: names usable in URLs, limits in range.
     pub fn check(&self) -> anyhow::Result<()> {
         self.limits.check("limits")?;
+        for (name, ms) in [("header_read_timeout_ms", self.header_read_timeout_ms), ("body_read_timeout_ms", self.body_read_timeout_ms)] {
+            if !(100..=3_600_000).contains(&ms) {
+                anyhow::bail!("{name} = {ms}: expected 100 to 3600000");
+            }
+        }
+        if self.event_retention_days == 0 || self.event_retention_days > 36_500 {
+            anyhow::bail!("event_retention_days = {}: expected 1 to 36500", self.event_retention_days);
+        }
         if self.concurrent_calls == 0 || self.concurrent_calls > 10_000 {
             anyhow::bail!("concurrent_calls = {}: expected 1 to 10000", self.concurrent_calls);
         }

@@ -11,6 +11,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod modules;
+pub mod retention;
 pub mod runtime;
 pub mod store;
 pub mod tenants;

@@ -68,6 +68,9 @@ impl Store for Flaky {
     fn record(&self, realm: &str, event: &OperatorEvent) -> StoreResult<()> {
         self.inner.record(realm, event)
     }
+    fn prune_events(&self, before: i64, batch: u32) -> StoreResult<u64> {
+        self.inner.prune_events(before, batch)
+    }
 }
 
 impl Transaction for FlakyTransaction {

@@ -224,9 +224,18 @@ pub async fn event_stream(
         Ok(query) => query,
         Err(e) => return e.into_response(),
     };
+    let Some(slot) = app.event_streams.take(&realm) else {
+        let (per_realm, total) = (super::stream_slots::PER_REALM, super::stream_slots::TOTAL);
+        return ScimError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("too many open event streams: at most {per_realm} per realm and {total} in all"),
+        )
+        .with_header(header::RETRY_AFTER, "5".into())
+        .into_response();
+    };
     let closing = app.closing.subscribe();
-    let state = (app, realm, query, closing);
-    let stream = futures_util::stream::unfold(state, |(app, realm, mut query, mut closing)| async move {
+    let state = (app, realm, query, closing, slot);
+    let stream = futures_util::stream::unfold(state, |(app, realm, mut query, mut closing, slot)| async move {
         loop {
             if *closing.borrow() {
                 return None;
@@ -243,7 +252,7 @@ pub async fn event_stream(
                                 .data(event_json(e).to_string()))
                         })
                         .collect();
-                    return Some((futures_util::stream::iter(batch), (app, realm, query, closing)));
+                    return Some((futures_util::stream::iter(batch), (app, realm, query, closing, slot)));
                 }
                 Ok(_) => STREAM_POLL,
                 Err(_) => STREAM_POLL * 5,

@@ -2,11 +2,13 @@
 //! even unknown paths SCIM-shaped.
 
 mod admin;
+pub mod body_deadline;
 pub mod error;
 mod modules;
 mod organization_members;
 mod realms;
 mod scim;
+pub mod stream_slots;
 mod tokens;
 
 use crate::app::App;
@@ -40,6 +42,9 @@ pub fn check_bearer(headers: &HeaderMap, hashes: &[TokenHash]) -> Result<(), Bea
     if crate::auth::accepts(hashes, token) { Ok(()) } else { Err(BearerProblem::Rejected) }
 }
 
+/// The largest JSON body the admin API reads.
+pub const ADMIN_BODY_BYTES: usize = 64 * 1024;
+
 /// Every route of the server.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -60,6 +65,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        // JSON bodies of the admin API are read before the token is checked: bounded small.
+        // (SCIM bodies and modules are read with their own limits, after authentication.)
+        .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), body_deadline::body_deadline))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(app)
 }

@@ -241,8 +241,11 @@ fn authenticate(tenant: &Tenant, organization: Option<&str>, headers: &HeaderMap
 
 async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ScimError> {
     axum::body::to_bytes(body, limit).await.map(|b| b.to_vec()).map_err(|e| {
-        let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if too_large {
+        let too_large = caused_by::<http_body_util::LengthLimitError>(&e);
+        let too_slow = caused_by::<super::body_deadline::BodyTooSlow>(&e);
+        if too_slow {
+            ScimError::new(StatusCode::REQUEST_TIMEOUT, format!("{e}"))
+        } else if too_large {
             // RFC 7644 names no scimType for a body that is too large.
             ScimError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -252,6 +255,11 @@ async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ScimError> {
             ScimError::new(StatusCode::BAD_REQUEST, format!("the request body could not be read: {e}"))
         }
     })
+}
+
+/// Whether an error of type `T` is among the causes of `error`.
+fn caused_by<T: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<T>())
 }
 
 /// A request over its realm's rate (429) or concurrency (503), with when to retry.

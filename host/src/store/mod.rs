@@ -143,6 +143,9 @@ pub trait Store: Send + Sync + 'static {
     fn begin(&self, realm: &str, access: Access) -> StoreResult<Box<dyn Transaction>>;
     /// Admin events of a realm that the query selects, oldest first.
     fn events(&self, realm: &str, query: &EventQuery) -> StoreResult<Vec<StoredEvent>>;
+    /// Deletes at most `batch` of the oldest events of every realm recorded before `before`
+    /// (milliseconds since the epoch); returns how many it deleted.
+    fn prune_events(&self, before: i64, batch: u32) -> StoreResult<u64>;
     /// Keeps a bearer token's hash (issued through the admin API).
     fn insert_token(&self, token: &StoredToken, event: &OperatorEvent) -> StoreResult<()>;
     /// The tokens issued for a realm and not revoked.

@@ -200,8 +200,16 @@ pub struct SqliteStore {
     checkpoints: checkpointer::Waker,
     /// The last list place of a page a list query returned, kept under the query and the
     /// offset after the page (clients paging at once through the same list each find theirs).
-    cursors: Arc<Mutex<HashMap<(String, u32), i64>>>,
+    /// Keyed by a digest of the query: a filter of any length costs the table 32 bytes.
+    cursors: Arc<Mutex<HashMap<([u8; 32], u32), i64>>>,
 }
+
+/// The most bytes of attributes one page of a search carries: the host reads no more for
+/// one call than a guest could take in.
+pub const MAX_PAGE_BYTES: usize = 32 << 20;
+/// The most resources a lookup (by e-mail, by attribute) returns: a lookup by a common
+/// value is a search, which pages.
+pub const MAX_LOOKUP_ROWS: usize = 1_000;
 
 /// The most list queries whose last page is remembered (beyond, the table starts over).
 const MAX_CURSORS: usize = 4096;
@@ -692,6 +700,21 @@ impl Store for SqliteStore {
         self.writer.register_metrics(registry);
     }
 
+    fn prune_events(&self, before: i64, batch: u32) -> StoreResult<u64> {
+        self.write(|c| {
+            // Events are numbered in the order they were recorded: the old ones come first,
+            // read by the primary key without a scan of the table for their time.
+            let oldest: Vec<(i64, i64)> = c
+                .prepare_cached("SELECT seq, time FROM events ORDER BY seq LIMIT ?1")?
+                .query_map(params![batch], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let Some(last) = oldest.iter().take_while(|(_, time)| *time < before).map(|(seq, _)| *seq).last() else {
+                return Ok(0);
+            };
+            c.prepare_cached("DELETE FROM events WHERE seq <= ?1")?.execute(params![last]).map(|n| n as u64)
+        })
+    }
+
     fn events(&self, realm: &str, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
         let conn = self.checkout(CHECKOUT_TIMEOUT)?;
         // The kinds travel as one JSON array, so the statement text (and its cache entry)
@@ -983,9 +1006,17 @@ impl SqliteTransaction {
         }
         .map_err(classify)?;
         let mut by_owner: HashMap<String, Vec<Attribute>> = HashMap::new();
+        let mut bytes = 0;
         while let Some(row) = rows.next().map_err(classify)? {
             let id: String = row.get(0).map_err(classify)?;
-            push_value(by_owner.entry(id).or_default(), row.get(1).map_err(classify)?, row.get(2).map_err(classify)?);
+            let (name, value): (String, String) = (row.get(1).map_err(classify)?, row.get(2).map_err(classify)?);
+            bytes += name.len() + value.len();
+            if bytes > MAX_PAGE_BYTES {
+                return Err(StoreError::Invalid(format!(
+                    "the page holds more than {MAX_PAGE_BYTES} bytes of attributes: ask for fewer resources"
+                )));
+            }
+            push_value(by_owner.entry(id).or_default(), name, value);
         }
         Ok(by_owner)
     }
@@ -1010,7 +1041,10 @@ impl SqliteTransaction {
         row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> StoreResult<Vec<T>> {
         let (table, alias, columns) = source(kind);
-        let sql = format!("SELECT {columns} FROM {table} {alias} WHERE {alias}.realm = ?1 AND {condition}");
+        let sql = format!(
+            "SELECT {columns} FROM {table} {alias} WHERE {alias}.realm = ?1 AND {condition} LIMIT {}",
+            MAX_LOOKUP_ROWS + 1
+        );
         let mut statement = self.conn()?.prepare_cached(&sql).map_err(classify)?;
         let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.realm];
         all.extend_from_slice(args);
@@ -1019,6 +1053,11 @@ impl SqliteTransaction {
             .map_err(classify)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(classify)?;
+        if rows.len() > MAX_LOOKUP_ROWS {
+            return Err(StoreError::Invalid(format!(
+                "the lookup matches more than {MAX_LOOKUP_ROWS} resources: search with a filter and pages instead"
+            )));
+        }
         rows.sort_unstable_by_key(|(seq, _)| *seq);
         Ok(rows.into_iter().map(|(_, item)| item).collect())
     }
@@ -1088,11 +1127,14 @@ impl SqliteTransaction {
         }
         let order = sql_filter::order(kind, query.sort.as_ref(), &mut sql);
         // Only the default order (the list place) can start from a place.
-        let cursor_key = query.sort.is_none().then(|| format!("{kind:?}|{condition}|{:?}", sql.params));
+        let cursor_key = query.sort.is_none().then(|| {
+            use sha2::Digest as _;
+            let key: [u8; 32] = sha2::Sha256::digest(format!("{kind:?}|{condition}|{:?}", sql.params)).into();
+            key
+        });
         let cursor = cursor_key
-            .as_ref()
             .filter(|_| query.offset > 0)
-            .and_then(|k| self.store.cursors.lock().expect("cursors").get(&(k.clone(), query.offset)).copied());
+            .and_then(|k| self.store.cursors.lock().expect("cursors").get(&(k, query.offset)).copied());
         let in_bucket = buckets.filter(|_| query.sort.is_none()).map(|b| place_of(&b, query.offset));
         let (start, offset) = match (cursor, in_bucket) {
             (Some(after), _) => (Some(after + 1), 0),
@@ -1965,6 +2007,55 @@ mod tests {
             let mut next = store.begin("r", access).unwrap();
             assert!(next.get_user("nobody").unwrap().is_none());
         }
+    }
+
+    #[test]
+    fn events_past_their_retention_are_pruned_in_batches_and_the_rest_kept() {
+        let (_dir, store) = store();
+        for i in 0..5 {
+            store.record("r", &operator_event("TOKEN_ISSUED", &format!("t{i}"))).unwrap();
+        }
+        let all = |store: &SqliteStore| store.events("r", &EventQuery { limit: 100, ..Default::default() }).unwrap();
+        let times: Vec<i64> = all(&store).iter().map(|e| e.time).collect();
+        assert_eq!(store.prune_events(times[0], 100).unwrap(), 0, "nothing before the oldest");
+        let future = now_millis() + 60_000;
+        assert_eq!(store.prune_events(future, 2).unwrap(), 2, "one batch at a time");
+        assert_eq!(all(&store).len(), 3);
+        assert_eq!(store.prune_events(future, 100).unwrap(), 3);
+        assert!(all(&store).is_empty());
+        store.record("r", &operator_event("TOKEN_ISSUED", "late")).unwrap();
+        assert_eq!(store.prune_events(now_millis() - 60_000, 100).unwrap(), 0, "a recent event is kept");
+        assert_eq!(all(&store).len(), 1);
+    }
+
+    #[test]
+    fn a_lookup_by_a_common_value_is_refused_rather_than_loading_the_realm() {
+        let (_dir, store) = store();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        for i in 0..=MAX_LOOKUP_ROWS {
+            let mut user = draft(&format!("u{i}"), &format!("x{i}"));
+            user.attributes.push(Attribute::single("title", "Engineer"));
+            tx.create_user(&user).unwrap();
+        }
+        let refused = tx.get_users_by_attribute("title", "Engineer").unwrap_err();
+        assert!(matches!(refused, StoreError::Invalid(_)), "{refused:?}");
+        assert_eq!(tx.get_users_by_attribute("externalId", "x7").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_page_larger_than_the_cap_is_refused_before_it_is_read_whole() {
+        let (_dir, store) = store();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        let big = "b".repeat(1 << 20);
+        for i in 0..(MAX_PAGE_BYTES >> 20) + 2 {
+            let mut user = draft(&format!("u{i}"), &format!("x{i}"));
+            user.attributes.push(Attribute::single("blob", big.clone()));
+            tx.create_user(&user).unwrap();
+        }
+        let all = Query { filter: vec![], organization: None, sort: None, offset: 0, limit: 1000 };
+        assert!(matches!(tx.search_users(&all), Err(StoreError::Invalid(_))));
+        let few = Query { limit: 4, ..all };
+        assert_eq!(tx.search_users(&few).unwrap().items.len(), 4);
     }
 
     #[test]
