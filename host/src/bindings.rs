@@ -39,6 +39,13 @@ pub struct CallState {
     pub memory: crate::runtime::MemoryCap,
     /// When the call must stop.
     pub deadline: store::Deadline,
+    /// The thread's CPU time when the call began.
+    pub cpu_at_start: std::time::Duration,
+    /// The thread's CPU time when the guest last called the directory.
+    pub cpu_at_last_directory_call: std::time::Duration,
+    /// The cores long calls share, and this call's turn on them while it runs long.
+    pub long_calls: std::sync::Arc<crate::runtime::LongCalls>,
+    pub permit: Option<crate::runtime::Permit>,
     pub wasi: wasmtime_wasi::WasiCtx,
     pub table: wasmtime::component::ResourceTable,
 }
@@ -60,12 +67,22 @@ pub struct Rerun(pub String);
 pub struct NeedsWrite;
 
 impl CallState {
-    /// When the call must stop: its deadline, or sooner once it holds the store's writer.
+    /// When the call must stop: its deadline, or sooner once it holds the store's writer
+    /// (its write hold after it took it).
     pub fn cutoff(&self) -> std::time::Instant {
-        self.deadline.cutoff(self.transaction.as_ref().and_then(|t| t.writer_since()))
+        self.deadline.cutoff(self.writer_since())
+    }
+
+    /// Since when the call holds the store's writer, if it does.
+    pub fn writer_since(&self) -> Option<std::time::Instant> {
+        self.transaction.as_ref().and_then(|t| t.writer_since())
     }
 
     fn tx(&mut self) -> Result<&mut (dyn Transaction + 'static), StoreError> {
+        // Out of its own code (perhaps waiting for the store's writer): a long call's turn
+        // on the cores goes to the next, and comes back at its next tick.
+        self.permit = None;
+        self.cpu_at_last_directory_call = crate::runtime::thread_cpu_time();
         self.transaction
             .as_deref_mut()
             .ok_or_else(|| StoreError::Failed("the call's transaction has already ended".into()))

@@ -4,8 +4,9 @@
 //! transaction interrupts its statements at the same instant).
 //!
 //! A call that holds the store's one writer has a shorter cut-off: the realm's write hold
-//! after it took the writer, so that a guest that writes and then loops delays the other
-//! realms' writes by that much, not by its whole deadline.
+//! after it took the writer, and [`WRITER_IDLE`] of CPU after its last directory call, so
+//! that a guest that writes and then loops delays the other realms' writes by that much,
+//! not by its whole deadline.
 
 use crate::bindings::CallState;
 use std::time::Instant;
@@ -13,6 +14,13 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 use wasmtime_wasi::p2::bindings::sync::io::poll as sync_poll;
 use wasmtime_wasi_io::bindings::wasi::io::poll as async_poll;
 use wasmtime_wasi_io::poll::DynPollable;
+
+/// How much CPU a call that holds the store's writer may use outside the store: every
+/// realm's writes wait meanwhile. A write call renders its answer in a few milliseconds
+/// after its last directory call; one that loops there is cut. (CPU time, not wall time:
+/// on a busy machine a call may wait for a core, and is not cut for that. One that
+/// sleeps holding the writer is cut by its write hold.)
+pub const WRITER_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Marks a call stopped at its cut-off (in WASI, or by the epoch callback).
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +42,8 @@ impl HasData for HasBoundedPoll {
 
 /// A call's `wasi:io/poll`.
 pub fn bounded_poll(state: &mut CallState) -> BoundedPoll<'_> {
+    // Asleep, a long call runs nothing: its turn on the cores goes to the next.
+    state.permit = None;
     let cutoff = state.cutoff();
     BoundedPoll { table: &mut state.table, cutoff }
 }

@@ -6,8 +6,10 @@
 //! caller gets a [`CallError`] and rolls the call's transaction back.
 
 mod deadline;
+mod long_calls;
 
-pub use deadline::PastDeadline;
+pub use deadline::{PastDeadline, WRITER_IDLE};
+pub use long_calls::{LongCalls, Permit, thread_cpu_time};
 
 use crate::bindings::{CallState, Rerun, ScimHandlerPre, types};
 use crate::store::{Deadline, Transaction};
@@ -95,6 +97,8 @@ pub struct Runtime {
     /// One permit per instance slot of the pool, shared by every server on this runtime:
     /// calls beyond the pool wait for a slot instead of failing to instantiate.
     slots: Arc<tokio::sync::Semaphore>,
+    /// The cores that calls running longer than a SCIM call should share.
+    long_calls: Arc<LongCalls>,
 }
 
 impl Drop for Runtime {
@@ -199,6 +203,7 @@ impl Runtime {
             modules: Mutex::new(HashMap::new()),
             stop_ticker,
             slots,
+            long_calls: LongCalls::for_this_machine(),
         })
     }
 
@@ -283,6 +288,10 @@ impl Runtime {
         transaction.set_deadline(deadline);
         let state = CallState {
             deadline,
+            cpu_at_start: thread_cpu_time(),
+            cpu_at_last_directory_call: thread_cpu_time(),
+            long_calls: self.long_calls.clone(),
+            permit: None,
             transaction: Some(transaction),
             request_id: request_id.to_string(),
             rerun: false,
@@ -295,12 +304,29 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
-        // Every tick, the guest's code checks its cut-off, which comes sooner once it holds
-        // the store's writer.
+        // Every tick, the guest's code checks its cut-off (which comes sooner once it holds
+        // the store's writer) and the CPU it used: holding the writer, since its last
+        // directory call; else, past its grace, it takes its turn on the long calls' cores.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|store| {
-            if std::time::Instant::now() >= store.data().cutoff() {
+        store.epoch_deadline_callback(|mut store| {
+            let state = store.data_mut();
+            let (now, cutoff, cpu) = (std::time::Instant::now(), state.cutoff(), thread_cpu_time());
+            if now >= cutoff {
                 return Err(PastDeadline.into());
+            }
+            if state.writer_since().is_some() {
+                state.permit = None;
+                if cpu.saturating_sub(state.cpu_at_last_directory_call) >= WRITER_IDLE {
+                    return Err(PastDeadline.into());
+                }
+            } else if cpu.saturating_sub(state.cpu_at_start) >= long_calls::GRACE {
+                let turn_over = state.permit.as_ref().is_some_and(|p| now.duration_since(p.since) >= long_calls::QUANTUM);
+                if turn_over && state.long_calls.contended() {
+                    state.permit = None;
+                }
+                if state.permit.is_none() {
+                    state.permit = Some(state.long_calls.take(cutoff).ok_or(PastDeadline)?);
+                }
             }
             Ok(wasmtime::UpdateDeadline::Continue(1))
         });

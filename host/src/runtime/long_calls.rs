@@ -1,0 +1,129 @@
+//! Cores for long guest calls. A SCIM call runs for well under a millisecond of guest code;
+//! one that keeps running (a loop, a heavy computation) past [`GRACE`] needs one of the
+//! permits here, of which there are one fewer than the cores (at least one), taken in
+//! turns of [`QUANTUM`]. However many long calls a realm starts, and however long they run,
+//! one core stays free for the short calls of every realm: a realm that loops costs its
+//! neighbours a core, not the machine.
+//!
+//! A call gives its permit back while it waits outside its own code (a directory call,
+//! which may wait for the store's writer; a WASI poll) and takes one again at its next
+//! epoch tick. Waiting for a permit ends at the call's cut-off. A call that holds the
+//! store's writer never waits here (every realm's writes would wait with it): it is held
+//! to [`crate::runtime::WRITER_IDLE`] instead.
+//!
+//! "Running long" is the CPU time of the call's thread, not the time since it began: on a
+//! busy machine a short call may wait for a core for longer than [`GRACE`], and it must not
+//! then queue behind the long ones.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Guest time a call runs without a permit.
+pub const GRACE: Duration = Duration::from_millis(20);
+/// How long a long call keeps its permit while another waits for one.
+pub const QUANTUM: Duration = Duration::from_millis(10);
+
+/// The CPU time the calling thread has used (a guest call runs on one thread).
+pub fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a valid timespec for the call to fill; CLOCK_THREAD_CPUTIME_ID is
+    // supported on every Linux this runs on (a failure leaves zero, which gates nothing).
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// The permits, shared by every call of the runtime.
+pub struct LongCalls {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+struct State {
+    free: usize,
+    /// Tickets of the calls waiting, first come first served.
+    waiting: VecDeque<u64>,
+    next_ticket: u64,
+}
+
+/// A long call's permit: its turn on the cores long calls share. Given back when dropped.
+pub struct Permit {
+    calls: Arc<LongCalls>,
+    pub since: Instant,
+}
+
+impl LongCalls {
+    /// Permits for one fewer than the machine's cores, and at least one.
+    pub fn for_this_machine() -> Arc<LongCalls> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::new(cores.saturating_sub(1).max(1))
+    }
+
+    pub fn new(permits: usize) -> Arc<LongCalls> {
+        let state = State { free: permits, waiting: VecDeque::new(), next_ticket: 0 };
+        Arc::new(LongCalls { state: Mutex::new(state), changed: Condvar::new() })
+    }
+
+    /// Waits for a permit, in the order asked, until `cutoff`; `None` past it.
+    pub fn take(self: &Arc<Self>, cutoff: Instant) -> Option<Permit> {
+        let mut state = self.state.lock().expect("long calls");
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.waiting.push_back(ticket);
+        loop {
+            if state.free > 0 && state.waiting.front() == Some(&ticket) {
+                state.waiting.pop_front();
+                state.free -= 1;
+                // The next in line may find a permit free too.
+                self.changed.notify_all();
+                return Some(Permit { calls: self.clone(), since: Instant::now() });
+            }
+            let left = cutoff.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                state.waiting.retain(|t| *t != ticket);
+                self.changed.notify_all();
+                return None;
+            }
+            state = self.changed.wait_timeout(state, left).expect("long calls").0;
+        }
+    }
+
+    /// Whether a call waits for a permit.
+    pub fn contended(&self) -> bool {
+        !self.state.lock().expect("long calls").waiting.is_empty()
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut state = self.calls.state.lock().expect("long calls");
+        state.free += 1;
+        self.calls.changed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_calls_take_the_permits_in_turn_and_give_up_waiting_at_their_cutoff() {
+        let calls = LongCalls::new(1);
+        let far = Instant::now() + Duration::from_secs(60);
+        let first = calls.take(far).unwrap();
+        assert!(!calls.contended());
+        assert!(calls.take(Instant::now() + Duration::from_millis(20)).is_none(), "past its cut-off");
+        assert!(!calls.contended(), "a call that gave up waits no more");
+
+        let waiter = {
+            let calls = calls.clone();
+            std::thread::spawn(move || calls.take(far).map(|p| p.since))
+        };
+        while !calls.contended() {
+            std::thread::yield_now();
+        }
+        let released = Instant::now();
+        drop(first);
+        assert!(waiter.join().unwrap().unwrap() >= released, "the waiter ran once the permit was back");
+    }
+}
