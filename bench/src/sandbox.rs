@@ -102,6 +102,7 @@ impl Sandbox {
             config: &self.config,
             request: &scenario.wit_request,
             upgrade_on_write: false,
+            limiter: None,
         };
         let tx = self.store.begin("bench", Access::Write).unwrap();
         let outcome = self.runtime.call(&self.module, tx, "bench", self.limits, &input).expect("the guest answers");

@@ -46,6 +46,10 @@ pub struct CallState {
     /// The cores long calls share, and this call's turn on them while it runs long.
     pub long_calls: std::sync::Arc<crate::runtime::LongCalls>,
     pub permit: Option<crate::runtime::Permit>,
+    /// Held once the call has run past its grace: counts it among the long calls.
+    pub long: Option<crate::runtime::LongCall>,
+    /// The realm's admission, to cut the call when the realm starts cooling down.
+    pub limiter: Option<std::sync::Arc<crate::limits::RealmLimiter>>,
     pub wasi: wasmtime_wasi::WasiCtx,
     pub table: wasmtime::component::ResourceTable,
 }
@@ -83,6 +87,11 @@ impl CallState {
         // on the cores goes to the next, and comes back at its next tick.
         self.permit = None;
         self.cpu_at_last_directory_call = crate::runtime::thread_cpu_time();
+        // The writer's statements are not interrupted (see the store): a call holding it
+        // is stopped before its next operation instead.
+        if self.writer_since().is_some() && std::time::Instant::now() >= self.cutoff() {
+            return Err(StoreError::PastDeadline);
+        }
         self.transaction
             .as_deref_mut()
             .ok_or_else(|| StoreError::Failed("the call's transaction has already ended".into()))

@@ -95,6 +95,11 @@ impl RealmLimiter {
         Some(cooldown)
     }
 
+    /// Whether the realm is cooling down now: its calls still running are cut.
+    pub fn cooling(&self) -> bool {
+        self.strikes.lock().expect("strikes").cooled_until.is_some_and(|until| Instant::now() < until)
+    }
+
     /// Ends a cool-down and forgets past failures (the operator changed the module).
     pub fn forgive(&self) {
         *self.strikes.lock().expect("strikes") = Strikes::default();

@@ -244,6 +244,9 @@ async fn uploaded_module_cannot_read_outside_its_organization() {
         for (call, expected) in hidden {
             assert!(seen[call].starts_with(expected), "{call} reached outside acme: {}\n{report}", seen[call]);
         }
+        for call in ["remove_organization_member", "emit_forged"] {
+            assert!(seen[call].starts_with("Err(Error::Invalid"), "{call} was allowed: {}\n{report}", seen[call]);
+        }
         for call in ["remove_member", "group_member_ids", "update_user", "set_password", "add_organization_member", "add_member", "update_group"] {
             assert!(seen[call].starts_with("Err(Error::NotFound"), "{call} reached outside acme: {}\n{report}", seen[call]);
         }
@@ -254,6 +257,8 @@ async fn uploaded_module_cannot_read_outside_its_organization() {
     server.call_with(Method::POST, &rollback, None, Some(ADMIN_TOKEN)).await.expect(200);
     let after = server.get(&format!("{realm}/Users/{outsider}")).await.expect(200).body;
     assert_eq!(after, before);
+    let forged = server.events().await.into_iter().filter(|e| e["type"] == "USER_DELETED").count();
+    assert_eq!(forged, 0, "no event names a user the organization cannot see");
     let everyone = server.get(&format!("{realm}/Groups/{realm_group}")).await.expect(200);
     assert_eq!(member_ids(&everyone.body), [outsider.clone()]);
     let globex = server.get(&format!("{realm}/Groups/{globex_group}")).await.expect(200);

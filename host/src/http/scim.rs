@@ -311,7 +311,13 @@ impl Call {
             deadline: tenant.limits.deadline(),
             write_hold: tenant.limits.write_hold(),
         };
-        let input = CallInput { scope, config: &tenant.guest_config, request, upgrade_on_write };
+        let input = CallInput {
+            scope,
+            config: &tenant.guest_config,
+            request,
+            upgrade_on_write,
+            limiter: Some(tenant.limiter.clone()),
+        };
         let mut last = String::new();
         for attempt in 1..=MAX_ATTEMPTS {
             let transaction = match app.store.begin(&tenant.name, access) {
@@ -359,7 +365,7 @@ impl Call {
                     last = why;
                     continue;
                 }
-                Err(e @ (CallError::Deadline(_) | CallError::Memory(_))) => {
+                Err(e @ (CallError::Deadline(_) | CallError::Memory(_) | CallError::CoolingDown)) => {
                     return Err(unavailable(
                         request_id,
                         format!("realm \"{}\": {e}; nothing was changed", tenant.name),

@@ -20,7 +20,7 @@ use wasmtime_wasi_io::poll::DynPollable;
 /// after its last directory call; one that loops there is cut. (CPU time, not wall time:
 /// on a busy machine a call may wait for a core, and is not cut for that. One that
 /// sleeps holding the writer is cut by its write hold.)
-pub const WRITER_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
+pub const WRITER_IDLE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Marks a call stopped at its cut-off (in WASI, or by the epoch callback).
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,7 @@
 //! then queue behind the long ones.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,14 @@ use std::time::{Duration, Instant};
 pub const GRACE: Duration = Duration::from_millis(20);
 /// How long a long call keeps its permit while another waits for one.
 pub const QUANTUM: Duration = Duration::from_millis(10);
+/// How long a long call sleeps after its turn while short calls run: long calls then take
+/// a third of their core, and the short calls of every realm the rest of the machine.
+pub const STEP_ASIDE: Duration = Duration::from_millis(20);
+
+/// Marks a call cut because its realm began cooling down.
+#[derive(Debug, thiserror::Error)]
+#[error("the realm began cooling down")]
+pub struct CutForCoolDown;
 
 /// The CPU time the calling thread has used (a guest call runs on one thread).
 pub fn thread_cpu_time() -> Duration {
@@ -37,6 +46,28 @@ pub fn thread_cpu_time() -> Duration {
 pub struct LongCalls {
     state: Mutex<State>,
     changed: Condvar,
+    /// Guest calls running now, long or short.
+    running: AtomicUsize,
+    /// Of them, those past their grace.
+    long: AtomicUsize,
+}
+
+/// One running call, counted while it lives.
+pub struct Running(Arc<LongCalls>);
+
+/// One call past its grace, counted while it lives.
+pub struct LongCall(Arc<LongCalls>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for LongCall {
+    fn drop(&mut self) {
+        self.0.long.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct State {
@@ -61,7 +92,29 @@ impl LongCalls {
 
     pub fn new(permits: usize) -> Arc<LongCalls> {
         let state = State { free: permits, waiting: VecDeque::new(), next_ticket: 0 };
-        Arc::new(LongCalls { state: Mutex::new(state), changed: Condvar::new() })
+        Arc::new(LongCalls {
+            state: Mutex::new(state),
+            changed: Condvar::new(),
+            running: AtomicUsize::new(0),
+            long: AtomicUsize::new(0),
+        })
+    }
+
+    /// Counts a call as running until the guard drops.
+    pub fn running(self: &Arc<Self>) -> Running {
+        self.running.fetch_add(1, Ordering::Relaxed);
+        Running(self.clone())
+    }
+
+    /// Counts a call as long until the guard drops.
+    pub fn mark_long(self: &Arc<Self>) -> LongCall {
+        self.long.fetch_add(1, Ordering::Relaxed);
+        LongCall(self.clone())
+    }
+
+    /// Whether calls that are not long are running.
+    pub fn short_calls_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed) > self.long.load(Ordering::Relaxed)
     }
 
     /// Waits for a permit, in the order asked, until `cutoff`; `None` past it.

@@ -9,7 +9,7 @@ mod deadline;
 mod long_calls;
 
 pub use deadline::{PastDeadline, WRITER_IDLE};
-pub use long_calls::{LongCalls, Permit, thread_cpu_time};
+pub use long_calls::{LongCall, LongCalls, Permit, thread_cpu_time};
 
 use crate::bindings::{CallState, Rerun, ScimHandlerPre, types};
 use crate::store::{Deadline, Transaction};
@@ -64,6 +64,9 @@ pub struct Module {
 pub enum CallError {
     #[error("the guest ran past its deadline of {0:?}")]
     Deadline(Duration),
+    /// The realm began cooling down while the call ran.
+    #[error("the realm is cooling down: its calls kept running into their deadline or memory limit")]
+    CoolingDown,
     #[error("the guest needed more than its memory limit of {} MiB", .0 / (1 << 20))]
     Memory(usize),
     #[error("the guest trapped: {0}")]
@@ -292,6 +295,8 @@ impl Runtime {
             cpu_at_last_directory_call: thread_cpu_time(),
             long_calls: self.long_calls.clone(),
             permit: None,
+            long: None,
+            limiter: input.limiter.clone(),
             transaction: Some(transaction),
             request_id: request_id.to_string(),
             rerun: false,
@@ -302,6 +307,7 @@ impl Runtime {
             wasi: wasmtime_wasi::WasiCtx::builder().build(),
             table: ResourceTable::new(),
         };
+        let _running = self.long_calls.running();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         // Every tick, the guest's code checks its cut-off (which comes sooner once it holds
@@ -314,14 +320,22 @@ impl Runtime {
             if now >= cutoff {
                 return Err(PastDeadline.into());
             }
+            if state.limiter.as_ref().is_some_and(|l| l.cooling()) {
+                return Err(long_calls::CutForCoolDown.into());
+            }
             if state.writer_since().is_some() {
                 state.permit = None;
                 if cpu.saturating_sub(state.cpu_at_last_directory_call) >= WRITER_IDLE {
                     return Err(PastDeadline.into());
                 }
             } else if cpu.saturating_sub(state.cpu_at_start) >= long_calls::GRACE {
+                state.long.get_or_insert_with(|| state.long_calls.mark_long());
                 let turn_over = state.permit.as_ref().is_some_and(|p| now.duration_since(p.since) >= long_calls::QUANTUM);
-                if turn_over && state.long_calls.contended() {
+                if turn_over && state.long_calls.short_calls_running() {
+                    // Short calls are waiting for a core: step aside for a while.
+                    state.permit = None;
+                    std::thread::sleep(long_calls::STEP_ASIDE.min(cutoff.saturating_duration_since(now)));
+                } else if turn_over && state.long_calls.contended() {
                     state.permit = None;
                 }
                 if state.permit.is_none() {
@@ -355,6 +369,8 @@ pub struct CallInput<'a> {
     pub request: &'a types::Request,
     /// In a read transaction: stop at the first write with [`CallError::NeedsWrite`].
     pub upgrade_on_write: bool,
+    /// The realm's admission: a call of a realm that starts cooling down is cut.
+    pub limiter: Option<Arc<crate::limits::RealmLimiter>>,
 }
 
 /// A guest's response, with the transaction it ran in.
@@ -377,6 +393,9 @@ fn classify(error: wasmtime::Error, state: &CallState, limits: CallLimits) -> Ca
     }
     if error.is::<PastDeadline>() {
         return CallError::Deadline(limits.deadline);
+    }
+    if error.is::<long_calls::CutForCoolDown>() {
+        return CallError::CoolingDown;
     }
     match error.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => CallError::Deadline(limits.deadline),

@@ -149,7 +149,12 @@ impl Transaction for OrganizationScoped {
 
     fn create_user(&mut self, draft: &UserDraft) -> StoreResult<User> {
         let user = self.inner.create_user(draft)?;
-        self.inner.add_organization_member(&self.organization, &user.id, MembershipType::Managed)?;
+        // Both or neither: a guest that ignored a failed join would leave a realm user
+        // that belongs to no organization.
+        if let Err(e) = self.inner.add_organization_member(&self.organization, &user.id, MembershipType::Managed) {
+            self.inner.delete_user(&user.id)?;
+            return Err(e);
+        }
         self.joined.push(self.event(EventKind::OrganizationMemberJoined, &user.id, &user.username, true));
         Ok(user)
     }
@@ -164,6 +169,11 @@ impl Transaction for OrganizationScoped {
         let offboarding = self.inner.offboard_organization_member(&self.organization, id)?;
         if offboarding == Offboarding::NotMember {
             return Ok(false);
+        }
+        // A user created by this same call joined before it leaves.
+        if let Some(at) = self.joined.iter().position(|e| e.resource_id == id) {
+            let joined = self.joined.remove(at);
+            self.inner.emit(&joined, &self.request_id)?;
         }
         let left = self.event(EventKind::OrganizationMemberLeft, id, &user.username, false);
         self.inner.emit(&left, &self.request_id)?;
@@ -281,11 +291,10 @@ impl Transaction for OrganizationScoped {
         Err(StoreError::NotFound(user_id.to_string()))
     }
 
-    fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
-        if organization_id != self.organization || !self.is_member(user_id)? {
-            return Ok(false);
-        }
-        self.inner.remove_organization_member(organization_id, user_id)
+    /// Refused: a member leaves through `delete_user`, which offboards it (and records
+    /// it); ending the membership alone would leave a managed user behind, unrecorded.
+    fn remove_organization_member(&mut self, _organization_id: &str, _user_id: &str) -> StoreResult<bool> {
+        Err(StoreError::Invalid("in organization scope, a member leaves by deleting the user".into()))
     }
 
     fn offboard_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<Offboarding> {
@@ -300,7 +309,16 @@ impl Transaction for OrganizationScoped {
         self.inner.set_password_hash(user_id, hash)
     }
 
+    /// The guest's own events; those of the organization's memberships and of a user's
+    /// deletion are the host's to record, and name nothing outside the organization.
     fn emit(&mut self, event: &AdminEvent, request_id: &str) -> StoreResult<()> {
+        let recorded_by_host = matches!(
+            event.kind,
+            EventKind::OrganizationMemberJoined | EventKind::OrganizationMemberLeft | EventKind::UserDeleted
+        );
+        if recorded_by_host {
+            return Err(StoreError::Invalid(format!("{} is recorded by the host", event.kind.name())));
+        }
         self.inner.emit(event, request_id)
     }
 

@@ -816,10 +816,37 @@ thread_local! {
     static CUTOFF: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
 }
 
-/// Whether the statement running on this thread is past its call's cut-off.
+/// Whether the statement running on this thread is past its call's cut-off. A write is
+/// never interrupted: SQLite rolls back the whole transaction of an interrupted write, and
+/// the writer's transaction holds other calls' work (group commit). A write call is held
+/// to its cut-off before each directory operation instead (see `bindings`).
 fn past_cutoff() -> bool {
-    CUTOFF.get().is_some_and(|cutoff| std::time::Instant::now() >= cutoff)
+    !WRITING.get() && CUTOFF.get().is_some_and(|cutoff| std::time::Instant::now() >= cutoff)
 }
+
+thread_local! {
+    /// Set while a write operation runs on this thread.
+    static WRITING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks a write operation for as long as it lives: its statements are not interrupted.
+struct Writing;
+
+impl Writing {
+    fn begin() -> Writing {
+        WRITING.set(true);
+        Writing
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        WRITING.set(false);
+    }
+}
+
+/// The deepest nesting of savepoints a call may open: each costs the writer memory.
+const MAX_SAVEPOINTS: u32 = 32;
 
 impl SqliteTransaction {
     fn new(store: &SqliteStore, realm: &str, access: Access) -> Self {
@@ -1288,6 +1315,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn create_user(&mut self, draft: &UserDraft) -> StoreResult<User> {
+        let _writing = Writing::begin();
         self.check_user_unique(draft, None)?;
         let (id, now) = (new_id(), now_millis());
         self.conn()?
@@ -1320,6 +1348,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn update_user(&mut self, id: &str, draft: &UserDraft) -> StoreResult<User> {
+        let _writing = Writing::begin();
         self.check_user_unique(draft, Some(id))?;
         let changed = self
             .conn()?
@@ -1354,6 +1383,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn delete_user(&mut self, id: &str) -> StoreResult<bool> {
+        let _writing = Writing::begin();
         self.touch_groups("SELECT group_id FROM memberships WHERE realm = ?1 AND user_id = ?3", &[&id])?;
         let deleted = self
             .conn()?
@@ -1392,6 +1422,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn create_group(&mut self, draft: &GroupDraft) -> StoreResult<Group> {
+        let _writing = Writing::begin();
         self.check_group_unique(draft, None)?;
         if let Some(organization) = &draft.organization
             && !self.exists("organizations", organization)?
@@ -1414,6 +1445,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn update_group(&mut self, id: &str, draft: &GroupDraft) -> StoreResult<Group> {
+        let _writing = Writing::begin();
         self.check_group_unique(draft, Some(id))?;
         let changed = self
             .conn()?
@@ -1431,6 +1463,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn delete_group(&mut self, id: &str) -> StoreResult<bool> {
+        let _writing = Writing::begin();
         let deleted = self
             .conn()?
             .prepare_cached("DELETE FROM groups WHERE realm = ?1 AND id = ?2")
@@ -1496,6 +1529,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn add_member(&mut self, group_id: &str, user_id: &str) -> StoreResult<bool> {
+        let _writing = Writing::begin();
         for (table, id) in [("groups", group_id), ("users", user_id)] {
             if !self.exists(table, id)? {
                 return Err(StoreError::NotFound(id.to_string()));
@@ -1514,6 +1548,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn remove_member(&mut self, group_id: &str, user_id: &str) -> StoreResult<bool> {
+        let _writing = Writing::begin();
         let removed = self
             .conn()?
             .prepare_cached("DELETE FROM memberships WHERE realm = ?1 AND group_id = ?2 AND user_id = ?3")
@@ -1572,6 +1607,7 @@ impl Transaction for SqliteTransaction {
         user_id: &str,
         membership: MembershipType,
     ) -> StoreResult<bool> {
+        let _writing = Writing::begin();
         for (table, id) in [("organizations", organization_id), ("users", user_id)] {
             if !self.exists(table, id)? {
                 return Err(StoreError::NotFound(id.to_string()));
@@ -1595,6 +1631,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn offboard_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<Offboarding> {
+        let _writing = Writing::begin();
         // (managed here, memberships of other organizations)
         let found: Option<(bool, i64)> = self
             .conn()?
@@ -1619,6 +1656,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
+        let _writing = Writing::begin();
         let organization_groups =
             "SELECT m.group_id FROM memberships m JOIN groups g ON g.realm = m.realm AND g.id = m.group_id
              WHERE m.realm = ?1 AND m.user_id = ?3 AND g.organization = ?4";
@@ -1640,6 +1678,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn set_password_hash(&mut self, user_id: &str, hash: &str) -> StoreResult<()> {
+        let _writing = Writing::begin();
         if !self.exists("users", user_id)? {
             return Err(StoreError::NotFound(user_id.to_string()));
         }
@@ -1654,6 +1693,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn emit(&mut self, event: &AdminEvent, request_id: &str) -> StoreResult<()> {
+        let _writing = Writing::begin();
         self.conn()?
             .prepare_cached(
                 "INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id)
@@ -1677,12 +1717,17 @@ impl Transaction for SqliteTransaction {
     // Named apart from the group commit's own `scim_call`, which encloses them: its RELEASE
     // or ROLLBACK TO ends any a guest left open.
     fn savepoint(&mut self) -> StoreResult<()> {
+        let _writing = Writing::begin();
+        if self.savepoints >= MAX_SAVEPOINTS {
+            return Err(StoreError::Invalid(format!("at most {MAX_SAVEPOINTS} savepoints may be open at once")));
+        }
         run_cached(self.conn()?, "SAVEPOINT scim_guest").map_err(classify)?;
         self.savepoints += 1;
         Ok(())
     }
 
     fn release_savepoint(&mut self) -> StoreResult<()> {
+        let _writing = Writing::begin();
         if self.savepoints == 0 {
             return Err(StoreError::Invalid("no savepoint is open".into()));
         }
@@ -1692,6 +1737,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
+        let _writing = Writing::begin();
         if self.savepoints == 0 {
             return Err(StoreError::Invalid("no savepoint is open".into()));
         }
@@ -2007,6 +2053,46 @@ mod tests {
             let mut next = store.begin("r", access).unwrap();
             assert!(next.get_user("nobody").unwrap().is_none());
         }
+    }
+
+    #[test]
+    fn a_write_past_the_cutoff_is_not_interrupted_since_that_would_roll_back_its_group() {
+        let (_dir, store) = store();
+        let org = store.ensure_organization("r", "acme", "Acme").unwrap();
+        let mut setup = store.begin("r", Access::Write).unwrap();
+        let ann = setup.create_user(&draft("ann", "x-ann")).unwrap();
+        setup.add_organization_member(&org.id, &ann.id, MembershipType::Unmanaged).unwrap();
+        for i in 0..2_000 {
+            let group = GroupDraft { name: format!("g{i}"), organization: Some(org.id.clone()), attributes: vec![] };
+            let group = setup.create_group(&group).unwrap();
+            setup.add_member(&group.id, &ann.id).unwrap();
+        }
+        setup.commit().unwrap();
+
+        let mut tx = SqliteTransaction::new(&store, "r", Access::Write);
+        tx.set_deadline(Deadline { at: std::time::Instant::now(), write_hold: Duration::ZERO });
+        // Past its cut-off from the start: a long read is interrupted; a long write (2,000
+        // memberships and the touch of their groups) runs whole.
+        let endless = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n";
+        let read = tx.conn().unwrap().query_row(endless, [], |r| r.get::<_, i64>(0)).map_err(classify);
+        assert_eq!(read, Err(StoreError::PastDeadline));
+        assert!(tx.remove_organization_member(&org.id, &ann.id).unwrap());
+        Box::new(tx).commit().unwrap();
+        let mut reader = store.begin("r", Access::Read).unwrap();
+        assert!(reader.user_groups(&ann.id).unwrap().is_empty(), "the write was kept whole");
+    }
+
+    #[test]
+    fn savepoints_nest_up_to_a_cap() {
+        let (_dir, store) = store();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        for _ in 0..MAX_SAVEPOINTS {
+            tx.savepoint().unwrap();
+        }
+        assert!(matches!(tx.savepoint(), Err(StoreError::Invalid(_))));
+        tx.rollback_to_savepoint().unwrap();
+        tx.savepoint().unwrap();
+        assert!(matches!(store.begin("r", Access::Read).unwrap().release_savepoint(), Err(StoreError::Invalid(_))));
     }
 
     #[test]

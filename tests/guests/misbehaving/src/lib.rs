@@ -55,6 +55,12 @@ mod component {
             attributes: Vec::new(),
         };
         let group_draft = dir::GroupDraft { name: "hijacked".into(), organization: None, attributes: Vec::new() };
+        let forged = dir::AdminEvent {
+            kind: dir::EventKind::UserDeleted,
+            resource_id: user.clone(),
+            related_id: None,
+            details: "{}".into(),
+        };
         let ids = |users: Vec<dir::User>| users.into_iter().map(|u| u.id).collect::<Vec<_>>().join(",");
         let found = [
             ("get_user", format!("{:?}", dir::get_user(&user).map(|u| u.map(|u| u.id)))),
@@ -76,6 +82,8 @@ mod component {
             ("remove_member", format!("{:?}", dir::remove_member(&group, &user))),
             ("update_group", format!("{:?}", dir::update_group(&group, &group_draft).map(|g| g.id))),
             ("delete_group", format!("{:?}", dir::delete_group(&group))),
+            ("remove_organization_member", format!("{:?}", dir::remove_organization_member(&own, &user))),
+            ("emit_forged", format!("{:?}", dir::emit(&forged))),
             ("delete_user", format!("{:?}", dir::delete_user(&user))),
         ];
         found.iter().map(|(name, what)| format!("{name}={what}\n")).collect()
