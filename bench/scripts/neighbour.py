@@ -102,7 +102,7 @@ def main():
                                  stdout=subprocess.PIPE, text=True)
         time.sleep(5)
         beside = measure(args, origin, data, args.duration)
-        noisy_out = noisy.communicate()[0]
+        noisy_out = noisy.communicate()[0].strip().splitlines()[-1]
     finally:
         server.terminate()
         server.wait()
