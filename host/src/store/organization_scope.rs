@@ -43,7 +43,7 @@ impl OrganizationScoped {
         if self.is_member(user_id)? { Ok(()) } else { Err(StoreError::NotFound(user_id.to_string())) }
     }
 
-    fn owns(&mut self, group: &Group) -> bool {
+    fn owns(&self, group: &Group) -> bool {
         group.organization.as_deref() == Some(self.organization.as_str())
     }
 
@@ -57,9 +57,14 @@ impl OrganizationScoped {
 
     /// The users among these that are members.
     fn members(&mut self, users: Vec<User>) -> StoreResult<Vec<User>> {
-        let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+        self.only_members(users, |u| &u.id)
+    }
+
+    /// The items among these whose user (`user_of`) is a member, in one store call.
+    fn only_members<T>(&mut self, items: Vec<T>, user_of: fn(&T) -> &String) -> StoreResult<Vec<T>> {
+        let ids: Vec<String> = items.iter().map(|item| user_of(item).clone()).collect();
         let member = self.inner.organization_members_among(&self.organization, &ids)?;
-        Ok(users.into_iter().zip(member).filter_map(|(u, m)| m.then_some(u)).collect())
+        Ok(items.into_iter().zip(member).filter_map(|(item, keep)| keep.then_some(item)).collect())
     }
 
     /// The query, restricted to the organization whatever it asked for.
@@ -186,12 +191,12 @@ impl Transaction for OrganizationScoped {
     }
 
     fn get_group(&mut self, id: &str) -> StoreResult<Option<Group>> {
-        Ok(self.inner.get_group(id)?.filter(|g| g.organization.as_deref() == Some(self.organization.as_str())))
+        Ok(self.inner.get_group(id)?.filter(|g| self.owns(g)))
     }
 
     fn get_groups_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<Group>> {
         let mut groups = self.inner.get_groups_by_attribute(name, value)?;
-        groups.retain(|g| g.organization.as_deref() == Some(self.organization.as_str()));
+        groups.retain(|g| self.owns(g));
         Ok(groups)
     }
 
@@ -220,16 +225,13 @@ impl Transaction for OrganizationScoped {
     fn group_members(&mut self, group_id: &str) -> StoreResult<Vec<Member>> {
         self.own_group(group_id)?;
         let members = self.inner.group_members(group_id)?;
-        let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
-        let member = self.inner.organization_members_among(&self.organization, &ids)?;
-        Ok(members.into_iter().zip(member).filter_map(|(m, keep)| keep.then_some(m)).collect())
+        self.only_members(members, |m| &m.user_id)
     }
 
     fn group_member_ids(&mut self, group_id: &str) -> StoreResult<Vec<String>> {
         self.own_group(group_id)?;
         let ids = self.inner.group_member_ids(group_id)?;
-        let member = self.inner.organization_members_among(&self.organization, &ids)?;
-        Ok(ids.into_iter().zip(member).filter_map(|(id, keep)| keep.then_some(id)).collect())
+        self.only_members(ids, |id| id)
     }
 
     fn user_groups(&mut self, user_id: &str) -> StoreResult<Vec<Membership>> {
