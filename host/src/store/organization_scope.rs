@@ -30,7 +30,8 @@ pub struct OrganizationScoped {
 }
 
 impl OrganizationScoped {
-    pub fn new(inner: Box<dyn Transaction>, organization: String, request_id: String) -> Self {
+    pub fn new(mut inner: Box<dyn Transaction>, organization: String, request_id: String) -> Self {
+        inner.bind_lookups_to_organization(&organization);
         OrganizationScoped { inner, organization, request_id, joined: Vec::new(), savepoints: Vec::new() }
     }
 

@@ -803,6 +803,9 @@ struct SqliteTransaction {
     deadline: Option<Deadline>,
     /// When the transaction took the writer.
     writer_since: std::cell::Cell<Option<std::time::Instant>>,
+    /// The organization lookups are bound to, if any: they match only its members and
+    /// groups in SQL, so the lookup cap counts only those.
+    organization: Option<String>,
 }
 
 /// How many SQLite virtual machine steps run between two checks of a call's cut-off (a
@@ -858,6 +861,7 @@ impl SqliteTransaction {
             savepoints: 0,
             deadline: None,
             writer_since: Default::default(),
+            organization: None,
         }
     }
 
@@ -1068,13 +1072,26 @@ impl SqliteTransaction {
         row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> StoreResult<Vec<T>> {
         let (table, alias, columns) = source(kind);
+        let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.realm];
+        all.extend_from_slice(args);
+        let bound = match &self.organization {
+            Some(organization) => {
+                all.push(organization);
+                let org = all.len();
+                match kind {
+                    Kind::Users => format!(
+                        " AND u.id IN (SELECT user_id FROM organization_members WHERE realm = ?1 AND organization_id = ?{org})"
+                    ),
+                    Kind::Groups => format!(" AND g.organization = ?{org}"),
+                }
+            }
+            None => String::new(),
+        };
         let sql = format!(
-            "SELECT {columns} FROM {table} {alias} WHERE {alias}.realm = ?1 AND {condition} LIMIT {}",
+            "SELECT {columns} FROM {table} {alias} WHERE {alias}.realm = ?1 AND {condition}{bound} LIMIT {}",
             MAX_LOOKUP_ROWS + 1
         );
         let mut statement = self.conn()?.prepare_cached(&sql).map_err(classify)?;
-        let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.realm];
-        all.extend_from_slice(args);
         let mut rows = statement
             .query_map(all.as_slice(), placed(row))
             .map_err(classify)?
@@ -1280,6 +1297,10 @@ impl SqliteTransaction {
 }
 
 impl Transaction for SqliteTransaction {
+    fn bind_lookups_to_organization(&mut self, organization_id: &str) {
+        self.organization = Some(organization_id.to_string());
+    }
+
     fn get_user(&mut self, id: &str) -> StoreResult<Option<User>> {
         Ok(self.users_where("u.id = ?2", &[&id])?.pop())
     }
@@ -2126,6 +2147,31 @@ mod tests {
         let refused = tx.get_users_by_attribute("title", "Engineer").unwrap_err();
         assert!(matches!(refused, StoreError::Invalid(_)), "{refused:?}");
         assert_eq!(tx.get_users_by_attribute("externalId", "x7").unwrap().len(), 1);
+    }
+
+    /// The lookup cap must count the organization's matches only: counted across the
+    /// realm, a common value outside the organization would break the organization's own
+    /// lookups and tell it how many such users the realm holds.
+    #[test]
+    fn organization_lookup_is_not_refused_for_matches_outside_the_organization() {
+        let (_dir, store) = store();
+        let org = store.ensure_organization("r", "acme", "Acme").unwrap();
+        let mut tx = store.begin("r", Access::Write).unwrap();
+        for i in 0..=MAX_LOOKUP_ROWS {
+            let mut user = draft(&format!("u{i}"), &format!("x{i}"));
+            user.attributes.push(Attribute::single("title", "Engineer"));
+            tx.create_user(&user).unwrap();
+        }
+        tx.commit().unwrap();
+        let inner = store.begin("r", Access::Write).unwrap();
+        let mut scoped = OrganizationScoped::new(inner, org.id.clone(), "req".into());
+        assert!(scoped.get_users_by_attribute("title", "Engineer").unwrap().is_empty());
+        let mut member = draft("inside", "x-inside");
+        member.attributes.push(Attribute::single("title", "Engineer"));
+        let member = scoped.create_user(&member).unwrap();
+        let found = scoped.get_users_by_attribute("title", "Engineer").unwrap();
+        assert_eq!(found.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), [member.id.as_str()]);
+        assert!(scoped.get_user_by_username("u7").unwrap().is_none(), "a user outside is not found");
     }
 
     #[test]
