@@ -127,6 +127,10 @@ async fn serve(
     Ok(())
 }
 
+/// How long a stopping server waits for guest calls still running (each ends at its
+/// deadline, a few seconds).
+const CALLS_AT_STOP: Duration = Duration::from_secs(60);
+
 /// A running server.
 pub struct Server {
     /// The address it listens on.
@@ -156,12 +160,18 @@ impl Server {
     /// Stops accepting, lets requests in flight finish, and returns when done.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.trigger_stop();
-        (&mut self.task).await.context("the server task failed")?.context("serving failed")
+        self.wait().await
     }
 
-    /// Serves until the task ends (for `main`, which stops it with a signal).
+    /// Serves until the task ends (for `main`, which stops it with a signal), then waits
+    /// for the guest calls whose clients hung up: they run on, to their deadline at most,
+    /// and need the runtime's timers until they end.
     pub async fn wait(mut self) -> anyhow::Result<()> {
-        (&mut self.task).await.context("the server task failed")?.context("serving failed")
+        let served = (&mut self.task).await.context("the server task failed")?.context("serving failed");
+        if tokio::time::timeout(CALLS_AT_STOP, self.app.runtime.idle()).await.is_err() {
+            tracing::warn!("guest calls still ran {CALLS_AT_STOP:?} after the server stopped");
+        }
+        served
     }
 
     /// Asks the server to stop without waiting.

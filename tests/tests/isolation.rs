@@ -105,6 +105,53 @@ async fn guest_that_sleeps_is_cut_at_its_deadline() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn client_that_hangs_up_mid_call_does_not_escape_the_realms_concurrency_limit() {
+    let server = TestServer::start().await;
+    let limits = json!({ "limits": { "concurrent_calls": 1, "deadline_ms": 3_000 } });
+    server.admin(reqwest::Method::PATCH, "/admin/realms/misbehaving", Some(limits)).await.expect(200);
+    // The client gives up after 200 ms; its call sleeps on in the guest until its deadline.
+    let hung_up = server
+        .client
+        .post(misbehaving(&server, "/sleep"))
+        .bearer_auth(MISBEHAVING_TOKEN)
+        .timeout(std::time::Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(hung_up.is_err_and(|e| e.is_timeout()));
+    let refused = call(&server, "/anything").await;
+    refused.assert_scim_error(503);
+    assert!(refused.body["detail"].as_str().unwrap().contains("concurrent calls"), "{}", refused.text);
+    // Once the abandoned call has ended, the realm's one call is free again.
+    let started = std::time::Instant::now();
+    loop {
+        let answer = call(&server, "/anything").await;
+        if answer.status == 200 {
+            break;
+        }
+        answer.assert_scim_error(503);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the permit never came back");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    server.stop().await;
+}
+
+/// A call whose client hung up still runs, and needs the runtime's timers to end: a
+/// server that stopped under it would tear them down beneath a sleeping guest.
+#[tokio::test]
+async fn stopping_server_waits_for_calls_whose_clients_hung_up() {
+    let server = TestServer::start().await;
+    let limits = json!({ "limits": { "deadline_ms": 2_000 } });
+    server.admin(reqwest::Method::PATCH, "/admin/realms/misbehaving", Some(limits)).await.expect(200);
+    let started = std::time::Instant::now();
+    let request = server.client.post(misbehaving(&server, "/sleep")).bearer_auth(MISBEHAVING_TOKEN);
+    let hung_up = request.timeout(std::time::Duration::from_millis(200)).send().await;
+    assert!(hung_up.is_err_and(|e| e.is_timeout()));
+    server.stop().await;
+    let stopped = started.elapsed();
+    assert!(stopped >= std::time::Duration::from_millis(1_900), "stopped after {stopped:?}, under a running call");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn guest_that_writes_then_loops_does_not_hold_other_realms_writes() {
     let server = std::sync::Arc::new(TestServer::start().await);

@@ -140,7 +140,7 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
             ScimError::not_found(format!("organization \"{alias}\" does not exist in realm \"{}\"", tenant.name))
         })?),
     };
-    let _admitted = tenant.limiter.admit().map_err(|refusal| refused(&tenant.name, refusal))?;
+    let admitted = tenant.limiter.admit().map_err(|refusal| refused(&tenant.name, refusal))?;
     let body = read_body(body, tenant.limits.max_body_bytes).await?;
 
     let guest_request = types::Request {
@@ -167,13 +167,21 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
         }
         plan => plan,
     };
-    let call =
-        Arc::new(Call { app: app.clone(), tenant, request_id: request_id.clone(), scope, request: guest_request });
+    let call = Arc::new(Call {
+        app: app.clone(),
+        tenant,
+        request_id: request_id.clone(),
+        scope,
+        request: guest_request,
+        _admitted: admitted,
+    });
+    // The slot (and, in `call`, the realm's admission) go with the blocking run, not with
+    // this future: a client that hangs up mid-call must not free them while its call runs.
     if plan != Plan::Write {
-        let _slot = app.runtime.slot().await;
+        let slot = app.runtime.slot().await;
         let read = call.clone();
         let upgrade_on_write = matches!(plan, Plan::ReadFirst(_));
-        let ran = tokio::task::spawn_blocking(move || read.run(Access::Read, upgrade_on_write, None))
+        let ran = tokio::task::spawn_blocking(move || read.run(Access::Read, upgrade_on_write, None, slot))
             .await
             .map_err(|e| internal(request_id, format!("the guest call panicked: {e}")))?;
         if let (Plan::ReadFirst(upsert), Ok(_) | Err(Ran::NeedsWrite)) = (plan, &ran) {
@@ -192,9 +200,9 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
     let asked = std::time::Instant::now();
     let turn = app.write_turns.take().await;
     app.metrics.write_turn_wait_seconds.observe(asked.elapsed().as_secs_f64());
-    let _slot = app.runtime.slot().await;
+    let slot = app.runtime.slot().await;
     let held = turn.clone();
-    let write = tokio::task::spawn_blocking(move || call.run(Access::Write, false, Some(&held)));
+    let write = tokio::task::spawn_blocking(move || call.run(Access::Write, false, Some(&held), slot));
     match WriteTurns::hold(turn, write).await {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(Ran::Failed(error))) => Err(error),
@@ -210,6 +218,8 @@ struct Call {
     request_id: RequestId,
     scope: types::Scope,
     request: types::Request,
+    /// The realm's concurrency permit, held until the last run ends.
+    _admitted: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Why a run gave no response.
@@ -304,8 +314,15 @@ impl Call {
     /// back, so a request applies whole or not at all. A transient store conflict reruns
     /// the call; with `upgrade_on_write`, a read's first write stops it ([`Ran::NeedsWrite`]).
     /// A write gives its `turn` back at its commit, which may wait for other calls'.
-    fn run(&self, access: Access, upgrade_on_write: bool, turn: Option<&Turn>) -> Result<Response, Ran> {
-        let Call { app, tenant, request_id, scope, request } = self;
+    /// One run of the call, in the instance slot it holds until it returns.
+    fn run(
+        &self,
+        access: Access,
+        upgrade_on_write: bool,
+        turn: Option<&Turn>,
+        _slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<Response, Ran> {
+        let Call { app, tenant, request_id, scope, request, .. } = self;
         let limits = CallLimits {
             memory_bytes: (tenant.limits.memory_mib as usize) << 20,
             deadline: tenant.limits.deadline(),
