@@ -27,12 +27,22 @@ pub struct OrganizationScoped {
     joined: Vec<AdminEvent>,
     /// How many of `joined` each open savepoint keeps when rolled back to.
     savepoints: Vec<usize>,
+    /// Users and groups this call took out of the organization: its events may still
+    /// name them.
+    removed: Vec<String>,
 }
 
 impl OrganizationScoped {
     pub fn new(mut inner: Box<dyn Transaction>, organization: String, request_id: String) -> Self {
         inner.bind_lookups_to_organization(&organization);
-        OrganizationScoped { inner, organization, request_id, joined: Vec::new(), savepoints: Vec::new() }
+        OrganizationScoped {
+            inner,
+            organization,
+            request_id,
+            joined: Vec::new(),
+            savepoints: Vec::new(),
+            removed: Vec::new(),
+        }
     }
 
     fn is_member(&mut self, user_id: &str) -> StoreResult<bool> {
@@ -176,6 +186,7 @@ impl Transaction for OrganizationScoped {
         if offboarding == Offboarding::NotMember {
             return Ok(false);
         }
+        self.removed.push(id.to_string());
         // A user created by this same call joined before it leaves.
         if let Some(at) = self.joined.iter().position(|e| e.resource_id == id) {
             let joined = self.joined.remove(at);
@@ -220,6 +231,7 @@ impl Transaction for OrganizationScoped {
         if self.get_group(id)?.is_none() {
             return Ok(false);
         }
+        self.removed.push(id.to_string());
         self.inner.delete_group(id)
     }
 
@@ -321,6 +333,27 @@ impl Transaction for OrganizationScoped {
         );
         if recorded_by_host {
             return Err(StoreError::Invalid(format!("{} is recorded by the host", event.kind.name())));
+        }
+        // What the event names, each of which must be the organization's (or have been,
+        // until this call removed it); a membership event names a group and a user.
+        let related = event.related_id.as_ref();
+        let (group, user) = match event.kind {
+            EventKind::UserCreated | EventKind::UserUpdated => (None, Some(&event.resource_id)),
+            EventKind::MemberJoined | EventKind::MemberLeft => (Some(&event.resource_id), related),
+            _ => (Some(&event.resource_id), None),
+        };
+        let membership = matches!(event.kind, EventKind::MemberJoined | EventKind::MemberLeft);
+        let in_scope = (membership || related.is_none())
+            && group.is_none_or(|g| self.removed.contains(g) || self.own_group(g).is_ok())
+            && match user {
+                Some(u) => self.removed.contains(u) || self.is_member(u)?,
+                None => !membership,
+            };
+        if !in_scope {
+            return Err(StoreError::Invalid(format!(
+                "{} names a resource outside the organization",
+                event.kind.name()
+            )));
         }
         self.inner.emit(event, request_id)
     }

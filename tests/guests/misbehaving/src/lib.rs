@@ -61,6 +61,15 @@ mod component {
             related_id: None,
             details: "{}".into(),
         };
+        // Events about resources outside the scope, as a module would forge them for the
+        // realm's event stream (and whoever reads it).
+        let forged_update = dir::AdminEvent { kind: dir::EventKind::UserUpdated, ..forged.clone() };
+        let forged_join = dir::AdminEvent {
+            kind: dir::EventKind::MemberJoined,
+            resource_id: group.clone(),
+            related_id: Some(user.clone()),
+            details: "{}".into(),
+        };
         let ids = |users: Vec<dir::User>| users.into_iter().map(|u| u.id).collect::<Vec<_>>().join(",");
         let found = [
             ("get_user", format!("{:?}", dir::get_user(&user).map(|u| u.map(|u| u.id)))),
@@ -84,6 +93,8 @@ mod component {
             ("delete_group", format!("{:?}", dir::delete_group(&group))),
             ("remove_organization_member", format!("{:?}", dir::remove_organization_member(&own, &user))),
             ("emit_forged", format!("{:?}", dir::emit(&forged))),
+            ("emit_forged_update", format!("{:?}", dir::emit(&forged_update))),
+            ("emit_forged_join", format!("{:?}", dir::emit(&forged_join))),
             ("delete_user", format!("{:?}", dir::delete_user(&user))),
         ];
         found.iter().map(|(name, what)| format!("{name}={what}\n")).collect()
