@@ -28,6 +28,23 @@ pub enum Refusal {
     CoolingDown(Duration),
 }
 
+impl Refusal {
+    /// How long the refusal waits before it is answered. A realm cooling down or running
+    /// its limit of calls is refused after [`REFUSAL_PAUSE`]: a client that retries at once
+    /// on each of its connections (as identity providers' pools do, and as a tenant's broken
+    /// loop would) then costs the server a few refusals a second per connection, not a
+    /// core of them. A refusal for rate is answered at once: its wait is a token's, short.
+    pub fn pause(&self) -> Duration {
+        match self {
+            Refusal::Rate(_) => Duration::ZERO,
+            Refusal::Concurrency(_) | Refusal::CoolingDown(_) => REFUSAL_PAUSE,
+        }
+    }
+}
+
+/// See [`Refusal::pause`]. Short beside the second a client is told to wait.
+pub const REFUSAL_PAUSE: Duration = Duration::from_millis(200);
+
 /// Failures (deadline, memory cap) within [`STRIKE_WINDOW`] that start a cool-down.
 pub const STRIKES: usize = 3;
 /// The window in which failures count together.

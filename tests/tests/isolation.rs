@@ -194,3 +194,24 @@ async fn realm_that_keeps_hitting_its_deadline_is_refused_during_a_cool_down() {
     server.create_user(Scope::Realm, "unaffected", "x-unaffected").await;
     server.stop().await;
 }
+
+/// A client that retries the moment it is refused, on one connection: during the
+/// cool-down each refusal waits a moment, so it costs a few refusals a second, not a core.
+#[tokio::test]
+async fn tenant_retrying_at_once_during_its_cool_down_gets_few_refusals_a_second() {
+    let server = TestServer::start().await;
+    let (a, b, c) = tokio::join!(call(&server, "/loop"), call(&server, "/eat"), call(&server, "/loop"));
+    for answer in [a, b, c] {
+        answer.assert_scim_error(503);
+    }
+    let started = std::time::Instant::now();
+    let mut refusals = 0;
+    while started.elapsed() < std::time::Duration::from_secs(1) {
+        let refused = call(&server, "/anything").await;
+        refused.assert_scim_error(503);
+        assert!(refused.body["detail"].as_str().unwrap().contains("cooling down"), "{}", refused.text);
+        refusals += 1;
+    }
+    assert!(refusals <= 6, "{refusals} refusals in a second");
+    server.stop().await;
+}

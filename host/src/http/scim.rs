@@ -140,7 +140,15 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
             ScimError::not_found(format!("organization \"{alias}\" does not exist in realm \"{}\"", tenant.name))
         })?),
     };
-    let admitted = tenant.limiter.admit().map_err(|refusal| refused(&tenant.name, refusal))?;
+    let admitted = match tenant.limiter.admit() {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            if !refusal.pause().is_zero() {
+                tokio::time::sleep(refusal.pause()).await;
+            }
+            return Err(refused(&tenant.name, refusal));
+        }
+    };
     let body = read_body(body, tenant.limits.max_body_bytes).await?;
 
     let guest_request = types::Request {
