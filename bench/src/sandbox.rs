@@ -69,7 +69,11 @@ impl Sandbox {
             runtime,
             module,
             config: types::Config { realm: "bench".into(), settings: Vec::new() },
-            limits: CallLimits { memory_bytes: 64 << 20, deadline: Duration::from_secs(5), write_hold: Duration::from_secs(5) },
+            limits: CallLimits {
+                memory_bytes: 64 << 20,
+                deadline: Duration::from_secs(5),
+                write_hold: Duration::from_secs(5),
+            },
             scenarios: Vec::new(),
         };
         let requests = [

@@ -98,12 +98,7 @@ pub fn handler(data: &[u8]) {
         .split('&')
         .filter_map(|pair| pair.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
         .collect();
-    let request = request(
-        METHODS[*method as usize % METHODS.len()],
-        &paths[*path as usize % paths.len()],
-        query,
-        body,
-    );
+    let request = request(METHODS[*method as usize % METHODS.len()], &paths[*path as usize % paths.len()], query, body);
     let scope = if scope % 2 == 0 { Scope::Realm } else { acme.clone() };
     let mut dir = dir.clone();
     let response = scim_guest::handle(&mut dir, scope, &request);

@@ -138,6 +138,13 @@ fn write_operand(f: &mut fmt::Formatter<'_>, filter: &Filter, parens: bool) -> f
     if parens { write!(f, "({filter})") } else { write!(f, "{filter}") }
 }
 
+/// Comparisons a filter may hold: far beyond any identity provider's, and small enough
+/// that a filter's tree is cheap to walk (every walk over it recurses).
+pub const MAX_COMPARISONS: usize = 200;
+/// How deep parentheses, `not` and value filters may nest. The parser recurses at each
+/// level: unbounded, a filter of ten thousand `(` would exhaust the stack.
+pub const MAX_NESTING: usize = 32;
+
 /// Parses a filter; errors are 400 invalidFilter naming the position (1-based) and token.
 pub fn parse(text: &str) -> Result<Filter, ScimError> {
     let mut lexer = Lexer::new(text);
@@ -149,14 +156,38 @@ pub fn parse(text: &str) -> Result<Filter, ScimError> {
     Ok(filter)
 }
 
+/// The filter as an error quotes it: its first 200 bytes, so that a refusal of a huge
+/// filter is not as large as the filter.
+fn excerpt(text: &str) -> std::borrow::Cow<'_, str> {
+    const QUOTED: usize = 200;
+    if text.len() <= QUOTED {
+        return text.into();
+    }
+    let end = (0..=QUOTED).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    format!("{}…", &text[..end]).into()
+}
+
 struct Lexer<'a> {
     text: &'a str,
     pos: usize,
+    /// Open parentheses, `not`s and value filters around the position.
+    nesting: usize,
+    /// Comparisons parsed so far.
+    comparisons: usize,
 }
 
 impl<'a> Lexer<'a> {
     fn new(text: &'a str) -> Self {
-        Lexer { text, pos: 0 }
+        Lexer { text, pos: 0, nesting: 0, comparisons: 0 }
+    }
+
+    /// One level deeper, or an error past [`MAX_NESTING`].
+    fn nest(&mut self) -> Result<(), ScimError> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return Err(self.error(&format!("more than {MAX_NESTING} levels of nesting at"), &self.peek_token()));
+        }
+        Ok(())
     }
 
     fn rest(&self) -> &'a str {
@@ -173,7 +204,7 @@ impl<'a> Lexer<'a> {
         let token = if token.is_empty() { "end of filter".to_string() } else { format!("'{token}'") };
         ScimError::bad_request(
             ScimType::InvalidFilter,
-            format!("filter: {what} {token} at position {} in \"{}\"", self.pos + 1, self.text),
+            format!("filter: {what} {token} at position {} in \"{}\"", self.pos + 1, excerpt(self.text)),
         )
     }
 
@@ -235,10 +266,13 @@ impl<'a> Lexer<'a> {
             if !self.rest().starts_with('(') {
                 return Err(self.error("expected '(' after 'not', found", &self.peek_token()));
             }
+            self.nest()?;
             let inner = self.unary(in_brackets)?;
+            self.nesting -= 1;
             return Ok(Filter::Not(Box::new(inner)));
         }
         if self.rest().starts_with('(') {
+            self.nest()?;
             self.pos += 1;
             let inner = self.or_expr(in_brackets)?;
             self.skip_spaces();
@@ -246,12 +280,17 @@ impl<'a> Lexer<'a> {
                 return Err(self.error("expected ')', found", &self.peek_token()));
             }
             self.pos += 1;
+            self.nesting -= 1;
             return Ok(inner);
         }
         self.attr_expr(in_brackets)
     }
 
     fn attr_expr(&mut self, in_brackets: bool) -> Result<Filter, ScimError> {
+        self.comparisons += 1;
+        if self.comparisons > MAX_COMPARISONS {
+            return Err(self.error(&format!("more than {MAX_COMPARISONS} comparisons at"), &self.peek_token()));
+        }
         let path = self.attr_path()?;
         if self.rest().starts_with('[') {
             if in_brackets {
@@ -523,6 +562,24 @@ mod tests {
             let e = parse(text).unwrap_err();
             assert_eq!(e.scim_type, Some(ScimType::InvalidFilter), "{text}");
         }
+    }
+
+    /// Found by fuzzing: 17,546 `(` overflowed the parser's stack.
+    #[test]
+    fn a_filter_nested_or_chained_without_end_is_refused_not_overflowed() {
+        let deep = format!("{}userName eq \"a\"{}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
+        assert!(parse(&deep).is_ok());
+        for text in [
+            "(".repeat(20_000),
+            format!("{}userName eq \"a\"{}", "not (".repeat(MAX_NESTING + 1), ")".repeat(MAX_NESTING + 1)),
+            vec!["userName eq \"a\""; MAX_COMPARISONS + 1].join(" and "),
+        ] {
+            let error = parse(&text).unwrap_err();
+            assert_eq!(error.scim_type, Some(ScimType::InvalidFilter), "{error:?}");
+            assert!(error.detail.contains("more than"), "{}", error.detail);
+            assert!(error.detail.len() < 400, "the error quotes an excerpt: {}", error.detail);
+        }
+        assert!(parse(&vec!["userName eq \"a\""; MAX_COMPARISONS].join(" or ")).is_ok());
     }
 
     #[test]

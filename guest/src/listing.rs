@@ -77,8 +77,12 @@ pub fn build_query(request: &Request, fields: FieldMap, organization: Option<Str
 /// Flattens a filter tree into store nodes, children first; returns the root's index.
 fn flatten(filter: &Filter, fields: FieldMap, nodes: &mut Vec<FilterNode>) -> ScimResult<u32> {
     let node = match filter {
-        Filter::And(a, b) => FilterNode::AllOf(vec![flatten(a, fields, nodes)?, flatten(b, fields, nodes)?]),
-        Filter::Or(a, b) => FilterNode::AnyOf(vec![flatten(a, fields, nodes)?, flatten(b, fields, nodes)?]),
+        Filter::And(..) | Filter::Or(..) => {
+            let all = matches!(filter, Filter::And(..));
+            let children =
+                operands(filter, all).into_iter().map(|f| flatten(f, fields, nodes)).collect::<ScimResult<Vec<_>>>()?;
+            if all { FilterNode::AllOf(children) } else { FilterNode::AnyOf(children) }
+        }
         Filter::Not(inner) => FilterNode::Negate(flatten(inner, fields, nodes)?),
         Filter::Present(path) => {
             let (field, case_exact) = field_of(path, fields)?;
@@ -104,6 +108,21 @@ fn flatten(filter: &Filter, fields: FieldMap, nodes: &mut Vec<FilterNode>) -> Sc
     };
     nodes.push(node);
     Ok((nodes.len() - 1) as u32)
+}
+
+/// The operands of a chain of `and`s (`all`) or of `or`s, in order: `a and b and c` is
+/// one node of three children, not two nested ones, so that a long chain stays shallow
+/// (the store refuses filters nested deeper than it can walk).
+fn operands(filter: &Filter, all: bool) -> Vec<&Filter> {
+    let mut found = Vec::new();
+    let mut pending = vec![filter];
+    while let Some(next) = pending.pop() {
+        match (next, all) {
+            (Filter::And(a, b), true) | (Filter::Or(a, b), false) => pending.extend([b.as_ref(), a.as_ref()]),
+            _ => found.push(next),
+        }
+    }
+    found
 }
 
 /// The list whose items the conditions of a value filter test, when they all name
@@ -249,6 +268,22 @@ mod tests {
         assert!(matches!(&q.filter[1], FilterNode::Condition(c) if c.value == "true"));
         assert!(matches!(&q.filter[2], FilterNode::Condition(c) if c.field == Field::Attribute("emails.value".into())));
         assert_eq!(q.filter[3], FilterNode::SomeValue { attribute: "emails".into(), node: 2 });
+    }
+
+    #[test]
+    fn a_chain_of_ands_is_one_node_however_long() {
+        let long = crate::filter::MAX_COMPARISONS - 1;
+        let chain = vec![r#"userName eq "a""#; long].join(" and ");
+        let q = build_query(&request(&[("filter", &format!("{chain} or active eq true"))]), &fields, None).unwrap();
+        let children = |node: &FilterNode| match node {
+            FilterNode::AllOf(c) | FilterNode::AnyOf(c) => c.len(),
+            _ => 0,
+        };
+        let root = q.filter.last().unwrap();
+        assert!(matches!(root, FilterNode::AnyOf(_)) && children(root) == 2, "{root:?}");
+        let chain = q.filter.iter().find(|n| matches!(n, FilterNode::AllOf(_))).unwrap();
+        assert_eq!(children(chain), long);
+        assert_eq!(q.filter.len(), long + 3);
     }
 
     #[test]

@@ -56,7 +56,8 @@ impl App {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
         let database = config.data_dir.join("scim-host.db");
-        SqliteStore::open_with(&database, config.durability).with_context(|| format!("cannot open the database {}", database.display()))
+        SqliteStore::open_with(&database, config.durability)
+            .with_context(|| format!("cannot open the database {}", database.display()))
     }
 
     /// An app over a store of the caller's choosing.

@@ -285,7 +285,10 @@ impl Config {
     /// Checks what TOML alone cannot: names usable in URLs, limits in range.
     pub fn check(&self) -> anyhow::Result<()> {
         self.limits.check("limits")?;
-        for (name, ms) in [("header_read_timeout_ms", self.header_read_timeout_ms), ("body_read_timeout_ms", self.body_read_timeout_ms)] {
+        for (name, ms) in [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+        ] {
             if !(100..=3_600_000).contains(&ms) {
                 anyhow::bail!("{name} = {ms}: expected 100 to 3600000");
             }

@@ -263,12 +263,15 @@ impl Tenants {
         let name = spec.name;
         let unloadable = |why: String| anyhow::Error::new(UnloadableModule(format!("realm \"{name}\": {why}")));
         let bytes = match (modules.current(name), &spec.module) {
-            (Some(installed), _) => Cow::Owned(modules.bytes(&installed.digest).map_err(|e| {
-                unloadable(format!("cannot read its installed module {}: {e}", installed.digest))
-            })?),
+            (Some(installed), _) => Cow::Owned(
+                modules
+                    .bytes(&installed.digest)
+                    .map_err(|e| unloadable(format!("cannot read its installed module {}: {e}", installed.digest)))?,
+            ),
             (None, ModuleSource::Bundled) => Cow::Borrowed(BUNDLED_GUEST),
             (None, ModuleSource::Path(path)) => Cow::Owned(
-                std::fs::read(path).map_err(|e| unloadable(format!("cannot read its module {}: {e}", path.display())))?,
+                std::fs::read(path)
+                    .map_err(|e| unloadable(format!("cannot read its module {}: {e}", path.display())))?,
             ),
         };
         let module = runtime.load(&bytes).map_err(|e| unloadable(format!("its module cannot be loaded: {e:?}")))?;

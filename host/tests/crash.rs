@@ -86,11 +86,15 @@ async fn killed_under_load_keeps_every_acknowledged_write() {
     }
     for (id, members) in &acknowledged.groups {
         let group: Value = get(format!("{base}/Groups/{id}")).await.json().await.unwrap();
-        let kept: Vec<String> = group["members"].as_array().map_or(vec![], |m| {
-            m.iter().map(|m| m["value"].as_str().unwrap().to_string()).collect()
-        });
+        let kept: Vec<String> = group["members"]
+            .as_array()
+            .map_or(vec![], |m| m.iter().map(|m| m["value"].as_str().unwrap().to_string()).collect());
         assert_eq!(&kept, members, "group {id} lost members");
     }
-    println!("{} users and {} groups acknowledged before the kill, all kept", acknowledged.users.len(), acknowledged.groups.len());
+    println!(
+        "{} users and {} groups acknowledged before the kill, all kept",
+        acknowledged.users.len(),
+        acknowledged.groups.len()
+    );
     server.stop();
 }

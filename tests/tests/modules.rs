@@ -148,7 +148,12 @@ async fn realm_with_a_broken_module_does_not_stop_the_others() {
     assert!(ready.body["brokenRealms"].get("demo").is_none(), "{}", ready.text);
 
     let refused = server
-        .call_with(reqwest::Method::GET, &format!("{}/realms/broken/scim/v2/Users", server.origin), None, Some(MISBEHAVING_TOKEN))
+        .call_with(
+            reqwest::Method::GET,
+            &format!("{}/realms/broken/scim/v2/Users", server.origin),
+            None,
+            Some(MISBEHAVING_TOKEN),
+        )
         .await;
     refused.assert_scim_error(503);
     assert!(!refused.text.contains("broken.wasm"), "the client learns nothing of the host: {}", refused.text);

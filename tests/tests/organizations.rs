@@ -1,8 +1,8 @@
 //! The organization scope: users are realm users joined to the organization, only members
 //! are visible, DELETE ends the membership, and organization groups admit only members.
 
-use scim_host_e2e::*;
 use scim_host_e2e::reqwest::Method;
+use scim_host_e2e::*;
 use serde_json::json;
 
 #[tokio::test]
@@ -133,7 +133,8 @@ async fn organization_sees_only_its_own_groups_in_a_users_groups() {
     let realm = server.base(Scope::Realm);
     let acme = server.base(Scope::Organization("acme"));
     let id = server.create_user(Scope::Organization("acme"), "ann", "x-ann").await;
-    let realm_group = server.post(&format!("{realm}/Groups"), group("Realm-wide", "g-realm", &[&id])).await.expect(201).id();
+    let realm_group =
+        server.post(&format!("{realm}/Groups"), group("Realm-wide", "g-realm", &[&id])).await.expect(201).id();
     let acme_group = server.post(&format!("{acme}/Groups"), group("Acme", "g-acme", &[&id])).await.expect(201).id();
 
     let seen = server.get(&format!("{acme}/Users/{id}")).await.expect(200);
@@ -197,12 +198,13 @@ async fn uploaded_module_cannot_read_outside_its_organization() {
     let realm = server.base(Scope::Realm);
     let outsider = server.create_user(Scope::Realm, "outsider", "x-out").await;
     let rival = server.create_user(Scope::Organization("globex"), "rival", "x-rival").await;
-    let realm_group = server.post(&format!("{realm}/Groups"), group("Everyone", "g-all", &[&outsider])).await.expect(201).id();
-    let globex_group =
-        server.post(&format!("{}/Groups", server.base(Scope::Organization("globex"))), group("Globex", "g-globex", &[&rival]))
-            .await
-            .expect(201)
-            .id();
+    let realm_group =
+        server.post(&format!("{realm}/Groups"), group("Everyone", "g-all", &[&outsider])).await.expect(201).id();
+    let globex_group = server
+        .post(&format!("{}/Groups", server.base(Scope::Organization("globex"))), group("Globex", "g-globex", &[&rival]))
+        .await
+        .expect(201)
+        .id();
     let before = server.get(&format!("{realm}/Users/{outsider}")).await.expect(200).body;
 
     let module = std::fs::read(MISBEHAVING_GUEST).unwrap();
@@ -224,8 +226,7 @@ async fn uploaded_module_cannot_read_outside_its_organization() {
             server.base(Scope::Organization("acme")),
         );
         let report = server.post(&url, json!({})).await.expect(200).text;
-        let seen: std::collections::BTreeMap<&str, &str> =
-            report.lines().filter_map(|l| l.split_once('=')).collect();
+        let seen: std::collections::BTreeMap<&str, &str> = report.lines().filter_map(|l| l.split_once('=')).collect();
         let hidden = [
             ("get_user", "Ok(None)"),
             ("get_user_selected", "Ok(None)"),
@@ -247,8 +248,20 @@ async fn uploaded_module_cannot_read_outside_its_organization() {
         for call in ["remove_organization_member", "emit_forged", "emit_forged_update", "emit_forged_join"] {
             assert!(seen[call].starts_with("Err(Error::Invalid"), "{call} was allowed: {}\n{report}", seen[call]);
         }
-        for call in ["remove_member", "group_member_ids", "update_user", "set_password", "add_organization_member", "add_member", "update_group"] {
-            assert!(seen[call].starts_with("Err(Error::NotFound"), "{call} reached outside acme: {}\n{report}", seen[call]);
+        for call in [
+            "remove_member",
+            "group_member_ids",
+            "update_user",
+            "set_password",
+            "add_organization_member",
+            "add_member",
+            "update_group",
+        ] {
+            assert!(
+                seen[call].starts_with("Err(Error::NotFound"),
+                "{call} reached outside acme: {}\n{report}",
+                seen[call]
+            );
         }
     }
 

@@ -3,11 +3,11 @@
 //! on the SCIM endpoints, an admitted slot of its realm for as long as it likes.
 
 use axum::body::Body;
+use axum::body::HttpBody as _;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use futures_util::StreamExt as _;
-use axum::body::HttpBody as _;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -338,7 +338,8 @@ impl Runtime {
                 }
             } else if cpu.saturating_sub(state.cpu_at_start) >= long_calls::GRACE {
                 state.long.get_or_insert_with(|| state.long_calls.mark_long());
-                let turn_over = state.permit.as_ref().is_some_and(|p| now.duration_since(p.since) >= long_calls::QUANTUM);
+                let turn_over =
+                    state.permit.as_ref().is_some_and(|p| now.duration_since(p.since) >= long_calls::QUANTUM);
                 if turn_over && state.long_calls.short_calls_running() {
                     // Short calls are waiting for a core: step aside for a while.
                     state.permit = None;

@@ -10,8 +10,8 @@ mod organization_scope;
 mod sql_filter;
 mod sqlite;
 
-pub use scim_directory::*;
 pub use organization_scope::OrganizationScoped;
+pub use scim_directory::*;
 pub use sqlite::SqliteStore;
 
 /// An admin event as stored.

@@ -90,7 +90,8 @@ impl OrganizationScoped {
         groups.sort();
         groups.dedup();
         let owned = self.inner.organization_groups_among(&self.organization, &groups)?;
-        let owned: std::collections::HashSet<&String> = groups.iter().zip(owned).filter_map(|(g, o)| o.then_some(g)).collect();
+        let owned: std::collections::HashSet<&String> =
+            groups.iter().zip(owned).filter_map(|(g, o)| o.then_some(g)).collect();
         Ok(all
             .into_iter()
             .zip(member)
@@ -196,7 +197,8 @@ impl Transaction for OrganizationScoped {
         self.inner.emit(&left, &self.request_id)?;
         if offboarding == Offboarding::Deleted {
             let details = serde_json::json!({ "userName": user.username }).to_string();
-            let deleted = AdminEvent { kind: EventKind::UserDeleted, resource_id: id.to_string(), related_id: None, details };
+            let deleted =
+                AdminEvent { kind: EventKind::UserDeleted, resource_id: id.to_string(), related_id: None, details };
             self.inner.emit(&deleted, &self.request_id)?;
         }
         Ok(true)
@@ -299,7 +301,12 @@ impl Transaction for OrganizationScoped {
 
     /// Only the members a user's creation made, already members: no user outside can be
     /// pulled in.
-    fn add_organization_member(&mut self, organization_id: &str, user_id: &str, _: MembershipType) -> StoreResult<bool> {
+    fn add_organization_member(
+        &mut self,
+        organization_id: &str,
+        user_id: &str,
+        _: MembershipType,
+    ) -> StoreResult<bool> {
         if organization_id == self.organization && self.is_member(user_id)? {
             return Ok(false);
         }

@@ -15,6 +15,11 @@ pub enum Kind {
 
 /// More conditions than this is not a filter a client sends but a denial of service.
 const MAX_CONDITIONS: usize = 500;
+/// How deep a filter's nodes may nest. Compiling recurses once per level on the guest
+/// call's stack, beneath the guest's own frames: a module's chain of 500 `negate`s
+/// overflowed it. The stock handler's filters nest 3 levels per pair of parentheses it
+/// allows (32), so this is above anything it sends.
+pub const MAX_DEPTH: usize = 100;
 
 /// The parameters of a statement being built. Parameter 1 is always the realm.
 pub struct Sql {
@@ -76,7 +81,7 @@ pub fn filter(kind: Kind, nodes: &[FilterNode], sql: &mut Sql) -> StoreResult<Op
         return Ok(None);
     }
     let mut compiler = Compiler { kind, nodes, sql, budget: MAX_CONDITIONS, aliases: 0 };
-    compiler.node(nodes.len() - 1, None).map(Some)
+    compiler.node(nodes.len() - 1, None, 0).map(Some)
 }
 
 /// The item of a list a `some-value` node is testing: the list's name and the SQL
@@ -98,10 +103,14 @@ struct Compiler<'a> {
 }
 
 impl Compiler<'_> {
-    fn node(&mut self, index: usize, at: Option<&Item>) -> StoreResult<String> {
+    fn node(&mut self, index: usize, at: Option<&Item>, depth: usize) -> StoreResult<String> {
         if self.budget == 0 {
             return Err(StoreError::Invalid(format!("the filter has more than {MAX_CONDITIONS} conditions")));
         }
+        if depth >= MAX_DEPTH {
+            return Err(StoreError::Invalid(format!("the filter nests more than {MAX_DEPTH} levels deep")));
+        }
+        let depth = depth + 1;
         self.budget -= 1;
         // Children must come before their parent: this rules out cycles.
         let child = |c: u32| -> StoreResult<usize> {
@@ -120,10 +129,11 @@ impl Compiler<'_> {
                 if children.is_empty() {
                     return Ok(if joiner == " AND " { "1".into() } else { "0".into() });
                 }
-                let parts = children.iter().map(|&c| self.node(child(c)?, at)).collect::<StoreResult<Vec<_>>>()?;
+                let parts =
+                    children.iter().map(|&c| self.node(child(c)?, at, depth)).collect::<StoreResult<Vec<_>>>()?;
                 Ok(format!("({})", parts.join(joiner)))
             }
-            FilterNode::Negate(c) => Ok(format!("(NOT {})", self.node(child(*c)?, at)?)),
+            FilterNode::Negate(c) => Ok(format!("(NOT {})", self.node(child(*c)?, at, depth)?)),
             FilterNode::SomeValue { attribute, node } => {
                 // Some position of the list at which the inner node holds.
                 let (table, owner, key) = attribute_table(self.kind);
@@ -132,7 +142,7 @@ impl Compiler<'_> {
                 let low = self.sql.bind(format!("{attribute}."));
                 let high = self.sql.bind(format!("{attribute}/"));
                 let item = Item { list: attribute, position: format!("{alias}.position") };
-                let inner = self.node(child(*node)?, Some(&item))?;
+                let inner = self.node(child(*node)?, Some(&item), depth)?;
                 Ok(format!(
                     "EXISTS (SELECT 1 FROM {table} {alias} WHERE {alias}.realm = ?1 AND {alias}.{owner} = {key} \
                      AND {alias}.name > {low} AND {alias}.name < {high} AND {inner})"

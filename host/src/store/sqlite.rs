@@ -265,7 +265,8 @@ impl SqliteStore {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
         };
-        conn.execute_batch(&format!("PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};")).map_err(failed)?;
+        conn.execute_batch(&format!("PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};"))
+            .map_err(failed)?;
         // Read the database file through a memory map: a page missing from a connection's
         // own cache is then found in the kernel's page cache without a `pread` and a copy.
         // Each of the 33 connections keeps a cache of its own (2 MiB), so on a large realm
@@ -341,7 +342,8 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         }
     }
     // Members of an earlier version's organizations are unmanaged: what created them is unknown.
-    let managed = conn.prepare("SELECT 1 FROM pragma_table_info('organization_members') WHERE name = 'managed'")?.exists([])?;
+    let managed =
+        conn.prepare("SELECT 1 FROM pragma_table_info('organization_members') WHERE name = 'managed'")?.exists([])?;
     if !managed {
         conn.execute_batch("ALTER TABLE organization_members ADD COLUMN managed INTEGER NOT NULL DEFAULT 0")?;
     }
@@ -1763,7 +1765,9 @@ impl Transaction for SqliteTransaction {
             return Err(StoreError::Invalid("no savepoint is open".into()));
         }
         let conn = self.conn()?;
-        run_cached(conn, "ROLLBACK TO scim_guest").and_then(|()| run_cached(conn, "RELEASE scim_guest")).map_err(classify)?;
+        run_cached(conn, "ROLLBACK TO scim_guest")
+            .and_then(|()| run_cached(conn, "RELEASE scim_guest"))
+            .map_err(classify)?;
         self.savepoints -= 1;
         Ok(())
     }
@@ -2205,6 +2209,63 @@ mod tests {
         let (_dir, store) = store();
         let mut tx = store.begin("r", Access::Read).unwrap();
         assert!(matches!(tx.create_user(&draft("ann", "x1")), Err(StoreError::ReadOnly)));
+    }
+
+    /// A module hands the store a filter as nodes, as deep as it likes: the store walks
+    /// them recursively on the guest call's stack, after the guest's own (up to 512 KiB
+    /// of a 2 MiB thread). The deepest filter it admits must fit in 1 MiB (unoptimized).
+    #[test]
+    fn module_filter_as_deep_as_allowed_does_not_overflow_the_stack() {
+        let (_dir, store) = store();
+        let searched = std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(move || {
+                let mut tx = store.begin("r", Access::Write).unwrap();
+                tx.create_user(&draft("ann", "x-ann")).unwrap();
+                for chain in [|i: u32| FilterNode::Negate(i), |i: u32| FilterNode::AllOf(vec![i])] {
+                    let mut filter = vec![FilterNode::Condition(Condition {
+                        field: Field::Username,
+                        op: Comparator::Eq,
+                        value: "ann".into(),
+                        case_exact: false,
+                    })];
+                    for i in 0..10_000 {
+                        filter.push(chain(i));
+                    }
+                    let query = Query { filter, limit: 10, ..Query::default() };
+                    let refused = tx.search_users(&query).unwrap_err();
+                    assert!(matches!(refused, StoreError::Invalid(_)), "{refused:?}");
+                    query_within_budget(&mut tx, chain);
+                }
+            })
+            .unwrap()
+            .join();
+        assert!(searched.is_ok(), "the search panicked");
+    }
+
+    /// The deepest chain admitted answers as its root condition does.
+    fn query_within_budget(tx: &mut Box<dyn Transaction>, chain: fn(u32) -> FilterNode) {
+        for depth in (1..sql_filter::MAX_DEPTH as u32 + 10).rev() {
+            let mut filter = vec![FilterNode::Condition(Condition {
+                field: Field::Username,
+                op: Comparator::Eq,
+                value: "ann".into(),
+                case_exact: false,
+            })];
+            filter.extend((0..depth).map(chain));
+            let query = Query { filter, limit: 10, ..Query::default() };
+            match tx.search_users(&query) {
+                Ok(page) => {
+                    assert_eq!(depth as usize, sql_filter::MAX_DEPTH - 1, "the root condition is one level more");
+                    // An even number of NOTs, or any AllOf chain, keeps the condition.
+                    let kept = depth % 2 == 0 || matches!(chain(0), FilterNode::AllOf(_));
+                    assert_eq!(page.total, u32::from(kept));
+                    return;
+                }
+                Err(StoreError::Invalid(_)) => continue,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
     }
 
     #[test]

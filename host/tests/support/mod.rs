@@ -68,4 +68,3 @@ impl Demo {
         assert!(exit.success(), "a clean exit on SIGTERM: {exit:?}");
     }
 }
-

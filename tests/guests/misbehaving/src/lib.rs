@@ -37,9 +37,8 @@ mod component {
     /// the query (`user`, `username`, `external_id`, `email`, `group`, `organization`):
     /// what a hostile module would try to reach outside its scope.
     fn probe(scope: &Scope, request: &Request) -> String {
-        let arg = |name: &str| {
-            request.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
-        };
+        let arg =
+            |name: &str| request.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
         let (user, group) = (arg("user"), arg("group"));
         let everything = dir::Query { filter: Vec::new(), organization: None, sort: None, offset: 0, limit: 100 };
         let own = match scope {
@@ -74,12 +73,24 @@ mod component {
         let found = [
             ("get_user", format!("{:?}", dir::get_user(&user).map(|u| u.map(|u| u.id)))),
             ("get_user_selected", format!("{:?}", dir::get_user_selected(&user, &[]).map(|u| u.map(|u| u.id)))),
-            ("get_user_by_username", format!("{:?}", dir::get_user_by_username(&arg("username")).map(|u| u.map(|u| u.id)))),
-            ("get_users_by_attribute", format!("{:?}", dir::get_users_by_attribute("externalId", &arg("external_id")).map(ids))),
+            (
+                "get_user_by_username",
+                format!("{:?}", dir::get_user_by_username(&arg("username")).map(|u| u.map(|u| u.id))),
+            ),
+            (
+                "get_users_by_attribute",
+                format!("{:?}", dir::get_users_by_attribute("externalId", &arg("external_id")).map(ids)),
+            ),
             ("get_users_by_email", format!("{:?}", dir::get_users_by_email(&arg("email")).map(ids))),
             ("search_users", format!("{:?}", dir::search_users(&everything).map(|p| ids(p.users)))),
             ("get_group", format!("{:?}", dir::get_group(&group).map(|g| g.map(|g| g.id)))),
-            ("search_groups", format!("{:?}", dir::search_groups(&everything).map(|p| p.groups.into_iter().map(|g| g.id).collect::<Vec<_>>()))),
+            (
+                "search_groups",
+                format!(
+                    "{:?}",
+                    dir::search_groups(&everything).map(|p| p.groups.into_iter().map(|g| g.id).collect::<Vec<_>>())
+                ),
+            ),
             ("group_member_ids", format!("{:?}", dir::group_member_ids(&group))),
             ("user_groups", format!("{:?}", dir::user_groups(&user).map(|g| g.len()))),
             ("groups_of_users", format!("{:?}", dir::groups_of_users(&[user.clone()]).map(|g| g.concat().len()))),
