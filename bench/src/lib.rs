@@ -93,6 +93,8 @@ impl MemoryTransaction {
 use scim_guest::Directory as _;
 
 impl Transaction for MemoryTransaction {
+    /// Lookups are not capped here: the benchmark's organization scope filters alone.
+    fn bind_lookups_to_organization(&mut self, _organization_id: &str) {}
     fn get_user(&mut self, id: &str) -> StoreResult<Option<s::User>> {
         self.with(|d| d.get_user(id))
     }

@@ -31,6 +31,9 @@ pub struct App {
     pub write_turns: crate::write_turns::WriteTurns,
     /// The admin event streams open now.
     pub event_streams: Arc<crate::http::stream_slots::StreamSlots>,
+    /// Held by every guest call while it runs: a stopping server waits for the calls
+    /// whose clients hung up (they run on to their deadline, on the runtime's timers).
+    pub calls_running: Arc<()>,
     /// The public URL of the server, without a trailing slash: `public_url`, else the
     /// address it listens on (known once it is bound).
     public_base: std::sync::OnceLock<String>,
@@ -79,6 +82,7 @@ impl App {
             write_turns: crate::write_turns::WriteTurns::per_core(),
             public_base: std::sync::OnceLock::new(),
             event_streams: Arc::default(),
+            calls_running: Arc::default(),
         })
     }
 
@@ -100,6 +104,10 @@ async fn serve(
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    // A connection's requests at once: beyond any identity provider's, and few enough that
+    // one HTTP/2 connection is not a few hundred clients (each paused refusal, each call
+    // in flight, is one).
+    builder.http2().max_concurrent_streams(HTTP2_STREAMS);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, _) = tokio::select! {
@@ -127,6 +135,9 @@ async fn serve(
     graceful.shutdown().await;
     Ok(())
 }
+
+/// Requests in flight on one HTTP/2 connection at most.
+const HTTP2_STREAMS: u32 = 32;
 
 /// How long a stopping server waits for guest calls still running (each ends at its
 /// deadline, a few seconds).
@@ -169,8 +180,13 @@ impl Server {
     /// and need the runtime's timers until they end.
     pub async fn wait(mut self) -> anyhow::Result<()> {
         let served = (&mut self.task).await.context("the server task failed")?.context("serving failed");
-        if tokio::time::timeout(CALLS_AT_STOP, self.app.runtime.idle()).await.is_err() {
-            tracing::warn!("guest calls still ran {CALLS_AT_STOP:?} after the server stopped");
+        let stopped = std::time::Instant::now();
+        while Arc::strong_count(&self.app.calls_running) > 1 {
+            if stopped.elapsed() > CALLS_AT_STOP {
+                tracing::warn!("guest calls still ran {CALLS_AT_STOP:?} after the server stopped");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         served
     }

@@ -33,16 +33,20 @@ impl WriteTurns {
         Turn(Arc::new(Mutex::new(Some(permit))))
     }
 
-    /// Waits for `call`, which holds `turn` for at most [`TURN`].
+    /// Waits for `call`, which holds `turn` (its own clone of it) for at most [`TURN`].
     pub async fn hold<T>(turn: Turn, call: JoinHandle<T>) -> Result<T, JoinError> {
-        let mut call = call;
-        tokio::select! {
-            done = &mut call => done,
-            () = tokio::time::sleep(TURN) => {
-                turn.give_back();
-                call.await
+        // The turn's end runs in a task of its own: in this future, it would be dropped
+        // with it when the client hangs up, and the call would keep its turn to its end.
+        // Weak: a call done sooner gives the turn back by dropping its clone.
+        let running = Arc::downgrade(&turn.0);
+        drop(turn);
+        tokio::spawn(async move {
+            tokio::time::sleep(TURN).await;
+            if let Some(turn) = running.upgrade() {
+                Turn(turn).give_back();
             }
-        }
+        });
+        call.await
     }
 }
 

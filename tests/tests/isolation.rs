@@ -136,6 +136,28 @@ async fn client_that_hangs_up_mid_call_does_not_escape_the_realms_concurrency_li
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn client_that_hangs_up_on_looping_writes_does_not_keep_their_write_turns() {
+    let server = std::sync::Arc::new(TestServer::start().await);
+    let limits = json!({ "limits": { "deadline_ms": 3_000, "concurrent_calls": 64 } });
+    server.admin(reqwest::Method::PATCH, "/admin/realms/misbehaving", Some(limits)).await.expect(200);
+    // More looping writes than there are write turns, each abandoned by its client.
+    let loops = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2) + 2;
+    let hang_ups: Vec<_> = (0..loops)
+        .map(|_| {
+            let request = server.client.post(misbehaving(&server, "/loop")).bearer_auth(MISBEHAVING_TOKEN);
+            tokio::spawn(request.timeout(std::time::Duration::from_millis(100)).send())
+        })
+        .collect();
+    for hung_up in hang_ups {
+        assert!(hung_up.await.unwrap().is_err_and(|e| e.is_timeout()));
+    }
+    let started = std::time::Instant::now();
+    server.create_user(Scope::Realm, "meanwhile", "x-meanwhile").await;
+    let waited = started.elapsed();
+    assert!(waited < std::time::Duration::from_millis(1_500), "the write waited {waited:?} for abandoned loops");
+}
+
 /// A call whose client hung up still runs, and needs the runtime's timers to end: a
 /// server that stopped under it would tear them down beneath a sleeping guest.
 #[tokio::test]

@@ -206,6 +206,9 @@ async fn uploaded_module_cannot_read_outside_its_organization() {
         .expect(201)
         .id();
     let before = server.get(&format!("{realm}/Users/{outsider}")).await.expect(200).body;
+    let member = server.create_user(Scope::Organization("acme"), "member", "x-member").await;
+    let acme = server.base(Scope::Organization("acme"));
+    let own_group = server.post(&format!("{acme}/Groups"), group("Acme", "g-acme", &[&member])).await.expect(201).id();
 
     let module = std::fs::read(MISBEHAVING_GUEST).unwrap();
     let uploaded = server
@@ -222,20 +225,20 @@ async fn uploaded_module_cannot_read_outside_its_organization() {
         [(&outsider, "outsider", "x-out", &realm_group), (&rival, "rival", "x-rival", &globex_group)]
     {
         let url = format!(
-            "{}/probe?user={user}&username={username}&external_id={external_id}&email={username}%40example.org&group={group}&organization=globex",
+            "{}/probe?user={user}&username={username}&external_id={external_id}&email={username}%40example.org&group={group}&organization=globex&own_user={member}&own_group={own_group}",
             server.base(Scope::Organization("acme")),
         );
         let report = server.post(&url, json!({})).await.expect(200).text;
         let seen: std::collections::BTreeMap<&str, &str> = report.lines().filter_map(|l| l.split_once('=')).collect();
         let hidden = [
-            ("get_user", "Ok(None)"),
+            ("get_user", "Ok(None)" as &str),
             ("get_user_selected", "Ok(None)"),
             ("get_user_by_username", "Ok(None)"),
             ("get_users_by_attribute", "Ok(\"\")"),
             ("get_users_by_email", "Ok(\"\")"),
-            ("search_users", "Ok(\"\")"),
+            ("search_users", &format!("Ok(\"{member}\")")),
             ("get_group", "Ok(None)"),
-            ("search_groups", "Ok([])"),
+            ("search_groups", &format!("Ok([\"{own_group}\"])")),
             ("user_groups", "Ok(0)"),
             ("groups_of_users", "Ok(0)"),
             ("get_organization", "Ok(None)"),
@@ -245,7 +248,16 @@ async fn uploaded_module_cannot_read_outside_its_organization() {
         for (call, expected) in hidden {
             assert!(seen[call].starts_with(expected), "{call} reached outside acme: {}\n{report}", seen[call]);
         }
-        for call in ["remove_organization_member", "emit_forged", "emit_forged_update", "emit_forged_join"] {
+        assert_eq!(seen["emit_own_update"], "Ok(())", "an event about its own user is the module's to record");
+        for call in [
+            "remove_organization_member",
+            "emit_forged",
+            "emit_forged_update",
+            "emit_forged_join",
+            "emit_join_of_outside_user",
+            "emit_join_to_outside_group",
+            "emit_update_pointing_out",
+        ] {
             assert!(seen[call].starts_with("Err(Error::Invalid"), "{call} was allowed: {}\n{report}", seen[call]);
         }
         for call in [

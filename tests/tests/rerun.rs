@@ -74,6 +74,9 @@ impl Store for Flaky {
 }
 
 impl Transaction for FlakyTransaction {
+    fn bind_lookups_to_organization(&mut self, organization_id: &str) {
+        self.inner.bind_lookups_to_organization(organization_id)
+    }
     fn set_deadline(&mut self, deadline: Deadline) {
         self.inner.set_deadline(deadline)
     }

@@ -182,6 +182,7 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
         scope,
         request: guest_request,
         _admitted: admitted,
+        _running: app.calls_running.clone(),
     });
     // The slot (and, in `call`, the realm's admission) go with the blocking run, not with
     // this future: a client that hangs up mid-call must not free them while its call runs.
@@ -228,6 +229,8 @@ struct Call {
     request: types::Request,
     /// The realm's concurrency permit, held until the last run ends.
     _admitted: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Counts the call among the server's running calls until then.
+    _running: Arc<()>,
 }
 
 /// Why a run gave no response.

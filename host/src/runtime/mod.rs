@@ -100,7 +100,6 @@ pub struct Runtime {
     /// One permit per instance slot of the pool, shared by every server on this runtime:
     /// calls beyond the pool wait for a slot instead of failing to instantiate.
     slots: Arc<tokio::sync::Semaphore>,
-    slot_count: u32,
     /// The cores that calls running longer than a SCIM call should share.
     long_calls: Arc<LongCalls>,
 }
@@ -207,7 +206,6 @@ impl Runtime {
             modules: Mutex::new(HashMap::new()),
             stop_ticker,
             slots,
-            slot_count: calls,
             long_calls: LongCalls::for_this_machine(),
         })
     }
@@ -215,12 +213,6 @@ impl Runtime {
     /// Waits for a free instance slot; the call holds it until the permit is dropped.
     pub async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
         self.slots.clone().acquire_owned().await.expect("the slot semaphore is never closed")
-    }
-
-    /// Returns once no call holds an instance slot.
-    pub async fn idle(&self) {
-        let all = self.slot_count;
-        drop(self.slots.acquire_many(all).await.expect("the slot semaphore is never closed"));
     }
 
     /// Compiles a component (or returns the one already compiled from the same bytes) and

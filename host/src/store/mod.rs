@@ -240,9 +240,11 @@ pub trait Transaction: Send {
     /// the cut-off is interrupted ([`StoreError::PastDeadline`]). Unbounded until set.
     fn set_deadline(&mut self, _deadline: Deadline) {}
     /// Makes lookups (`get_user_by_username`, `get_users_by_email`, `get_*_by_attribute`)
-    /// match only the organization's members and groups in the store itself, so that
-    /// their row cap counts only those. [`OrganizationScoped`] calls it and still filters.
-    fn bind_lookups_to_organization(&mut self, _organization_id: &str) {}
+    /// match only the organization's members and groups in the store itself, so that a
+    /// row cap counts only those. [`OrganizationScoped`] calls it and still filters.
+    /// Required: a backend that ignored it would count the realm's matches against the
+    /// cap, which an organization could then probe.
+    fn bind_lookups_to_organization(&mut self, organization_id: &str);
     /// Since when the transaction holds the store's one writer, if it does.
     fn writer_since(&self) -> Option<std::time::Instant> {
         None

@@ -25,11 +25,13 @@ pub struct OrganizationScoped {
     /// Events of the users this call created, recorded at commit: after the guest's own
     /// `USER_CREATED`, in the order a reader expects.
     joined: Vec<AdminEvent>,
-    /// How many of `joined` each open savepoint keeps when rolled back to.
-    savepoints: Vec<usize>,
     /// Users and groups this call took out of the organization: its events may still
     /// name them.
-    removed: Vec<String>,
+    removed_users: Vec<String>,
+    removed_groups: Vec<String>,
+    /// How much of `joined`, `removed_users` and `removed_groups` each open savepoint
+    /// keeps when rolled back to.
+    savepoints: Vec<(usize, usize, usize)>,
 }
 
 impl OrganizationScoped {
@@ -40,8 +42,9 @@ impl OrganizationScoped {
             organization,
             request_id,
             joined: Vec::new(),
+            removed_users: Vec::new(),
+            removed_groups: Vec::new(),
             savepoints: Vec::new(),
-            removed: Vec::new(),
         }
     }
 
@@ -117,6 +120,9 @@ impl OrganizationScoped {
 }
 
 impl Transaction for OrganizationScoped {
+    /// Already bound, to its own organization.
+    fn bind_lookups_to_organization(&mut self, _organization_id: &str) {}
+
     fn set_deadline(&mut self, deadline: Deadline) {
         self.inner.set_deadline(deadline)
     }
@@ -187,7 +193,7 @@ impl Transaction for OrganizationScoped {
         if offboarding == Offboarding::NotMember {
             return Ok(false);
         }
-        self.removed.push(id.to_string());
+        self.removed_users.push(id.to_string());
         // A user created by this same call joined before it leaves.
         if let Some(at) = self.joined.iter().position(|e| e.resource_id == id) {
             let joined = self.joined.remove(at);
@@ -233,7 +239,7 @@ impl Transaction for OrganizationScoped {
         if self.get_group(id)?.is_none() {
             return Ok(false);
         }
-        self.removed.push(id.to_string());
+        self.removed_groups.push(id.to_string());
         self.inner.delete_group(id)
     }
 
@@ -351,9 +357,15 @@ impl Transaction for OrganizationScoped {
         };
         let membership = matches!(event.kind, EventKind::MemberJoined | EventKind::MemberLeft);
         let in_scope = (membership || related.is_none())
-            && group.is_none_or(|g| self.removed.contains(g) || self.own_group(g).is_ok())
+            && match group {
+                Some(g) => {
+                    self.removed_groups.contains(g)
+                        || self.inner.organization_groups_among(&self.organization, std::slice::from_ref(g))?[0]
+                }
+                None => true,
+            }
             && match user {
-                Some(u) => self.removed.contains(u) || self.is_member(u)?,
+                Some(u) => self.removed_users.contains(u) || self.is_member(u)?,
                 None => !membership,
             };
         if !in_scope {
@@ -367,7 +379,7 @@ impl Transaction for OrganizationScoped {
 
     fn savepoint(&mut self) -> StoreResult<()> {
         self.inner.savepoint()?;
-        self.savepoints.push(self.joined.len());
+        self.savepoints.push((self.joined.len(), self.removed_users.len(), self.removed_groups.len()));
         Ok(())
     }
 
@@ -379,8 +391,10 @@ impl Transaction for OrganizationScoped {
 
     fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
         self.inner.rollback_to_savepoint()?;
-        if let Some(kept) = self.savepoints.pop() {
-            self.joined.truncate(kept);
+        if let Some((joined, users, groups)) = self.savepoints.pop() {
+            self.joined.truncate(joined);
+            self.removed_users.truncate(users);
+            self.removed_groups.truncate(groups);
         }
         Ok(())
     }

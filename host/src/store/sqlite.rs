@@ -1065,29 +1065,34 @@ impl SqliteTransaction {
     }
 
     /// The few rows `condition` picks, in list order. No ORDER BY: with one, SQLite walked
-    /// the realm's list-order index and tested the condition on every row.
+    /// the realm's list-order index and tested the condition on every row. A `lookup` by
+    /// value matches only the bound organization's members and groups, if one is bound.
     fn rows_where<T>(
         &self,
         kind: Kind,
         condition: &str,
         args: &[&dyn rusqlite::ToSql],
+        lookup: bool,
         row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> StoreResult<Vec<T>> {
         let (table, alias, columns) = source(kind);
         let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.realm];
         all.extend_from_slice(args);
         let bound = match &self.organization {
-            Some(organization) => {
+            Some(organization) if lookup => {
                 all.push(organization);
                 let org = all.len();
                 match kind {
+                    // Correlated: one primary-key probe per candidate row, not a list of
+                    // every member built for each lookup.
                     Kind::Users => format!(
-                        " AND u.id IN (SELECT user_id FROM organization_members WHERE realm = ?1 AND organization_id = ?{org})"
+                        " AND EXISTS (SELECT 1 FROM organization_members m \
+                         WHERE m.realm = ?1 AND m.organization_id = ?{org} AND m.user_id = u.id)"
                     ),
                     Kind::Groups => format!(" AND g.organization = ?{org}"),
                 }
             }
-            None => String::new(),
+            _ => String::new(),
         };
         let sql = format!(
             "SELECT {columns} FROM {table} {alias} WHERE {alias}.realm = ?1 AND {condition}{bound} LIMIT {}",
@@ -1119,13 +1124,13 @@ impl SqliteTransaction {
         Ok(Page { total, items: users })
     }
 
-    fn users_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql]) -> StoreResult<Vec<User>> {
-        let users = self.rows_where(Kind::Users, condition, args, user_row)?;
+    fn users_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql], lookup: bool) -> StoreResult<Vec<User>> {
+        let users = self.rows_where(Kind::Users, condition, args, lookup, user_row)?;
         users.into_iter().map(|u| self.with_user_attributes(u)).collect()
     }
 
-    fn groups_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql]) -> StoreResult<Vec<Group>> {
-        let groups = self.rows_where(Kind::Groups, condition, args, group_row)?;
+    fn groups_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql], lookup: bool) -> StoreResult<Vec<Group>> {
+        let groups = self.rows_where(Kind::Groups, condition, args, lookup, group_row)?;
         groups.into_iter().map(|g| self.with_group_attributes(g)).collect()
     }
 
@@ -1304,15 +1309,15 @@ impl Transaction for SqliteTransaction {
     }
 
     fn get_user(&mut self, id: &str) -> StoreResult<Option<User>> {
-        Ok(self.users_where("u.id = ?2", &[&id])?.pop())
+        Ok(self.users_where("u.id = ?2", &[&id], false)?.pop())
     }
 
     fn get_user_by_username(&mut self, username: &str) -> StoreResult<Option<User>> {
-        Ok(self.users_where("u.username_lower = ?2", &[&username.to_lowercase()])?.pop())
+        Ok(self.users_where("u.username_lower = ?2", &[&username.to_lowercase()], true)?.pop())
     }
 
     fn get_users_by_email(&mut self, email: &str) -> StoreResult<Vec<User>> {
-        self.users_where("u.email_lower = ?2", &[&email.to_lowercase()])
+        self.users_where("u.email_lower = ?2", &[&email.to_lowercase()], true)
     }
 
     fn get_users_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<User>> {
@@ -1321,11 +1326,13 @@ impl Transaction for SqliteTransaction {
             return self.users_where(
                 "u.id = (SELECT user_id FROM user_attributes WHERE realm = ?1 AND name = 'externalId' AND value = ?2)",
                 &[&value],
+                true,
             );
         }
         self.users_where(
             "u.id IN (SELECT user_id FROM user_attributes WHERE realm = ?1 AND name = ?2 AND value_lower = ?3 AND value = ?4)",
             &[&name, &value.to_lowercase(), &value],
+            true,
         )
     }
 
@@ -1417,7 +1424,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn get_group(&mut self, id: &str) -> StoreResult<Option<Group>> {
-        Ok(self.groups_where("g.id = ?2", &[&id])?.pop())
+        Ok(self.groups_where("g.id = ?2", &[&id], false)?.pop())
     }
 
     fn get_groups_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<Group>> {
@@ -1426,11 +1433,13 @@ impl Transaction for SqliteTransaction {
             return self.groups_where(
                 "g.id = (SELECT group_id FROM group_attributes WHERE realm = ?1 AND name = 'externalId' AND value = ?2)",
                 &[&value],
+                true,
             );
         }
         self.groups_where(
             "g.id IN (SELECT group_id FROM group_attributes WHERE realm = ?1 AND name = ?2 AND value_lower = ?3 AND value = ?4)",
             &[&name, &value.to_lowercase(), &value],
+            true,
         )
     }
 

@@ -63,12 +63,22 @@ mod component {
         // Events about resources outside the scope, as a module would forge them for the
         // realm's event stream (and whoever reads it).
         let forged_update = dir::AdminEvent { kind: dir::EventKind::UserUpdated, ..forged.clone() };
-        let forged_join = dir::AdminEvent {
+        let join = |group: &str, user: &str| dir::AdminEvent {
             kind: dir::EventKind::MemberJoined,
-            resource_id: group.clone(),
-            related_id: Some(user.clone()),
+            resource_id: group.to_string(),
+            related_id: Some(user.to_string()),
             details: "{}".into(),
         };
+        // With the scope's own user and group (`own_user`, `own_group`) beside an outside
+        // one, and an own user's update pointing outside.
+        let (own_user, own_group) = (arg("own_user"), arg("own_group"));
+        let update_pointing_out = dir::AdminEvent {
+            kind: dir::EventKind::UserUpdated,
+            resource_id: own_user.clone(),
+            related_id: Some(group.clone()),
+            details: "{}".into(),
+        };
+        let own_update = dir::AdminEvent { related_id: None, ..update_pointing_out.clone() };
         let ids = |users: Vec<dir::User>| users.into_iter().map(|u| u.id).collect::<Vec<_>>().join(",");
         let found = [
             ("get_user", format!("{:?}", dir::get_user(&user).map(|u| u.map(|u| u.id)))),
@@ -105,7 +115,11 @@ mod component {
             ("remove_organization_member", format!("{:?}", dir::remove_organization_member(&own, &user))),
             ("emit_forged", format!("{:?}", dir::emit(&forged))),
             ("emit_forged_update", format!("{:?}", dir::emit(&forged_update))),
-            ("emit_forged_join", format!("{:?}", dir::emit(&forged_join))),
+            ("emit_forged_join", format!("{:?}", dir::emit(&join(&group, &user)))),
+            ("emit_join_of_outside_user", format!("{:?}", dir::emit(&join(&own_group, &user)))),
+            ("emit_join_to_outside_group", format!("{:?}", dir::emit(&join(&group, &own_user)))),
+            ("emit_update_pointing_out", format!("{:?}", dir::emit(&update_pointing_out))),
+            ("emit_own_update", format!("{:?}", dir::emit(&own_update))),
             ("delete_user", format!("{:?}", dir::delete_user(&user))),
         ];
         found.iter().map(|(name, what)| format!("{name}={what}\n")).collect()
