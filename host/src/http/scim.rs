@@ -324,8 +324,8 @@ impl Call {
     /// Runs the call in a transaction: a response below 400 commits; anything else rolls
     /// back, so a request applies whole or not at all. A transient store conflict reruns
     /// the call; with `upgrade_on_write`, a read's first write stops it ([`Ran::NeedsWrite`]).
-    /// A write gives its `turn` back at its commit, which may wait for other calls'.
-    /// One run of the call, in the instance slot it holds until it returns.
+    /// A write gives its `turn` back at its commit, which may wait for other calls'. The
+    /// run holds its instance `_slot` until it returns.
     fn run(
         &self,
         access: Access,
