@@ -5,6 +5,10 @@
 //! one core stays free for the short calls of every realm: a realm that loops costs its
 //! neighbours a core, not the machine.
 //!
+//! Turns go round the realms, not the calls: the next permit goes to the realm served
+//! longest ago, so a realm with twenty looping calls and a realm with one heavy call each
+//! get half the turns, not twenty to one.
+//!
 //! A call gives its permit back while it waits outside its own code (a directory call,
 //! which may wait for the store's writer; a WASI poll) and takes one again at its next
 //! epoch tick. Waiting for a permit ends at the call's cut-off. A call that holds the
@@ -15,7 +19,7 @@
 //! busy machine a short call may wait for a core for longer than [`GRACE`], and it must not
 //! then queue behind the long ones.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -72,9 +76,34 @@ impl Drop for LongCall {
 
 struct State {
     free: usize,
-    /// Tickets of the calls waiting, first come first served.
-    waiting: VecDeque<u64>,
+    /// The calls waiting: their ticket and their realm's key.
+    waiting: VecDeque<(u64, usize)>,
     next_ticket: u64,
+    /// Permits given so far.
+    given: u64,
+    /// For each realm served among the last [`REMEMBERED`] permits, the count of permits
+    /// given when it was last served; a realm not in it was served longer ago than any.
+    served: HashMap<usize, u64>,
+}
+
+/// How many permits back a realm's last turn is remembered.
+const REMEMBERED: u64 = 1024;
+
+impl State {
+    /// The ticket of the oldest waiting call of the realm served longest ago.
+    fn next_in_line(&self) -> Option<u64> {
+        let last_turn = |realm: &usize| self.served.get(realm).copied().unwrap_or(0);
+        self.waiting.iter().min_by_key(|(ticket, realm)| (last_turn(realm), *ticket)).map(|(ticket, _)| *ticket)
+    }
+
+    fn give(&mut self, ticket: u64, realm: usize) {
+        self.waiting.retain(|(t, _)| *t != ticket);
+        self.free -= 1;
+        self.given += 1;
+        self.served.insert(realm, self.given);
+        let given = self.given;
+        self.served.retain(|_, last| given - *last < REMEMBERED);
+    }
 }
 
 /// A long call's permit: its turn on the cores long calls share. Given back when dropped.
@@ -91,7 +120,7 @@ impl LongCalls {
     }
 
     pub fn new(permits: usize) -> Arc<LongCalls> {
-        let state = State { free: permits, waiting: VecDeque::new(), next_ticket: 0 };
+        let state = State { free: permits, waiting: VecDeque::new(), next_ticket: 0, given: 0, served: HashMap::new() };
         Arc::new(LongCalls {
             state: Mutex::new(state),
             changed: Condvar::new(),
@@ -117,23 +146,23 @@ impl LongCalls {
         self.running.load(Ordering::Relaxed) > self.long.load(Ordering::Relaxed)
     }
 
-    /// Waits for a permit, in the order asked, until `cutoff`; `None` past it.
-    pub fn take(self: &Arc<Self>, cutoff: Instant) -> Option<Permit> {
+    /// Waits for a permit until `cutoff` (`None` past it): realms in turn, the calls of a
+    /// realm in the order they asked. `realm` is any key that tells realms apart.
+    pub fn take(self: &Arc<Self>, realm: usize, cutoff: Instant) -> Option<Permit> {
         let mut state = self.state.lock().expect("long calls");
         let ticket = state.next_ticket;
         state.next_ticket += 1;
-        state.waiting.push_back(ticket);
+        state.waiting.push_back((ticket, realm));
         loop {
-            if state.free > 0 && state.waiting.front() == Some(&ticket) {
-                state.waiting.pop_front();
-                state.free -= 1;
+            if state.free > 0 && state.next_in_line() == Some(ticket) {
+                state.give(ticket, realm);
                 // The next in line may find a permit free too.
                 self.changed.notify_all();
                 return Some(Permit { calls: self.clone(), since: Instant::now() });
             }
             let left = cutoff.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                state.waiting.retain(|t| *t != ticket);
+                state.waiting.retain(|(t, _)| *t != ticket);
                 self.changed.notify_all();
                 return None;
             }
@@ -163,14 +192,14 @@ mod tests {
     fn long_calls_take_the_permits_in_turn_and_give_up_waiting_at_their_cutoff() {
         let calls = LongCalls::new(1);
         let far = Instant::now() + Duration::from_secs(60);
-        let first = calls.take(far).unwrap();
+        let first = calls.take(1, far).unwrap();
         assert!(!calls.contended());
-        assert!(calls.take(Instant::now() + Duration::from_millis(20)).is_none(), "past its cut-off");
+        assert!(calls.take(1, Instant::now() + Duration::from_millis(20)).is_none(), "past its cut-off");
         assert!(!calls.contended(), "a call that gave up waits no more");
 
         let waiter = {
             let calls = calls.clone();
-            std::thread::spawn(move || calls.take(far).map(|p| p.since))
+            std::thread::spawn(move || calls.take(1, far).map(|p| p.since))
         };
         while !calls.contended() {
             std::thread::yield_now();
@@ -178,5 +207,31 @@ mod tests {
         let released = Instant::now();
         drop(first);
         assert!(waiter.join().unwrap().unwrap() >= released, "the waiter ran once the permit was back");
+    }
+
+    /// Realm 1 asked first, three times; realm 2 once, last: realm 2 gets the second turn.
+    #[test]
+    fn turns_go_round_the_realms_not_the_calls() {
+        let calls = LongCalls::new(1);
+        let far = Instant::now() + Duration::from_secs(60);
+        let holder = calls.take(1, far).unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut waiters = Vec::new();
+        for (name, realm) in [("a1", 1), ("a2", 1), ("a3", 1), ("b", 2)] {
+            let (waiter, order) = (calls.clone(), order.clone());
+            waiters.push(std::thread::spawn(move || {
+                let permit = waiter.take(realm, far).unwrap();
+                order.lock().unwrap().push(name);
+                drop(permit);
+            }));
+            while calls.state.lock().unwrap().waiting.len() < waiters.len() {
+                std::thread::yield_now();
+            }
+        }
+        drop(holder);
+        for waiter in waiters {
+            waiter.join().unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), ["b", "a1", "a2", "a3"]);
     }
 }

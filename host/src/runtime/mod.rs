@@ -340,7 +340,9 @@ impl Runtime {
                     state.permit = None;
                 }
                 if state.permit.is_none() {
-                    state.permit = Some(state.long_calls.take(cutoff).ok_or(PastDeadline)?);
+                    // The realm's limiter tells realms apart: turns go round them.
+                    let realm = state.limiter.as_ref().map_or(0, |l| Arc::as_ptr(l) as usize);
+                    state.permit = Some(state.long_calls.take(realm, cutoff).ok_or(PastDeadline)?);
                 }
             }
             Ok(wasmtime::UpdateDeadline::Continue(1))
