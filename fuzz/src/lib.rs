@@ -137,7 +137,14 @@ fn host() -> &'static (tokio::runtime::Runtime, axum::Router) {
         };
         config.realms.insert("demo".into(), realm);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-        let app = runtime.block_on(async { scim_host::App::new(config) }).expect("the host starts");
+        // Compiled code is kept across processes: afl forks a fresh one every few thousand
+        // inputs, and compiling the guest anew in each took longer than afl's timeout.
+        let compiled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-compiled");
+        let pool = scim_host::runtime::PoolSize { concurrent_calls: 4 };
+        let wasm = scim_host::runtime::Runtime::new(pool, Some(compiled)).expect("the wasm runtime");
+        let app = runtime
+            .block_on(async { scim_host::App::with_runtime(config, std::sync::Arc::new(wasm)) })
+            .expect("the host starts");
         let router = scim_host::http::router(std::sync::Arc::new(app));
         (runtime, router)
     })
