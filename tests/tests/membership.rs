@@ -173,3 +173,25 @@ async fn deleting_a_user_removes_it_from_its_groups() {
     assert_eq!(member_ids(&fetched.body), sorted(&[&b]));
     server.stop().await;
 }
+
+/// The events a module records about what a request removes (a deleted group, its members
+/// leaving) still name the organization's own resources: they are recorded in both scopes.
+#[tokio::test]
+async fn deleting_a_group_with_members_records_its_deletion_in_both_scopes() {
+    let server = TestServer::start().await;
+    for (n, scope) in BOTH_SCOPES.into_iter().enumerate() {
+        let base = server.base(scope);
+        let [a, b, _] = three_users(&server, scope, &format!("gdel{n}")).await;
+        let gid = server
+            .post(&format!("{base}/Groups"), group("Gone", &format!("g-gone{n}"), &[&a, &b]))
+            .await
+            .expect(201)
+            .id();
+        server.delete(&format!("{base}/Groups/{gid}")).await.expect(204);
+        server.get(&format!("{base}/Groups/{gid}")).await.assert_scim_error(404);
+        let events = server.events().await;
+        let deleted = events.iter().filter(|e| e["type"] == "GROUP_DELETED" && e["resourceId"] == gid.as_str());
+        assert_eq!(deleted.count(), 1, "{scope:?}: {events:?}");
+    }
+    server.stop().await;
+}

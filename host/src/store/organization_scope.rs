@@ -104,6 +104,32 @@ impl OrganizationScoped {
             .collect())
     }
 
+    /// Whether an event a guest records names only the organization's users and groups
+    /// (or ones this call removed from it): a user event its user, a group event its
+    /// group, a membership event its group and its user.
+    fn names_only_its_own(&mut self, event: &AdminEvent) -> StoreResult<bool> {
+        let id = event.resource_id.as_str();
+        let (group, user) = match (event.kind, event.related_id.as_deref()) {
+            (EventKind::UserCreated | EventKind::UserUpdated, None) => (None, Some(id)),
+            (EventKind::GroupCreated | EventKind::GroupUpdated | EventKind::GroupDeleted, None) => (Some(id), None),
+            (EventKind::MemberJoined | EventKind::MemberLeft, Some(user)) => (Some(id), Some(user)),
+            _ => return Ok(false),
+        };
+        if let Some(group) = group
+            && !self.removed_groups.iter().any(|g| g == group)
+            && !self.inner.organization_groups_among(&self.organization, &[group.to_string()])?[0]
+        {
+            return Ok(false);
+        }
+        if let Some(user) = user
+            && !self.removed_users.iter().any(|u| u == user)
+            && !self.is_member(user)?
+        {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
     /// An organization membership event about a user.
     fn event(&self, kind: EventKind, user: &str, username: &str, managed: bool) -> AdminEvent {
         let mut details = serde_json::json!({ "userName": username });
@@ -347,28 +373,7 @@ impl Transaction for OrganizationScoped {
         if recorded_by_host {
             return Err(StoreError::Invalid(format!("{} is recorded by the host", event.kind.name())));
         }
-        // What the event names, each of which must be the organization's (or have been,
-        // until this call removed it); a membership event names a group and a user.
-        let related = event.related_id.as_ref();
-        let (group, user) = match event.kind {
-            EventKind::UserCreated | EventKind::UserUpdated => (None, Some(&event.resource_id)),
-            EventKind::MemberJoined | EventKind::MemberLeft => (Some(&event.resource_id), related),
-            _ => (Some(&event.resource_id), None),
-        };
-        let membership = matches!(event.kind, EventKind::MemberJoined | EventKind::MemberLeft);
-        let in_scope = (membership || related.is_none())
-            && match group {
-                Some(g) => {
-                    self.removed_groups.contains(g)
-                        || self.inner.organization_groups_among(&self.organization, std::slice::from_ref(g))?[0]
-                }
-                None => true,
-            }
-            && match user {
-                Some(u) => self.removed_users.contains(u) || self.is_member(u)?,
-                None => !membership,
-            };
-        if !in_scope {
+        if !self.names_only_its_own(event)? {
             return Err(StoreError::Invalid(format!(
                 "{} names a resource outside the organization",
                 event.kind.name()
