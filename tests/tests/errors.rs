@@ -28,6 +28,13 @@ async fn error_bodies_are_scim_json_everywhere() {
     let answer = server.call_with(Method::GET, &format!("{origin}/admin/realms/demo/events"), None, Some(TOKEN)).await;
     answer.assert_scim_error(401);
 
+    // Refused by the router's own extractors (found by fuzzing: they answered in plain
+    // text): a realm name that is not UTF-8 once decoded, a limit that is not a number.
+    for path in ["/admin/realms/%FFdemo/events", "/admin/realms/demo/events?limit=many"] {
+        let answer = server.call_with(Method::GET, &format!("{origin}{path}"), None, Some(ADMIN_TOKEN)).await;
+        answer.assert_scim_error(400);
+    }
+
     let huge = json!({ "schemas": [USER_SCHEMA], "userName": "x".repeat(2 << 20) });
     let answer = server.post(&format!("{}/Users", server.base(Scope::Realm)), huge).await;
     answer.assert_scim_error(413);

@@ -65,6 +65,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .layer(axum::middleware::map_response(errors_as_scim))
         // JSON bodies of the admin API are read before the token is checked: bounded small.
         // (SCIM bodies and modules are read with their own limits, after authentication.)
         .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_BYTES))
@@ -98,6 +99,29 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let body = app.metrics.render();
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
+}
+
+/// Every error of the server is a SCIM error body: axum answers its extractors' refusals
+/// (a path segment that is not UTF-8 once decoded, a query it cannot parse) in plain text,
+/// which an identity provider or the admin CLI cannot read. Found by fuzzing.
+async fn errors_as_scim(response: Response) -> Response {
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if response.status().as_u16() < 400 || json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let mut answer = ScimError::new(parts.status, String::from_utf8_lossy(&text).trim()).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name, value.clone());
+        }
+    }
+    answer
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
