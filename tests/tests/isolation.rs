@@ -13,6 +13,14 @@ async fn call(server: &TestServer, path: &str) -> Answer {
     server.call_with(reqwest::Method::POST, &misbehaving(server, path), None, Some(MISBEHAVING_TOKEN)).await
 }
 
+/// Three calls that run into their deadline or memory cap at once: the realm cools down.
+async fn start_cool_down(server: &TestServer) {
+    let (a, b, c) = tokio::join!(call(server, "/loop"), call(server, "/eat"), call(server, "/loop"));
+    for answer in [a, b, c] {
+        answer.assert_scim_error(503);
+    }
+}
+
 /// The number of users the misbehaving realm holds, as its guest counts them.
 async fn users_in_misbehaving_realm(server: &TestServer) -> String {
     call(server, "/count").await.expect(200).text
@@ -200,10 +208,7 @@ async fn guest_that_writes_then_loops_does_not_hold_other_realms_writes() {
 #[tokio::test]
 async fn realm_that_keeps_hitting_its_deadline_is_refused_during_a_cool_down() {
     let server = TestServer::start().await;
-    let (a, b, c) = tokio::join!(call(&server, "/loop"), call(&server, "/eat"), call(&server, "/loop"));
-    for answer in [a, b, c] {
-        answer.assert_scim_error(503);
-    }
+    start_cool_down(&server).await;
     // Refused before it runs: not even a quick call gets an instance now.
     let instantiations = server.metric("scim_host_instantiations_total").await;
     let refused = call(&server, "/anything").await;
@@ -222,10 +227,7 @@ async fn realm_that_keeps_hitting_its_deadline_is_refused_during_a_cool_down() {
 #[tokio::test]
 async fn tenant_retrying_at_once_during_its_cool_down_gets_few_refusals_a_second() {
     let server = TestServer::start().await;
-    let (a, b, c) = tokio::join!(call(&server, "/loop"), call(&server, "/eat"), call(&server, "/loop"));
-    for answer in [a, b, c] {
-        answer.assert_scim_error(503);
-    }
+    start_cool_down(&server).await;
     let started = std::time::Instant::now();
     let mut refusals = 0;
     while started.elapsed() < std::time::Duration::from_secs(1) {
