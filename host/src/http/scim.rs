@@ -143,8 +143,9 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
     let admitted = match tenant.limiter.admit() {
         Ok(admitted) => admitted,
         Err(refusal) => {
-            if !refusal.pause().is_zero() {
-                tokio::time::sleep(refusal.pause()).await;
+            let pause = refusal.pause();
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
             }
             return Err(refused(&tenant.name, refusal));
         }
