@@ -108,8 +108,8 @@ impl Sandbox {
             upgrade_on_write: false,
             limiter: None,
         };
-        let tx = self.store.begin("bench", Access::Write).unwrap();
-        let outcome = self.runtime.call(&self.module, tx, "bench", self.limits, &input).expect("the guest answers");
+        let tx = self.store.begin("bench", Access::Write, "bench").unwrap();
+        let outcome = self.runtime.call(&self.module, tx, self.limits, &input).expect("the guest answers");
         assert_eq!(outcome.response.status, scenario.expected_status);
         outcome.response
     }

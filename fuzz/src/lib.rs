@@ -10,7 +10,7 @@
 //! - [`http`]: the host's router answers every request without a 500, and every error
 //!   under `/realms` and `/admin` as a SCIM error body.
 
-use scim_guest::memory::MemoryDirectory;
+use scim_directory::memory::MemoryDirectory;
 use scim_guest::{Request, Scope};
 use serde_json::Value;
 use std::sync::OnceLock;

@@ -209,9 +209,9 @@ mod tests {
     use super::*;
     use crate::context::Scope;
     use crate::http::Request;
-    use crate::memory::MemoryDirectory;
     use crate::profile::Profile;
     use proptest::prelude::*;
+    use scim_directory::memory::MemoryDirectory;
     use serde_json::{Value, json};
 
     fn with_ctx<T>(f: impl FnOnce(&Ctx) -> T) -> T {

@@ -1,14 +1,13 @@
 //! The stock SCIM 2.0 handler of scim-host, as a plain library.
 //!
 //! [`handle`] answers one SCIM request against a [`Directory`]. The same code runs
-//! natively (unit tests, benchmarks, [`memory::MemoryDirectory`]) and inside the wasm
+//! natively (unit tests, benchmarks, `scim_directory::memory::MemoryDirectory`) and inside the wasm
 //! component, where `component.rs` implements [`Directory`] with the host's imports.
 //! It knows nothing of SQL, sockets, tenants or tokens.
 
 pub mod arena;
 pub mod bulk;
 pub mod context;
-pub mod directory;
 pub mod discovery;
 pub mod error;
 pub mod filter;
@@ -19,7 +18,6 @@ pub mod http;
 pub mod json_text;
 pub mod listing;
 pub mod memcmp;
-pub mod memory;
 pub mod patch;
 pub mod profile;
 pub mod projection;
@@ -36,3 +34,5 @@ pub use directory::Directory;
 pub use handler::{handle, handle_with};
 pub use http::{Request, Response};
 pub use profile::Profile;
+/// The identity store's contract, as the SCIM logic sees it.
+pub use scim_directory as directory;

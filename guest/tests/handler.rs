@@ -1,8 +1,8 @@
 //! The SCIM logic, called natively against the in-memory directory: the same code the
 //! wasm component runs, without the sandbox or the store.
 
+use scim_directory::memory::MemoryDirectory;
 use scim_guest::directory::EventKind;
-use scim_guest::memory::MemoryDirectory;
 use scim_guest::{Request, Response, Scope, handle};
 use serde_json::{Value, json};
 

@@ -6,13 +6,13 @@
 //! returned as WIT variants; a transient store conflict is a trap that makes the host
 //! roll back and run the whole call again.
 
-use crate::store::{self, StoreError, Transaction};
+use crate::store::{self, DirectoryError, Transaction};
 
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "scim-handler",
     imports: { default: trappable },
-    trappable_error_type: { "scim:host/directory.error" => crate::store::StoreError },
+    trappable_error_type: { "scim:host/directory.error" => crate::store::DirectoryError },
 });
 
 pub use exports::scim::host::handler::Guest as HandlerExport;
@@ -24,8 +24,6 @@ pub use scim::host::types;
 pub struct CallState {
     /// The call's transaction; taken back by the host when the call returns.
     pub transaction: Option<Box<dyn Transaction>>,
-    /// Stamped on every admin event.
-    pub request_id: String,
     /// Set when the store reported a transient conflict: the call must run again.
     pub rerun: bool,
     /// Whether a write in this read transaction stops the call, for the caller to run it
@@ -82,7 +80,7 @@ impl CallState {
         self.transaction.as_ref().and_then(|t| t.writer_since())
     }
 
-    fn tx(&mut self) -> Result<&mut (dyn Transaction + 'static), StoreError> {
+    fn tx(&mut self) -> Result<&mut (dyn Transaction + 'static), DirectoryError> {
         // Out of its own code (perhaps waiting for the store's writer): a long call's turn
         // on the cores goes to the next, and comes back at its next tick.
         self.permit = None;
@@ -90,11 +88,11 @@ impl CallState {
         // The writer's statements are not interrupted (see the store): a call holding it
         // is stopped before its next operation instead.
         if self.writer_since().is_some() && std::time::Instant::now() >= self.cutoff() {
-            return Err(StoreError::PastDeadline);
+            return Err(DirectoryError::PastDeadline);
         }
         self.transaction
             .as_deref_mut()
-            .ok_or_else(|| StoreError::Failed("the call's transaction has already ended".into()))
+            .ok_or_else(|| DirectoryError::Unavailable("the call's transaction has already ended".into()))
     }
 }
 
@@ -230,10 +228,10 @@ fn event_kind(k: wit::EventKind) -> store::EventKind {
 const MAX_SEARCH_LIMIT: u32 = 10_000;
 
 /// A guest's query, refused when it asks for a larger page than one search may return.
-fn bounded(q: wit::Query) -> Result<store::Query, StoreError> {
+fn bounded(q: wit::Query) -> Result<store::Query, DirectoryError> {
     let q = query(q);
     if q.limit > MAX_SEARCH_LIMIT {
-        return Err(StoreError::Invalid(format!("a search returns at most {MAX_SEARCH_LIMIT} rows")));
+        return Err(DirectoryError::Invalid(format!("a search returns at most {MAX_SEARCH_LIMIT} rows")));
     }
     Ok(q)
 }
@@ -241,167 +239,169 @@ fn bounded(q: wit::Query) -> Result<store::Query, StoreError> {
 impl types::Host for CallState {}
 
 impl wit::Host for CallState {
-    fn convert_error(&mut self, error: StoreError) -> wasmtime::Result<wit::Error> {
+    fn convert_error(&mut self, error: DirectoryError) -> wasmtime::Result<wit::Error> {
         Ok(match error {
-            StoreError::NotFound(id) => wit::Error::NotFound(id),
-            StoreError::Conflict { constraint, detail } => {
+            DirectoryError::NotFound(id) => wit::Error::NotFound(id),
+            DirectoryError::Conflict { constraint, detail } => {
                 self.last_conflict = Some((constraint.clone(), detail.clone()));
                 wit::Error::Conflict(wit::Conflict { constraint, detail })
             }
-            StoreError::Invalid(why) => wit::Error::Invalid(why),
-            StoreError::ReadOnly if self.upgrade_on_write => {
+            DirectoryError::Invalid(why) => wit::Error::Invalid(why),
+            DirectoryError::ReadOnly if self.upgrade_on_write => {
                 self.needs_write = true;
                 return Err(NeedsWrite.into());
             }
-            StoreError::ReadOnly => wit::Error::Invalid(StoreError::ReadOnly.to_string()),
-            StoreError::Failed(why) => wit::Error::Unavailable(why),
-            StoreError::Transient(why) => {
+            DirectoryError::ReadOnly => wit::Error::Invalid(DirectoryError::ReadOnly.to_string()),
+            DirectoryError::Unavailable(why) => wit::Error::Unavailable(why),
+            DirectoryError::Transient(why) => {
                 self.rerun = true;
                 return Err(Rerun(why).into());
             }
-            StoreError::PastDeadline => return Err(crate::runtime::PastDeadline.into()),
+            DirectoryError::PastDeadline => return Err(crate::runtime::PastDeadline.into()),
         })
     }
 
-    fn get_user(&mut self, id: String) -> Result<Option<wit::User>, StoreError> {
+    fn get_user(&mut self, id: String) -> Result<Option<wit::User>, DirectoryError> {
         Ok(self.tx()?.get_user(&id)?.map(user))
     }
 
-    fn get_user_selected(&mut self, id: String, attributes: Vec<String>) -> Result<Option<wit::User>, StoreError> {
+    fn get_user_selected(&mut self, id: String, attributes: Vec<String>) -> Result<Option<wit::User>, DirectoryError> {
         Ok(self.tx()?.get_user_selected(&id, &attributes)?.map(user))
     }
 
-    fn get_user_by_username(&mut self, username: String) -> Result<Option<wit::User>, StoreError> {
+    fn get_user_by_username(&mut self, username: String) -> Result<Option<wit::User>, DirectoryError> {
         Ok(self.tx()?.get_user_by_username(&username)?.map(user))
     }
 
-    fn get_users_by_email(&mut self, email: String) -> Result<Vec<wit::User>, StoreError> {
+    fn get_users_by_email(&mut self, email: String) -> Result<Vec<wit::User>, DirectoryError> {
         Ok(users(self.tx()?.get_users_by_email(&email)?))
     }
 
-    fn get_users_by_attribute(&mut self, name: String, value: String) -> Result<Vec<wit::User>, StoreError> {
+    fn get_users_by_attribute(&mut self, name: String, value: String) -> Result<Vec<wit::User>, DirectoryError> {
         Ok(users(self.tx()?.get_users_by_attribute(&name, &value)?))
     }
 
-    fn search_users(&mut self, q: wit::Query) -> Result<wit::UserPage, StoreError> {
+    fn search_users(&mut self, q: wit::Query) -> Result<wit::UserPage, DirectoryError> {
         let q = bounded(q)?;
         let page = self.tx()?.search_users(&q)?;
         Ok(wit::UserPage { total: page.total, users: users(page.items) })
     }
 
-    fn search_users_selected(&mut self, q: wit::Query, attributes: Vec<String>) -> Result<wit::UserPage, StoreError> {
+    fn search_users_selected(
+        &mut self,
+        q: wit::Query,
+        attributes: Vec<String>,
+    ) -> Result<wit::UserPage, DirectoryError> {
         let q = bounded(q)?;
         let page = self.tx()?.search_users_selected(&q, &attributes)?;
         Ok(wit::UserPage { total: page.total, users: users(page.items) })
     }
 
-    fn create_user(&mut self, draft: wit::UserDraft) -> Result<wit::User, StoreError> {
+    fn create_user(&mut self, draft: wit::UserDraft) -> Result<wit::User, DirectoryError> {
         Ok(user(self.tx()?.create_user(&user_draft(draft))?))
     }
 
-    fn update_user(&mut self, id: String, draft: wit::UserDraft) -> Result<wit::User, StoreError> {
+    fn update_user(&mut self, id: String, draft: wit::UserDraft) -> Result<wit::User, DirectoryError> {
         Ok(user(self.tx()?.update_user(&id, &user_draft(draft))?))
     }
 
-    fn delete_user(&mut self, id: String) -> Result<bool, StoreError> {
+    fn delete_user(&mut self, id: String) -> Result<bool, DirectoryError> {
         self.tx()?.delete_user(&id)
     }
 
-    fn get_group(&mut self, id: String) -> Result<Option<wit::Group>, StoreError> {
+    fn get_group(&mut self, id: String) -> Result<Option<wit::Group>, DirectoryError> {
         Ok(self.tx()?.get_group(&id)?.map(group))
     }
 
-    fn get_groups_by_attribute(&mut self, name: String, value: String) -> Result<Vec<wit::Group>, StoreError> {
+    fn get_groups_by_attribute(&mut self, name: String, value: String) -> Result<Vec<wit::Group>, DirectoryError> {
         Ok(self.tx()?.get_groups_by_attribute(&name, &value)?.into_iter().map(group).collect())
     }
 
-    fn search_groups(&mut self, q: wit::Query) -> Result<wit::GroupPage, StoreError> {
+    fn search_groups(&mut self, q: wit::Query) -> Result<wit::GroupPage, DirectoryError> {
         let q = bounded(q)?;
         let page = self.tx()?.search_groups(&q)?;
         Ok(wit::GroupPage { total: page.total, groups: page.items.into_iter().map(group).collect() })
     }
 
-    fn create_group(&mut self, draft: wit::GroupDraft) -> Result<wit::Group, StoreError> {
+    fn create_group(&mut self, draft: wit::GroupDraft) -> Result<wit::Group, DirectoryError> {
         Ok(group(self.tx()?.create_group(&group_draft(draft))?))
     }
 
-    fn update_group(&mut self, id: String, draft: wit::GroupDraft) -> Result<wit::Group, StoreError> {
+    fn update_group(&mut self, id: String, draft: wit::GroupDraft) -> Result<wit::Group, DirectoryError> {
         Ok(group(self.tx()?.update_group(&id, &group_draft(draft))?))
     }
 
-    fn delete_group(&mut self, id: String) -> Result<bool, StoreError> {
+    fn delete_group(&mut self, id: String) -> Result<bool, DirectoryError> {
         self.tx()?.delete_group(&id)
     }
 
-    fn group_members(&mut self, group_id: String) -> Result<Vec<wit::Member>, StoreError> {
+    fn group_members(&mut self, group_id: String) -> Result<Vec<wit::Member>, DirectoryError> {
         let members = self.tx()?.group_members(&group_id)?;
         Ok(members.into_iter().map(|m| wit::Member { user_id: m.user_id, username: m.username }).collect())
     }
 
-    fn group_member_ids(&mut self, group_id: String) -> Result<Vec<String>, StoreError> {
+    fn group_member_ids(&mut self, group_id: String) -> Result<Vec<String>, DirectoryError> {
         self.tx()?.group_member_ids(&group_id)
     }
 
-    fn user_groups(&mut self, user_id: String) -> Result<Vec<wit::Membership>, StoreError> {
+    fn user_groups(&mut self, user_id: String) -> Result<Vec<wit::Membership>, DirectoryError> {
         let groups = self.tx()?.user_groups(&user_id)?;
         Ok(groups.into_iter().map(membership).collect())
     }
 
-    fn groups_of_users(&mut self, user_ids: Vec<String>) -> Result<Vec<Vec<wit::Membership>>, StoreError> {
+    fn groups_of_users(&mut self, user_ids: Vec<String>) -> Result<Vec<Vec<wit::Membership>>, DirectoryError> {
         let groups = self.tx()?.groups_of_users(&user_ids)?;
         Ok(groups.into_iter().map(|of_user| of_user.into_iter().map(membership).collect()).collect())
     }
 
-    fn add_member(&mut self, group_id: String, user_id: String) -> Result<bool, StoreError> {
+    fn add_member(&mut self, group_id: String, user_id: String) -> Result<bool, DirectoryError> {
         self.tx()?.add_member(&group_id, &user_id)
     }
 
-    fn remove_member(&mut self, group_id: String, user_id: String) -> Result<bool, StoreError> {
+    fn remove_member(&mut self, group_id: String, user_id: String) -> Result<bool, DirectoryError> {
         self.tx()?.remove_member(&group_id, &user_id)
     }
 
-    fn get_organization(&mut self, alias: String) -> Result<Option<wit::Organization>, StoreError> {
+    fn get_organization(&mut self, alias: String) -> Result<Option<wit::Organization>, DirectoryError> {
         let organization = self.tx()?.get_organization(&alias)?;
         Ok(organization.map(|o| wit::Organization { id: o.id, alias: o.alias, name: o.name }))
     }
 
-    fn is_organization_member(&mut self, organization_id: String, user_id: String) -> Result<bool, StoreError> {
+    fn is_organization_member(&mut self, organization_id: String, user_id: String) -> Result<bool, DirectoryError> {
         self.tx()?.is_organization_member(&organization_id, &user_id)
     }
 
-    fn add_organization_member(&mut self, organization_id: String, user_id: String) -> Result<bool, StoreError> {
-        self.tx()?.add_organization_member(&organization_id, &user_id, store::MembershipType::Unmanaged)
+    fn add_organization_member(&mut self, organization_id: String, user_id: String) -> Result<bool, DirectoryError> {
+        self.tx()?.add_organization_member(&organization_id, &user_id)
     }
 
-    fn remove_organization_member(&mut self, organization_id: String, user_id: String) -> Result<bool, StoreError> {
+    fn remove_organization_member(&mut self, organization_id: String, user_id: String) -> Result<bool, DirectoryError> {
         self.tx()?.remove_organization_member(&organization_id, &user_id)
     }
 
-    fn set_password(&mut self, user_id: String, password: String) -> Result<(), StoreError> {
-        let hash = crate::credentials::hash_password(&password)?;
-        self.tx()?.set_password_hash(&user_id, &hash)
+    fn set_password(&mut self, user_id: String, password: String) -> Result<(), DirectoryError> {
+        self.tx()?.set_password(&user_id, &password)
     }
 
-    fn savepoint(&mut self) -> Result<(), StoreError> {
+    fn savepoint(&mut self) -> Result<(), DirectoryError> {
         self.tx()?.savepoint()
     }
 
-    fn release_savepoint(&mut self) -> Result<(), StoreError> {
+    fn release_savepoint(&mut self) -> Result<(), DirectoryError> {
         self.tx()?.release_savepoint()
     }
 
-    fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+    fn rollback_to_savepoint(&mut self) -> Result<(), DirectoryError> {
         self.tx()?.rollback_to_savepoint()
     }
 
-    fn emit(&mut self, event: wit::AdminEvent) -> Result<(), StoreError> {
+    fn emit(&mut self, event: wit::AdminEvent) -> Result<(), DirectoryError> {
         let event = store::AdminEvent {
             kind: event_kind(event.kind),
             resource_id: event.resource_id,
             related_id: event.related_id,
             details: event.details,
         };
-        let request_id = self.request_id.clone();
-        self.tx()?.emit(&event, &request_id)
+        self.tx()?.emit(&event)
     }
 }

@@ -2,7 +2,7 @@
 //! the RustCrypto `argon2` crate) before they reach the store. Nothing ever reads a password
 //! back; the hash is kept for the identity store's own use (login, export to Keycloak).
 
-use crate::store::StoreError;
+use crate::store::DirectoryError;
 use argon2::password_hash::{PasswordHasher, SaltString};
 use rand::RngCore;
 
@@ -11,17 +11,18 @@ use rand::RngCore;
 const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// A salted argon2id hash in PHC string form (`$argon2id$v=19$m=19456,t=2,p=1$…`).
-pub fn hash_password(password: &str) -> Result<String, StoreError> {
+pub fn hash_password(password: &str) -> Result<String, DirectoryError> {
     if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
-        return Err(StoreError::Invalid(format!("a password has 1 to {MAX_PASSWORD_BYTES} bytes")));
+        return Err(DirectoryError::Invalid(format!("a password has 1 to {MAX_PASSWORD_BYTES} bytes")));
     }
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError::Failed(format!("a password salt: {e}")))?;
+    let salt =
+        SaltString::encode_b64(&salt).map_err(|e| DirectoryError::Unavailable(format!("a password salt: {e}")))?;
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|e| StoreError::Failed(format!("hashing a password: {e}")))
+        .map_err(|e| DirectoryError::Unavailable(format!("hashing a password: {e}")))
 }
 
 #[cfg(test)]

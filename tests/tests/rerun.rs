@@ -20,56 +20,147 @@ struct FlakyTransaction {
 }
 
 impl Store for Flaky {
-    fn ensure_realm(&self, realm: &str) -> StoreResult<()> {
+    fn ensure_realm(&self, realm: &str) -> DirResult<()> {
         self.inner.ensure_realm(realm)
     }
-    fn ensure_organization(&self, realm: &str, alias: &str, name: &str) -> StoreResult<Organization> {
+    fn ensure_organization(&self, realm: &str, alias: &str, name: &str) -> DirResult<Organization> {
         self.inner.ensure_organization(realm, alias, name)
     }
-    fn begin(&self, realm: &str, access: Access) -> StoreResult<Box<dyn Transaction>> {
+    fn begin(&self, realm: &str, access: Access, request_id: &str) -> DirResult<Box<dyn Transaction>> {
         Ok(Box::new(FlakyTransaction {
-            inner: self.inner.begin(realm, access)?,
+            inner: self.inner.begin(realm, access, request_id)?,
             failures_left: self.failures_left.clone(),
         }))
     }
-    fn events(&self, realm: &str, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
+    fn events(&self, realm: &str, query: &EventQuery) -> DirResult<Vec<StoredEvent>> {
         self.inner.events(realm, query)
     }
-    fn insert_token(&self, token: &StoredToken, event: &OperatorEvent) -> StoreResult<()> {
+    fn insert_token(&self, token: &StoredToken, event: &OperatorEvent) -> DirResult<()> {
         self.inner.insert_token(token, event)
     }
-    fn tokens(&self, realm: &str) -> StoreResult<Vec<StoredToken>> {
+    fn tokens(&self, realm: &str) -> DirResult<Vec<StoredToken>> {
         self.inner.tokens(realm)
     }
-    fn revoke_token(&self, realm: &str, id: &str, event: &OperatorEvent) -> StoreResult<bool> {
+    fn revoke_token(&self, realm: &str, id: &str, event: &OperatorEvent) -> DirResult<bool> {
         self.inner.revoke_token(realm, id, event)
     }
-    fn realms(&self) -> StoreResult<Vec<StoredRealm>> {
+    fn realms(&self) -> DirResult<Vec<StoredRealm>> {
         self.inner.realms()
     }
-    fn create_realm(&self, realm: &StoredRealm, event: &OperatorEvent) -> StoreResult<()> {
+    fn create_realm(&self, realm: &StoredRealm, event: &OperatorEvent) -> DirResult<()> {
         self.inner.create_realm(realm, event)
     }
-    fn update_realm(&self, realm: &str, l: Option<&str>, s: Option<&str>, e: &OperatorEvent) -> StoreResult<bool> {
+    fn update_realm(&self, realm: &str, l: Option<&str>, s: Option<&str>, e: &OperatorEvent) -> DirResult<bool> {
         self.inner.update_realm(realm, l, s, e)
     }
-    fn delete_realm(&self, realm: &str) -> StoreResult<bool> {
+    fn delete_realm(&self, realm: &str) -> DirResult<bool> {
         self.inner.delete_realm(realm)
     }
-    fn organizations(&self, realm: &str) -> StoreResult<Vec<Organization>> {
+    fn organizations(&self, realm: &str) -> DirResult<Vec<Organization>> {
         self.inner.organizations(realm)
     }
-    fn create_organization(&self, r: &str, alias: &str, name: &str, e: &OperatorEvent) -> StoreResult<Organization> {
+    fn create_organization(&self, r: &str, alias: &str, name: &str, e: &OperatorEvent) -> DirResult<Organization> {
         self.inner.create_organization(r, alias, name, e)
     }
-    fn delete_organization(&self, realm: &str, alias: &str, event: &OperatorEvent) -> StoreResult<bool> {
+    fn delete_organization(&self, realm: &str, alias: &str, event: &OperatorEvent) -> DirResult<bool> {
         self.inner.delete_organization(realm, alias, event)
     }
-    fn record(&self, realm: &str, event: &OperatorEvent) -> StoreResult<()> {
+    fn record(&self, realm: &str, event: &OperatorEvent) -> DirResult<()> {
         self.inner.record(realm, event)
     }
-    fn prune_events(&self, before: i64, batch: u32) -> StoreResult<u64> {
+    fn prune_events(&self, before: i64, batch: u32) -> DirResult<u64> {
         self.inner.prune_events(before, batch)
+    }
+}
+
+impl Directory for FlakyTransaction {
+    fn create_user(&mut self, draft: &UserDraft) -> DirResult<User> {
+        let created = self.inner.create_user(draft)?;
+        if self.failures_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(DirectoryError::Transient("database is locked (injected)".into()));
+        }
+        Ok(created)
+    }
+    fn get_user(&mut self, id: &str) -> DirResult<Option<User>> {
+        self.inner.get_user(id)
+    }
+    fn get_user_by_username(&mut self, u: &str) -> DirResult<Option<User>> {
+        self.inner.get_user_by_username(u)
+    }
+    fn get_users_by_email(&mut self, e: &str) -> DirResult<Vec<User>> {
+        self.inner.get_users_by_email(e)
+    }
+    fn get_users_by_attribute(&mut self, n: &str, v: &str) -> DirResult<Vec<User>> {
+        self.inner.get_users_by_attribute(n, v)
+    }
+    fn search_users(&mut self, q: &Query) -> DirResult<Page<User>> {
+        self.inner.search_users(q)
+    }
+    fn update_user(&mut self, id: &str, d: &UserDraft) -> DirResult<User> {
+        self.inner.update_user(id, d)
+    }
+    fn delete_user(&mut self, id: &str) -> DirResult<bool> {
+        self.inner.delete_user(id)
+    }
+    fn get_group(&mut self, id: &str) -> DirResult<Option<Group>> {
+        self.inner.get_group(id)
+    }
+    fn get_groups_by_attribute(&mut self, n: &str, v: &str) -> DirResult<Vec<Group>> {
+        self.inner.get_groups_by_attribute(n, v)
+    }
+    fn search_groups(&mut self, q: &Query) -> DirResult<Page<Group>> {
+        self.inner.search_groups(q)
+    }
+    fn create_group(&mut self, d: &GroupDraft) -> DirResult<Group> {
+        self.inner.create_group(d)
+    }
+    fn update_group(&mut self, id: &str, d: &GroupDraft) -> DirResult<Group> {
+        self.inner.update_group(id, d)
+    }
+    fn delete_group(&mut self, id: &str) -> DirResult<bool> {
+        self.inner.delete_group(id)
+    }
+    fn group_members(&mut self, g: &str) -> DirResult<Vec<Member>> {
+        self.inner.group_members(g)
+    }
+    fn group_member_ids(&mut self, g: &str) -> DirResult<Vec<String>> {
+        self.inner.group_member_ids(g)
+    }
+    fn user_groups(&mut self, u: &str) -> DirResult<Vec<Membership>> {
+        self.inner.user_groups(u)
+    }
+    fn add_member(&mut self, g: &str, u: &str) -> DirResult<bool> {
+        self.inner.add_member(g, u)
+    }
+    fn remove_member(&mut self, g: &str, u: &str) -> DirResult<bool> {
+        self.inner.remove_member(g, u)
+    }
+    fn get_organization(&mut self, a: &str) -> DirResult<Option<Organization>> {
+        self.inner.get_organization(a)
+    }
+    fn is_organization_member(&mut self, o: &str, u: &str) -> DirResult<bool> {
+        self.inner.is_organization_member(o, u)
+    }
+    fn add_organization_member(&mut self, o: &str, u: &str) -> DirResult<bool> {
+        self.inner.add_organization_member(o, u)
+    }
+    fn remove_organization_member(&mut self, o: &str, u: &str) -> DirResult<bool> {
+        self.inner.remove_organization_member(o, u)
+    }
+    fn set_password(&mut self, u: &str, password: &str) -> DirResult<()> {
+        self.inner.set_password(u, password)
+    }
+    fn emit(&mut self, e: &AdminEvent) -> DirResult<()> {
+        self.inner.emit(e)
+    }
+    fn savepoint(&mut self) -> DirResult<()> {
+        self.inner.savepoint()
+    }
+    fn release_savepoint(&mut self) -> DirResult<()> {
+        self.inner.release_savepoint()
+    }
+    fn rollback_to_savepoint(&mut self) -> DirResult<()> {
+        self.inner.rollback_to_savepoint()
     }
 }
 
@@ -83,98 +174,13 @@ impl Transaction for FlakyTransaction {
     fn writer_since(&self) -> Option<std::time::Instant> {
         self.inner.writer_since()
     }
-    fn create_user(&mut self, draft: &UserDraft) -> StoreResult<User> {
-        let created = self.inner.create_user(draft)?;
-        if self.failures_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-            return Err(StoreError::Transient("database is locked (injected)".into()));
-        }
-        Ok(created)
+    fn join_organization(&mut self, o: &str, u: &str, m: MembershipType) -> DirResult<bool> {
+        self.inner.join_organization(o, u, m)
     }
-    fn get_user(&mut self, id: &str) -> StoreResult<Option<User>> {
-        self.inner.get_user(id)
-    }
-    fn get_user_by_username(&mut self, u: &str) -> StoreResult<Option<User>> {
-        self.inner.get_user_by_username(u)
-    }
-    fn get_users_by_email(&mut self, e: &str) -> StoreResult<Vec<User>> {
-        self.inner.get_users_by_email(e)
-    }
-    fn get_users_by_attribute(&mut self, n: &str, v: &str) -> StoreResult<Vec<User>> {
-        self.inner.get_users_by_attribute(n, v)
-    }
-    fn search_users(&mut self, q: &Query) -> StoreResult<Page<User>> {
-        self.inner.search_users(q)
-    }
-    fn update_user(&mut self, id: &str, d: &UserDraft) -> StoreResult<User> {
-        self.inner.update_user(id, d)
-    }
-    fn delete_user(&mut self, id: &str) -> StoreResult<bool> {
-        self.inner.delete_user(id)
-    }
-    fn get_group(&mut self, id: &str) -> StoreResult<Option<Group>> {
-        self.inner.get_group(id)
-    }
-    fn get_groups_by_attribute(&mut self, n: &str, v: &str) -> StoreResult<Vec<Group>> {
-        self.inner.get_groups_by_attribute(n, v)
-    }
-    fn search_groups(&mut self, q: &Query) -> StoreResult<Page<Group>> {
-        self.inner.search_groups(q)
-    }
-    fn create_group(&mut self, d: &GroupDraft) -> StoreResult<Group> {
-        self.inner.create_group(d)
-    }
-    fn update_group(&mut self, id: &str, d: &GroupDraft) -> StoreResult<Group> {
-        self.inner.update_group(id, d)
-    }
-    fn delete_group(&mut self, id: &str) -> StoreResult<bool> {
-        self.inner.delete_group(id)
-    }
-    fn group_members(&mut self, g: &str) -> StoreResult<Vec<Member>> {
-        self.inner.group_members(g)
-    }
-    fn group_member_ids(&mut self, g: &str) -> StoreResult<Vec<String>> {
-        self.inner.group_member_ids(g)
-    }
-    fn user_groups(&mut self, u: &str) -> StoreResult<Vec<Membership>> {
-        self.inner.user_groups(u)
-    }
-    fn add_member(&mut self, g: &str, u: &str) -> StoreResult<bool> {
-        self.inner.add_member(g, u)
-    }
-    fn remove_member(&mut self, g: &str, u: &str) -> StoreResult<bool> {
-        self.inner.remove_member(g, u)
-    }
-    fn get_organization(&mut self, a: &str) -> StoreResult<Option<Organization>> {
-        self.inner.get_organization(a)
-    }
-    fn is_organization_member(&mut self, o: &str, u: &str) -> StoreResult<bool> {
-        self.inner.is_organization_member(o, u)
-    }
-    fn add_organization_member(&mut self, o: &str, u: &str, m: MembershipType) -> StoreResult<bool> {
-        self.inner.add_organization_member(o, u, m)
-    }
-    fn offboard_organization_member(&mut self, o: &str, u: &str) -> StoreResult<Offboarding> {
+    fn offboard_organization_member(&mut self, o: &str, u: &str) -> DirResult<Offboarding> {
         self.inner.offboard_organization_member(o, u)
     }
-    fn remove_organization_member(&mut self, o: &str, u: &str) -> StoreResult<bool> {
-        self.inner.remove_organization_member(o, u)
-    }
-    fn set_password_hash(&mut self, u: &str, hash: &str) -> StoreResult<()> {
-        self.inner.set_password_hash(u, hash)
-    }
-    fn emit(&mut self, e: &AdminEvent, request_id: &str) -> StoreResult<()> {
-        self.inner.emit(e, request_id)
-    }
-    fn savepoint(&mut self) -> StoreResult<()> {
-        self.inner.savepoint()
-    }
-    fn release_savepoint(&mut self) -> StoreResult<()> {
-        self.inner.release_savepoint()
-    }
-    fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
-        self.inner.rollback_to_savepoint()
-    }
-    fn commit(self: Box<Self>) -> StoreResult<()> {
+    fn commit(self: Box<Self>) -> DirResult<()> {
         self.inner.commit()
     }
 }

@@ -2,7 +2,7 @@
 //! its wasm component runs inside scim-host.
 
 use email_username_guest::{BADGE_SCHEMA, PROFILE};
-use scim_guest::memory::MemoryDirectory;
+use scim_directory::memory::MemoryDirectory;
 use scim_guest::{Request, Scope, handle_with};
 use serde_json::{Value, json};
 

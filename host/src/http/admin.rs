@@ -4,7 +4,7 @@
 use super::RequestId;
 use super::error::ScimError;
 use crate::app::App;
-use crate::store::{EventQuery, OperatorEvent, Store, StoreError, StoreResult, StoredEvent};
+use crate::store::{DirResult, DirectoryError, EventQuery, OperatorEvent, Store, StoredEvent};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -32,16 +32,16 @@ pub(super) fn not_allowed(method: &Method, allowed: &'static str) -> ScimError {
 /// 404, a refused operation 400, and a failing store 503.
 pub(super) async fn with_store<T: Send + 'static>(
     app: &Arc<App>,
-    operation: impl FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
+    operation: impl FnOnce(&dyn Store) -> DirResult<T> + Send + 'static,
 ) -> Result<T, ScimError> {
     let store = app.store.clone();
     tokio::task::spawn_blocking(move || operation(store.as_ref()))
         .await
         .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("a store call panicked: {e}")))?
         .map_err(|e| match e {
-            StoreError::Conflict { detail, .. } => ScimError::new(StatusCode::CONFLICT, detail),
-            StoreError::NotFound(what) => ScimError::not_found(format!("{what} does not exist")),
-            StoreError::Invalid(why) => ScimError::new(StatusCode::BAD_REQUEST, why),
+            DirectoryError::Conflict { detail, .. } => ScimError::new(StatusCode::CONFLICT, detail),
+            DirectoryError::NotFound(what) => ScimError::not_found(format!("{what} does not exist")),
+            DirectoryError::Invalid(why) => ScimError::new(StatusCode::BAD_REQUEST, why),
             e => ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store is unavailable: {e}")),
         })
 }

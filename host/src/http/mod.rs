@@ -105,11 +105,8 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 /// (a path segment that is not UTF-8 once decoded, a query it cannot parse) in plain text,
 /// which an identity provider or the admin CLI cannot read. Found by fuzzing.
 async fn errors_as_scim(response: Response) -> Response {
-    let json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
+    let json =
+        response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
     if response.status().as_u16() < 400 || json {
         return response;
     }

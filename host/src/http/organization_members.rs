@@ -7,7 +7,7 @@ use super::RequestId;
 use super::admin::{admin_realm, not_allowed, with_store};
 use super::error::ScimError;
 use crate::app::App;
-use crate::store::{Access, AdminEvent, EventKind, MembershipType, StoreError};
+use crate::store::{Access, AdminEvent, DirectoryError, EventKind, MembershipType};
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -35,10 +35,12 @@ pub async fn member(
         };
         let request_id = request_id.0.clone();
         let changed = with_store(&app, move |store| {
-            let mut tx = store.begin(&realm, Access::Write)?;
-            let Some(found) = tx.get_user(&user)? else { return Err(StoreError::NotFound(format!("user \"{user}\""))) };
+            let mut tx = store.begin(&realm, Access::Write, &request_id)?;
+            let Some(found) = tx.get_user(&user)? else {
+                return Err(DirectoryError::NotFound(format!("user \"{user}\"")));
+            };
             let (changed, kind) = if joining {
-                let joined = tx.add_organization_member(&organization, &user, MembershipType::Unmanaged)?;
+                let joined = tx.join_organization(&organization, &user, MembershipType::Unmanaged)?;
                 (joined, EventKind::OrganizationMemberJoined)
             } else {
                 (tx.remove_organization_member(&organization, &user)?, EventKind::OrganizationMemberLeft)
@@ -46,7 +48,7 @@ pub async fn member(
             if changed {
                 let details = serde_json::json!({ "userName": found.username, "by": "operator" }).to_string();
                 let event = AdminEvent { kind, resource_id: user, related_id: Some(organization), details };
-                tx.emit(&event, &request_id)?;
+                tx.emit(&event)?;
             }
             tx.commit()?;
             Ok(changed)

@@ -9,7 +9,7 @@ use crate::bindings::types;
 use crate::limits::Refusal;
 use crate::metrics::{FailureLabels, RealmLabels};
 use crate::runtime::{CallError, CallInput, CallLimits};
-use crate::store::{Access, OrganizationScoped, StoreError};
+use crate::store::{Access, DirectoryError, OrganizationScoped};
 use crate::tenants::Tenant;
 use crate::upsert_plan::Upsert;
 use crate::write_turns::{Turn, WriteTurns};
@@ -349,14 +349,14 @@ impl Call {
         };
         let mut last = String::new();
         for attempt in 1..=MAX_ATTEMPTS {
-            let transaction = match app.store.begin(&tenant.name, access) {
+            let transaction = match app.store.begin(&tenant.name, access, &request_id.0) {
                 Ok(t) => t,
-                Err(StoreError::Transient(why)) => {
+                Err(DirectoryError::Transient(why)) => {
                     last = why;
                     continue;
                 }
                 // Deleted through the admin API since the request found it.
-                Err(StoreError::NotFound(_)) => {
+                Err(DirectoryError::NotFound(_)) => {
                     return Err(ScimError::not_found(format!("realm \"{}\" does not exist", tenant.name)).into());
                 }
                 Err(e) => return Err(unavailable(request_id, format!("the store is unavailable: {e}")).into()),
@@ -364,13 +364,11 @@ impl Call {
             // In organization scope the guest sees the directory through the organization.
             let transaction: Box<dyn crate::store::Transaction> = match scope {
                 types::Scope::Realm => transaction,
-                types::Scope::Organization(org) => {
-                    Box::new(OrganizationScoped::new(transaction, org.id.clone(), request_id.0.clone()))
-                }
+                types::Scope::Organization(org) => Box::new(OrganizationScoped::new(transaction, org.id.clone())),
             };
             app.metrics.instantiations.inc();
             let started = std::time::Instant::now();
-            let outcome = app.runtime.call(&tenant.module, transaction, &request_id.0, limits, &input);
+            let outcome = app.runtime.call(&tenant.module, transaction, limits, &input);
             let realm_labels = RealmLabels { realm: tenant.name.clone() };
             app.metrics.guest_call_seconds.get_or_create(&realm_labels).observe(started.elapsed().as_secs_f64());
             if let Err(e @ (CallError::Deadline(_) | CallError::Memory(_) | CallError::Trap(_))) = &outcome {
@@ -423,7 +421,7 @@ impl Call {
                 app.metrics.store_commit_seconds.observe(started.elapsed().as_secs_f64());
                 match committed {
                     Ok(()) => {}
-                    Err(StoreError::Transient(why)) => {
+                    Err(DirectoryError::Transient(why)) => {
                         last = why;
                         continue;
                     }

@@ -283,7 +283,6 @@ impl Runtime {
         &self,
         module: &Module,
         mut transaction: Box<dyn Transaction>,
-        request_id: &str,
         limits: CallLimits,
         input: &CallInput<'_>,
     ) -> Result<CallOutcome, CallError> {
@@ -298,7 +297,6 @@ impl Runtime {
             long: None,
             limiter: input.limiter.clone(),
             transaction: Some(transaction),
-            request_id: request_id.to_string(),
             rerun: false,
             upgrade_on_write: input.upgrade_on_write,
             needs_write: false,

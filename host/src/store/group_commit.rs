@@ -12,7 +12,7 @@
 //! before. A call that runs long (a guest looping until its deadline) holds back the
 //! answers of the calls before it in its group, as it holds back every write after it.
 
-use super::StoreError;
+use super::DirectoryError;
 use super::sqlite::{classify, run_cached};
 use crate::metrics::latency_histogram;
 use prometheus_client::metrics::histogram::{Histogram, linear_buckets};
@@ -53,7 +53,7 @@ struct Group {
     started: Instant,
     /// Calls that joined it.
     members: AtomicUsize,
-    outcome: Mutex<Option<Result<(), StoreError>>>,
+    outcome: Mutex<Option<Result<(), DirectoryError>>>,
     decided: Condvar,
 }
 
@@ -67,13 +67,13 @@ impl Group {
         }
     }
 
-    fn decide(&self, outcome: Result<(), StoreError>) {
+    fn decide(&self, outcome: Result<(), DirectoryError>) {
         *self.outcome.lock().expect("group lock") = Some(outcome);
         self.decided.notify_all();
     }
 
     /// Waits for the group's commit (or its rollback).
-    fn wait(&self) -> Result<(), StoreError> {
+    fn wait(&self) -> Result<(), DirectoryError> {
         let outcome = self.outcome.lock().expect("group lock");
         let outcome = self.decided.wait_while(outcome, |o| o.is_none()).expect("group lock");
         outcome.clone().expect("decided")
@@ -109,8 +109,8 @@ impl Writer {
     pub fn join(
         self: &Arc<Self>,
         timeout: Duration,
-        connect: impl FnOnce() -> Result<Connection, StoreError>,
-    ) -> Result<Lease, StoreError> {
+        connect: impl FnOnce() -> Result<Connection, DirectoryError>,
+    ) -> Result<Lease, DirectoryError> {
         let asked = Instant::now();
         let mut state = self.state.lock().expect("writer lock");
         state.waiting += 1;
@@ -118,7 +118,7 @@ impl Writer {
         state.waiting -= 1;
         self.wait_seconds.observe(asked.elapsed().as_secs_f64());
         if state.lent {
-            return Err(StoreError::Failed(format!(
+            return Err(DirectoryError::Unavailable(format!(
                 "the store is busy: the write connection was not free after {} s",
                 timeout.as_secs()
             )));
@@ -167,7 +167,7 @@ impl Writer {
     /// Ends one call's part of its group: keeps or undoes its savepoint, then hands the
     /// open transaction to a waiting call or ends it. With `keep`, returns how the
     /// group's commit went, once it is done.
-    fn end(&self, conn: Connection, lease: &Lease, keep: bool) -> Result<(), StoreError> {
+    fn end(&self, conn: Connection, lease: &Lease, keep: bool) -> Result<(), DirectoryError> {
         let group = lease.group.clone();
         let ended = match (lease.savepoint, keep) {
             (true, true) => run_cached(&conn, "RELEASE scim_call"),
@@ -189,7 +189,7 @@ impl Writer {
             Ok(())
         } else if let Some(why) = broken {
             let _ = run_cached(&conn, "ROLLBACK");
-            Err(StoreError::Transient(format!("the transaction of its write group was rolled back: {why}")))
+            Err(DirectoryError::Transient(format!("the transaction of its write group was rolled back: {why}")))
         } else {
             let mut state = self.state.lock().expect("writer lock");
             let members = group.members.load(Ordering::Relaxed);
@@ -227,7 +227,7 @@ pub(super) struct Lease {
 
 impl Lease {
     /// Keeps the call's changes; returns once they are committed with its group's.
-    pub fn commit(mut self) -> Result<(), StoreError> {
+    pub fn commit(mut self) -> Result<(), DirectoryError> {
         let conn = self.conn.take().expect("a lease holds the connection until it ends");
         self.writer.end(conn, &self, true)
     }
@@ -258,19 +258,19 @@ mod tests {
     /// A writer on a fresh database with a table `t (x UNIQUE)`, and the commits it made.
     fn writer(
         dir: &std::path::Path,
-    ) -> (Arc<Writer>, impl Fn() -> Result<Connection, StoreError> + Clone + Send + use<>, Arc<AtomicUsize>) {
+    ) -> (Arc<Writer>, impl Fn() -> Result<Connection, DirectoryError> + Clone + Send + use<>, Arc<AtomicUsize>) {
         let path = dir.join("t.db");
         Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x TEXT UNIQUE)").unwrap();
         let commits = Arc::new(AtomicUsize::new(0));
         let counted = commits.clone();
         let connect = move || {
-            let mut conn = Connection::open(&path).map_err(|e| StoreError::Failed(e.to_string()))?;
+            let mut conn = Connection::open(&path).map_err(|e| DirectoryError::Unavailable(e.to_string()))?;
             let counted = counted.clone();
             conn.commit_hook(Some(move || {
                 counted.fetch_add(1, Ordering::SeqCst);
                 false
             }))
-            .map_err(|e| StoreError::Failed(e.to_string()))?;
+            .map_err(|e| DirectoryError::Unavailable(e.to_string()))?;
             Ok(conn)
         };
         (Arc::new(Writer::new()), connect, commits)
@@ -305,9 +305,9 @@ mod tests {
         connect: &C,
         xs: [&'static str; 2],
         keeps: fn(&str) -> bool,
-    ) -> Vec<std::thread::JoinHandle<Result<(), StoreError>>>
+    ) -> Vec<std::thread::JoinHandle<Result<(), DirectoryError>>>
     where
-        C: Fn() -> Result<Connection, StoreError> + Clone + Send + 'static,
+        C: Fn() -> Result<Connection, DirectoryError> + Clone + Send + 'static,
     {
         let calls = xs
             .map(|x| {
@@ -387,7 +387,7 @@ mod tests {
             })
         };
         until_waiting(&writer, 1);
-        assert!(matches!(first.commit(), Err(StoreError::Transient(_))));
+        assert!(matches!(first.commit(), Err(DirectoryError::Transient(_))));
         assert!(second.join().unwrap());
         assert!(rows(dir.path()).is_empty());
         assert_eq!(commits.load(Ordering::SeqCst), 0);

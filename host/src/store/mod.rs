@@ -12,6 +12,7 @@ mod sqlite;
 
 pub use organization_scope::OrganizationScoped;
 pub use scim_directory::*;
+
 pub use sqlite::SqliteStore;
 
 /// An admin event as stored.
@@ -35,33 +36,6 @@ pub fn now_millis() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// What a store operation can fail with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// The user, group or organization named does not exist in the realm.
-    #[error("not found: {0}")]
-    NotFound(String),
-    /// A uniqueness rule would be broken (`constraint` names it: `username`, `external-id`).
-    #[error("conflict on {constraint}: {detail}")]
-    Conflict { constraint: String, detail: String },
-    /// The operation cannot be done as asked (a bad query).
-    #[error("invalid: {0}")]
-    Invalid(String),
-    /// A write in a read transaction.
-    #[error("a reading request cannot write")]
-    ReadOnly,
-    /// A concurrent transaction got in the way (busy database, serialization failure):
-    /// rolling back and running the whole call again will succeed.
-    #[error("transient: {0}")]
-    Transient(String),
-    /// The store is broken or unreachable.
-    #[error("store failure: {0}")]
-    Failed(String),
-    /// The call's deadline passed during the operation, which was interrupted.
-    #[error("the call ran past its deadline")]
-    PastDeadline,
-}
-
 /// When a call's store work must stop.
 #[derive(Clone, Copy, Debug)]
 pub struct Deadline {
@@ -77,9 +51,6 @@ impl Deadline {
         writer_since.map_or(self.at, |since| self.at.min(since + self.write_hold))
     }
 }
-
-/// The result of a store operation.
-pub type StoreResult<T> = Result<T, StoreError>;
 
 /// When an answered write survives power loss.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
@@ -105,12 +76,12 @@ pub enum Access {
 pub trait Store: Send + Sync + 'static {
     /// Creates a realm of the configuration if it does not exist (and takes it over from
     /// the admin API if it was created there).
-    fn ensure_realm(&self, realm: &str) -> StoreResult<()>;
+    fn ensure_realm(&self, realm: &str) -> DirResult<()>;
     /// Every realm the store holds, by name.
-    fn realms(&self) -> StoreResult<Vec<StoredRealm>>;
+    fn realms(&self) -> DirResult<Vec<StoredRealm>>;
     /// Creates a realm through the admin API; a realm whose data the store still holds (a
     /// realm dropped from the configuration) is taken over with its data.
-    fn create_realm(&self, realm: &StoredRealm, event: &OperatorEvent) -> StoreResult<()>;
+    fn create_realm(&self, realm: &StoredRealm, event: &OperatorEvent) -> DirResult<()>;
     /// Replaces the limits and settings the admin API set for a realm; false when unknown.
     fn update_realm(
         &self,
@@ -118,14 +89,14 @@ pub trait Store: Send + Sync + 'static {
         limits: Option<&str>,
         settings: Option<&str>,
         event: &OperatorEvent,
-    ) -> StoreResult<bool>;
+    ) -> DirResult<bool>;
     /// Deletes a realm and everything in it (users, groups, organizations, tokens, events);
     /// false when unknown.
-    fn delete_realm(&self, realm: &str) -> StoreResult<bool>;
+    fn delete_realm(&self, realm: &str) -> DirResult<bool>;
     /// Creates the organization (by alias) in the realm if it does not exist; returns it.
-    fn ensure_organization(&self, realm: &str, alias: &str, name: &str) -> StoreResult<Organization>;
+    fn ensure_organization(&self, realm: &str, alias: &str, name: &str) -> DirResult<Organization>;
     /// The organizations of a realm, by alias.
-    fn organizations(&self, realm: &str) -> StoreResult<Vec<Organization>>;
+    fn organizations(&self, realm: &str) -> DirResult<Vec<Organization>>;
     /// Creates an organization; a conflict on `alias` when the realm has one of that alias.
     fn create_organization(
         &self,
@@ -133,25 +104,26 @@ pub trait Store: Send + Sync + 'static {
         alias: &str,
         name: &str,
         event: &OperatorEvent,
-    ) -> StoreResult<Organization>;
+    ) -> DirResult<Organization>;
     /// Deletes an organization with its groups, its memberships and the tokens limited to
     /// it (its users stay in the realm); false when unknown.
-    fn delete_organization(&self, realm: &str, alias: &str, event: &OperatorEvent) -> StoreResult<bool>;
+    fn delete_organization(&self, realm: &str, alias: &str, event: &OperatorEvent) -> DirResult<bool>;
     /// Records a change made outside the store (a module swap) among the realm's events.
-    fn record(&self, realm: &str, event: &OperatorEvent) -> StoreResult<()>;
-    /// Begins the transaction of one guest call in one realm.
-    fn begin(&self, realm: &str, access: Access) -> StoreResult<Box<dyn Transaction>>;
+    fn record(&self, realm: &str, event: &OperatorEvent) -> DirResult<()>;
+    /// Begins the transaction of one guest call in one realm; the admin events it records
+    /// carry `request_id`.
+    fn begin(&self, realm: &str, access: Access, request_id: &str) -> DirResult<Box<dyn Transaction>>;
     /// Admin events of a realm that the query selects, oldest first.
-    fn events(&self, realm: &str, query: &EventQuery) -> StoreResult<Vec<StoredEvent>>;
+    fn events(&self, realm: &str, query: &EventQuery) -> DirResult<Vec<StoredEvent>>;
     /// Deletes at most `batch` of the oldest events of every realm recorded before `before`
     /// (milliseconds since the epoch); returns how many it deleted.
-    fn prune_events(&self, before: i64, batch: u32) -> StoreResult<u64>;
+    fn prune_events(&self, before: i64, batch: u32) -> DirResult<u64>;
     /// Keeps a bearer token's hash (issued through the admin API).
-    fn insert_token(&self, token: &StoredToken, event: &OperatorEvent) -> StoreResult<()>;
+    fn insert_token(&self, token: &StoredToken, event: &OperatorEvent) -> DirResult<()>;
     /// The tokens issued for a realm and not revoked.
-    fn tokens(&self, realm: &str) -> StoreResult<Vec<StoredToken>>;
+    fn tokens(&self, realm: &str) -> DirResult<Vec<StoredToken>>;
     /// Revokes a token; false when the realm has no such token.
-    fn revoke_token(&self, realm: &str, id: &str, event: &OperatorEvent) -> StoreResult<bool>;
+    fn revoke_token(&self, realm: &str, id: &str, event: &OperatorEvent) -> DirResult<bool>;
     /// Adds the store's own metrics to the server's (a store may have none).
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
@@ -233,11 +205,12 @@ pub struct StoredToken {
     pub created_at: i64,
 }
 
-/// One guest call's view of one realm. Dropping it without [`Transaction::commit`] rolls
-/// back.
-pub trait Transaction: Send {
+/// One guest call's view of one realm: the [`Directory`] contract, in one transaction
+/// that [`Transaction::commit`] makes durable and a drop without it rolls back, with what
+/// the host adds around a guest (a deadline, organization binding, offboarding).
+pub trait Transaction: Directory + Send {
     /// Bounds the transaction's work by the call's deadline: an operation still running at
-    /// the cut-off is interrupted ([`StoreError::PastDeadline`]). Unbounded until set.
+    /// the cut-off is interrupted ([`DirectoryError::PastDeadline`]). Unbounded until set.
     fn set_deadline(&mut self, _deadline: Deadline) {}
     /// Makes lookups (`get_user_by_username`, `get_users_by_email`, `get_*_by_attribute`)
     /// match only the organization's members and groups in the store itself, so that a
@@ -250,95 +223,30 @@ pub trait Transaction: Send {
         None
     }
 
-    fn get_user(&mut self, id: &str) -> StoreResult<Option<User>>;
-    /// As `get_user`, carrying only the attributes named.
-    fn get_user_selected(&mut self, id: &str, attributes: &[String]) -> StoreResult<Option<User>> {
-        let mut user = self.get_user(id)?;
-        if let Some(user) = &mut user {
-            user.attributes.retain(|a| attributes.contains(&a.name));
-        }
-        Ok(user)
-    }
-    fn get_user_by_username(&mut self, username: &str) -> StoreResult<Option<User>>;
-    fn get_users_by_email(&mut self, email: &str) -> StoreResult<Vec<User>>;
-    fn get_users_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<User>>;
-    fn search_users(&mut self, query: &Query) -> StoreResult<Page<User>>;
-    /// As `search_users`, each user carrying only the attributes named.
-    fn search_users_selected(&mut self, query: &Query, attributes: &[String]) -> StoreResult<Page<User>> {
-        let mut page = self.search_users(query)?;
-        for user in &mut page.items {
-            user.attributes.retain(|a| attributes.contains(&a.name));
-        }
-        Ok(page)
-    }
-    fn create_user(&mut self, draft: &UserDraft) -> StoreResult<User>;
-    fn update_user(&mut self, id: &str, draft: &UserDraft) -> StoreResult<User>;
-    fn delete_user(&mut self, id: &str) -> StoreResult<bool>;
-
-    fn get_group(&mut self, id: &str) -> StoreResult<Option<Group>>;
-    fn get_groups_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<Group>>;
-    fn search_groups(&mut self, query: &Query) -> StoreResult<Page<Group>>;
-    fn create_group(&mut self, draft: &GroupDraft) -> StoreResult<Group>;
-    fn update_group(&mut self, id: &str, draft: &GroupDraft) -> StoreResult<Group>;
-    fn delete_group(&mut self, id: &str) -> StoreResult<bool>;
-
-    fn group_members(&mut self, group_id: &str) -> StoreResult<Vec<Member>>;
-    /// The members' ids, in the order of `group_members`.
-    fn group_member_ids(&mut self, group_id: &str) -> StoreResult<Vec<String>> {
-        Ok(self.group_members(group_id)?.into_iter().map(|m| m.user_id).collect())
-    }
-    fn user_groups(&mut self, user_id: &str) -> StoreResult<Vec<Membership>>;
-    /// The groups of each user, in the order of `user_ids`.
-    fn groups_of_users(&mut self, user_ids: &[String]) -> StoreResult<Vec<Vec<Membership>>> {
-        user_ids.iter().map(|id| self.user_groups(id)).collect()
-    }
-    /// Adds the user to the group; false when already a member.
-    fn add_member(&mut self, group_id: &str, user_id: &str) -> StoreResult<bool>;
-    /// Removes the user from the group; false when not a member.
-    fn remove_member(&mut self, group_id: &str, user_id: &str) -> StoreResult<bool>;
-
-    fn get_organization(&mut self, alias: &str) -> StoreResult<Option<Organization>>;
-    fn is_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool>;
     /// Whether each user is a member of the organization, in the order of `user_ids`.
-    fn organization_members_among(&mut self, organization_id: &str, user_ids: &[String]) -> StoreResult<Vec<bool>> {
+    fn organization_members_among(&mut self, organization_id: &str, user_ids: &[String]) -> DirResult<Vec<bool>> {
         user_ids.iter().map(|id| self.is_organization_member(organization_id, id)).collect()
     }
     /// Whether each group is owned by the organization, in the order of `group_ids`.
-    fn organization_groups_among(&mut self, organization_id: &str, group_ids: &[String]) -> StoreResult<Vec<bool>> {
+    fn organization_groups_among(&mut self, organization_id: &str, group_ids: &[String]) -> DirResult<Vec<bool>> {
         group_ids
             .iter()
             .map(|id| Ok(self.get_group(id)?.is_some_and(|g| g.organization.as_deref() == Some(organization_id))))
             .collect()
     }
-    /// Makes the user a member of the organization; false (and no change of its type) when
-    /// it already was one.
-    fn add_organization_member(
+    /// Makes the user a member of the organization of this type; false (and no change of
+    /// its type) when it already was one. The contract's `add_organization_member` is
+    /// this with [`MembershipType::Unmanaged`].
+    fn join_organization(
         &mut self,
         organization_id: &str,
         user_id: &str,
         membership: MembershipType,
-    ) -> StoreResult<bool>;
-    /// Removes the user from the organization and from every group of the organization.
-    fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool>;
+    ) -> DirResult<bool>;
     /// Ends a membership Keycloak's way: a managed member that belongs to no other
     /// organization is deleted; any other member only leaves the organization and its groups.
-    fn offboard_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<Offboarding>;
-
-    /// Stores the hash of the user's password (never the password).
-    fn set_password_hash(&mut self, user_id: &str, hash: &str) -> StoreResult<()>;
-
-    /// Records an admin event, stamped with the time and the request that caused it.
-    fn emit(&mut self, event: &AdminEvent, request_id: &str) -> StoreResult<()>;
-
-    /// Opens a savepoint inside the transaction; savepoints nest.
-    fn savepoint(&mut self) -> StoreResult<()>;
-    /// Keeps the changes since the innermost open savepoint and closes it; `Invalid` when
-    /// none is open.
-    fn release_savepoint(&mut self) -> StoreResult<()>;
-    /// Undoes the changes since the innermost open savepoint and closes it; `Invalid` when
-    /// none is open.
-    fn rollback_to_savepoint(&mut self) -> StoreResult<()>;
+    fn offboard_organization_member(&mut self, organization_id: &str, user_id: &str) -> DirResult<Offboarding>;
 
     /// Makes every change of the call durable.
-    fn commit(self: Box<Self>) -> StoreResult<()>;
+    fn commit(self: Box<Self>) -> DirResult<()>;
 }

@@ -3,7 +3,7 @@
 //! columns (lower-cased in Rust, so non-ASCII letters fold too) against a lower-cased
 //! value, which keeps `eq` and `sw` on the indexes.
 
-use super::{Comparator, Condition, Field, FilterNode, SortKey, StoreError, StoreResult};
+use super::{Comparator, Condition, DirResult, DirectoryError, Field, FilterNode, SortKey};
 use rusqlite::types::Value;
 
 /// Which table a query searches.
@@ -76,7 +76,7 @@ fn column(kind: Kind, field: &Field) -> Column {
 }
 
 /// The SQL condition of a filter (the last node is the root); `None` when there is none.
-pub fn filter(kind: Kind, nodes: &[FilterNode], sql: &mut Sql) -> StoreResult<Option<String>> {
+pub fn filter(kind: Kind, nodes: &[FilterNode], sql: &mut Sql) -> DirResult<Option<String>> {
     if nodes.is_empty() {
         return Ok(None);
     }
@@ -103,21 +103,21 @@ struct Compiler<'a> {
 }
 
 impl Compiler<'_> {
-    fn node(&mut self, index: usize, at: Option<&Item>, depth: usize) -> StoreResult<String> {
+    fn node(&mut self, index: usize, at: Option<&Item>, depth: usize) -> DirResult<String> {
         if self.budget == 0 {
-            return Err(StoreError::Invalid(format!("the filter has more than {MAX_CONDITIONS} conditions")));
+            return Err(DirectoryError::Invalid(format!("the filter has more than {MAX_CONDITIONS} conditions")));
         }
         if depth >= MAX_DEPTH {
-            return Err(StoreError::Invalid(format!("the filter nests more than {MAX_DEPTH} levels deep")));
+            return Err(DirectoryError::Invalid(format!("the filter nests more than {MAX_DEPTH} levels deep")));
         }
         let depth = depth + 1;
         self.budget -= 1;
         // Children must come before their parent: this rules out cycles.
-        let child = |c: u32| -> StoreResult<usize> {
+        let child = |c: u32| -> DirResult<usize> {
             if (c as usize) < index {
                 Ok(c as usize)
             } else {
-                Err(StoreError::Invalid(format!(
+                Err(DirectoryError::Invalid(format!(
                     "filter node {index} refers to node {c}, which does not come before it"
                 )))
             }
@@ -129,8 +129,7 @@ impl Compiler<'_> {
                 if children.is_empty() {
                     return Ok(if joiner == " AND " { "1".into() } else { "0".into() });
                 }
-                let parts =
-                    children.iter().map(|&c| self.node(child(c)?, at, depth)).collect::<StoreResult<Vec<_>>>()?;
+                let parts = children.iter().map(|&c| self.node(child(c)?, at, depth)).collect::<DirResult<Vec<_>>>()?;
                 Ok(format!("({})", parts.join(joiner)))
             }
             FilterNode::Negate(c) => Ok(format!("(NOT {})", self.node(child(*c)?, at, depth)?)),
@@ -189,7 +188,7 @@ fn text_test(expr: &str, op: Comparator, value: String, sql: &mut Sql) -> String
     }
 }
 
-fn integer_test(expr: &str, op: Comparator, value: i64, sql: &mut Sql) -> StoreResult<String> {
+fn integer_test(expr: &str, op: Comparator, value: i64, sql: &mut Sql) -> DirResult<String> {
     let symbol = match op {
         Comparator::Eq => "=",
         Comparator::Ne => "<>",
@@ -199,13 +198,13 @@ fn integer_test(expr: &str, op: Comparator, value: i64, sql: &mut Sql) -> StoreR
         Comparator::Le => "<=",
         Comparator::Pr => return Ok("1".into()),
         Comparator::Co | Comparator::Sw | Comparator::Ew => {
-            return Err(StoreError::Invalid(format!("{op:?} does not apply to a date-time or boolean")));
+            return Err(DirectoryError::Invalid(format!("{op:?} does not apply to a date-time or boolean")));
         }
     };
     Ok(format!("{expr} {symbol} {}", sql.bind(value)))
 }
 
-fn condition(kind: Kind, c: &Condition, sql: &mut Sql, at: Option<&Item>) -> StoreResult<String> {
+fn condition(kind: Kind, c: &Condition, sql: &mut Sql, at: Option<&Item>) -> DirResult<String> {
     let folded = |v: &str| if c.case_exact { v.to_string() } else { v.to_lowercase() };
     match column(kind, &c.field) {
         Column::Text { exact, lower } => {
@@ -223,7 +222,7 @@ fn condition(kind: Kind, c: &Condition, sql: &mut Sql, at: Option<&Item>) -> Sto
             let millis = c
                 .value
                 .parse::<i64>()
-                .map_err(|_| StoreError::Invalid(format!("\"{}\" is not a time in milliseconds", c.value)))?;
+                .map_err(|_| DirectoryError::Invalid(format!("\"{}\" is not a time in milliseconds", c.value)))?;
             integer_test(expr, c.op, millis, sql)
         }
         Column::Flag(expr) => {
@@ -233,11 +232,11 @@ fn condition(kind: Kind, c: &Condition, sql: &mut Sql, at: Option<&Item>) -> Sto
             let flag = match c.value.to_ascii_lowercase().as_str() {
                 "true" => 1,
                 "false" => 0,
-                other => return Err(StoreError::Invalid(format!("\"{other}\" is not true or false"))),
+                other => return Err(DirectoryError::Invalid(format!("\"{other}\" is not true or false"))),
             };
             match c.op {
                 Comparator::Eq | Comparator::Ne => integer_test(expr, c.op, flag, sql),
-                op => Err(StoreError::Invalid(format!("{op:?} does not apply to a boolean"))),
+                op => Err(DirectoryError::Invalid(format!("{op:?} does not apply to a boolean"))),
             }
         }
         Column::Attribute(name) => {
@@ -317,7 +316,7 @@ mod tests {
     #[test]
     fn a_node_that_refers_forward_is_refused() {
         let nodes = vec![FilterNode::AllOf(vec![0])];
-        assert!(matches!(filter(Kind::Users, &nodes, &mut Sql::new("r")), Err(StoreError::Invalid(_))));
+        assert!(matches!(filter(Kind::Users, &nodes, &mut Sql::new("r")), Err(DirectoryError::Invalid(_))));
     }
 
     #[test]
@@ -326,7 +325,7 @@ mod tests {
         for i in 0..40 {
             nodes.push(FilterNode::AllOf(vec![i, i]));
         }
-        assert!(matches!(filter(Kind::Users, &nodes, &mut Sql::new("r")), Err(StoreError::Invalid(_))));
+        assert!(matches!(filter(Kind::Users, &nodes, &mut Sql::new("r")), Err(DirectoryError::Invalid(_))));
     }
 
     #[test]

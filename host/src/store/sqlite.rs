@@ -217,12 +217,12 @@ const MAX_CURSORS: usize = 4096;
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, durable at commit, and brings
     /// its schema up to date.
-    pub fn open(path: &Path) -> StoreResult<Self> {
+    pub fn open(path: &Path) -> DirResult<Self> {
         Self::open_with(path, Durability::Full)
     }
 
     /// As [`SqliteStore::open`], with the durability of commits chosen.
-    pub fn open_with(path: &Path, durability: Durability) -> StoreResult<Self> {
+    pub fn open_with(path: &Path, durability: Durability) -> DirResult<Self> {
         disable_memory_statistics();
         let store = SqliteStore {
             path: path.to_path_buf(),
@@ -230,7 +230,7 @@ impl SqliteStore {
             writer: Arc::new(Writer::new()),
             readers: Arc::new(Pool::new(MAX_READERS)),
             checkpoints: checkpointer::start(path)
-                .map_err(|e| StoreError::Failed(format!("cannot open {}: {e}", path.display())))?,
+                .map_err(|e| DirectoryError::Unavailable(format!("cannot open {}: {e}", path.display())))?,
             cursors: Arc::default(),
         };
         let conn = store.connect(Access::Write)?;
@@ -241,14 +241,14 @@ impl SqliteStore {
         Ok(store)
     }
 
-    fn connect(&self, access: Access) -> StoreResult<Connection> {
+    fn connect(&self, access: Access) -> DirResult<Connection> {
         let flags = match access {
             Access::Write => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
             Access::Read => OpenFlags::SQLITE_OPEN_READ_ONLY,
         } | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
         let mut conn = Connection::open_with_flags(&self.path, flags)
-            .map_err(|e| StoreError::Failed(format!("cannot open {}: {e}", self.path.display())))?;
+            .map_err(|e| DirectoryError::Unavailable(format!("cannot open {}: {e}", self.path.display())))?;
         if access == Access::Write {
             self.checkpoints.hook(&mut conn).map_err(failed)?;
             // Each call of a write group runs in a savepoint, whose journal of the pages it
@@ -286,7 +286,7 @@ impl SqliteStore {
     }
 
     /// A pooled read connection, waited for at most `timeout`.
-    fn checkout(&self, timeout: Duration) -> StoreResult<Pooled> {
+    fn checkout(&self, timeout: Duration) -> DirResult<Pooled> {
         let pool = &self.readers;
         match pool.take(timeout)? {
             Some(conn) => Ok(Pooled { conn: Some(conn), pool: pool.clone() }),
@@ -302,7 +302,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` in a short write transaction of the store's own (realm and organization set-up).
-    fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> DirResult<T> {
         let lease = self.join_writer()?;
         // Dropped on error, the lease undoes what `f` did.
         let value = f(&lease).map_err(classify)?;
@@ -311,7 +311,7 @@ impl SqliteStore {
     }
 
     /// The write connection, lent within its write group's transaction.
-    fn join_writer(&self) -> StoreResult<Lease> {
+    fn join_writer(&self) -> DirResult<Lease> {
         self.writer.join(CHECKOUT_TIMEOUT, || self.connect(Access::Write))
     }
 }
@@ -417,14 +417,14 @@ impl Pool {
     }
 
     /// An idle connection, or `None` when the caller may open a new one.
-    fn take(&self, timeout: Duration) -> StoreResult<Option<Connection>> {
+    fn take(&self, timeout: Duration) -> DirResult<Option<Connection>> {
         let state = self.state.lock().expect("pool lock");
         let (mut state, waited) = self
             .returned
             .wait_timeout_while(state, timeout, |s| s.idle.is_empty() && s.out >= self.capacity)
             .expect("pool lock");
         if waited.timed_out() && state.idle.is_empty() && state.out >= self.capacity {
-            return Err(StoreError::Failed(format!(
+            return Err(DirectoryError::Unavailable(format!(
                 "the store is busy: no connection free after {} s",
                 timeout.as_secs()
             )));
@@ -470,20 +470,20 @@ pub(super) fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-fn failed(e: rusqlite::Error) -> StoreError {
-    StoreError::Failed(e.to_string())
+fn failed(e: rusqlite::Error) -> DirectoryError {
+    DirectoryError::Unavailable(e.to_string())
 }
 
 /// Busy and locked databases are transient: the whole call can run again.
-pub(super) fn classify(e: rusqlite::Error) -> StoreError {
+pub(super) fn classify(e: rusqlite::Error) -> DirectoryError {
     match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Transient(e.to_string()),
-        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly,
-        Some(ErrorCode::OperationInterrupted) => StoreError::PastDeadline,
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => DirectoryError::Transient(e.to_string()),
+        Some(ErrorCode::ReadOnly) => DirectoryError::ReadOnly,
+        Some(ErrorCode::OperationInterrupted) => DirectoryError::PastDeadline,
         Some(ErrorCode::ConstraintViolation) => {
-            StoreError::Conflict { constraint: "unique".into(), detail: e.to_string() }
+            DirectoryError::Conflict { constraint: "unique".into(), detail: e.to_string() }
         }
-        _ => StoreError::Failed(e.to_string()),
+        _ => DirectoryError::Unavailable(e.to_string()),
     }
 }
 
@@ -505,7 +505,7 @@ fn organization_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Organization> {
 }
 
 impl Store for SqliteStore {
-    fn ensure_realm(&self, realm: &str) -> StoreResult<()> {
+    fn ensure_realm(&self, realm: &str) -> DirResult<()> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO realms (name, created_at, managed) VALUES (?1, ?2, 0)
@@ -516,7 +516,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn realms(&self) -> StoreResult<Vec<StoredRealm>> {
+    fn realms(&self) -> DirResult<Vec<StoredRealm>> {
         let conn = self.checkout(CHECKOUT_TIMEOUT)?;
         let mut statement = conn
             .prepare_cached("SELECT name, managed, created_at, limits, settings FROM realms ORDER BY name")
@@ -535,7 +535,7 @@ impl Store for SqliteStore {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(classify)
     }
 
-    fn create_realm(&self, realm: &StoredRealm, event: &OperatorEvent) -> StoreResult<()> {
+    fn create_realm(&self, realm: &StoredRealm, event: &OperatorEvent) -> DirResult<()> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO realms (name, created_at, managed, limits, settings) VALUES (?1, ?2, 1, ?3, ?4)
@@ -552,7 +552,7 @@ impl Store for SqliteStore {
         limits: Option<&str>,
         settings: Option<&str>,
         event: &OperatorEvent,
-    ) -> StoreResult<bool> {
+    ) -> DirResult<bool> {
         self.write(|c| {
             let changed = c.execute(
                 "UPDATE realms SET limits = ?2, settings = ?3 WHERE name = ?1",
@@ -565,7 +565,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn delete_realm(&self, realm: &str) -> StoreResult<bool> {
+    fn delete_realm(&self, realm: &str) -> DirResult<bool> {
         self.write(|c| {
             let known = c.query_row("SELECT 1 FROM realms WHERE name = ?1", params![realm], |_| Ok(())).optional()?;
             // Table by table over the realm's index range: much faster than row-by-row
@@ -578,7 +578,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn organizations(&self, realm: &str) -> StoreResult<Vec<Organization>> {
+    fn organizations(&self, realm: &str) -> DirResult<Vec<Organization>> {
         let conn = self.checkout(CHECKOUT_TIMEOUT)?;
         let mut statement = conn
             .prepare_cached("SELECT id, alias, name FROM organizations WHERE realm = ?1 ORDER BY alias")
@@ -593,7 +593,7 @@ impl Store for SqliteStore {
         alias: &str,
         name: &str,
         event: &OperatorEvent,
-    ) -> StoreResult<Organization> {
+    ) -> DirResult<Organization> {
         let created = self.write(|c| {
             let inserted = c.execute(
                 "INSERT OR IGNORE INTO organizations (realm, id, alias, name) VALUES (?1, ?2, ?3, ?4)",
@@ -610,13 +610,13 @@ impl Store for SqliteStore {
             )
             .map(Some)
         })?;
-        created.ok_or_else(|| StoreError::Conflict {
+        created.ok_or_else(|| DirectoryError::Conflict {
             constraint: "alias".into(),
             detail: format!("realm \"{realm}\" already has an organization \"{alias}\""),
         })
     }
 
-    fn delete_organization(&self, realm: &str, alias: &str, event: &OperatorEvent) -> StoreResult<bool> {
+    fn delete_organization(&self, realm: &str, alias: &str, event: &OperatorEvent) -> DirResult<bool> {
         self.write(|c| {
             let id: Option<String> = c
                 .query_row("SELECT id FROM organizations WHERE realm = ?1 AND alias = ?2", params![realm, alias], |r| {
@@ -633,11 +633,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn record(&self, realm: &str, event: &OperatorEvent) -> StoreResult<()> {
+    fn record(&self, realm: &str, event: &OperatorEvent) -> DirResult<()> {
         self.write(|c| insert_event(c, realm, event))
     }
 
-    fn ensure_organization(&self, realm: &str, alias: &str, name: &str) -> StoreResult<Organization> {
+    fn ensure_organization(&self, realm: &str, alias: &str, name: &str) -> DirResult<Organization> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO organizations (realm, id, alias, name) VALUES (?1, ?2, ?3, ?4)
@@ -652,11 +652,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn begin(&self, realm: &str, access: Access) -> StoreResult<Box<dyn Transaction>> {
-        Ok(Box::new(SqliteTransaction::new(self, realm, access)))
+    fn begin(&self, realm: &str, access: Access, request_id: &str) -> DirResult<Box<dyn Transaction>> {
+        Ok(Box::new(SqliteTransaction::new(self, realm, access, request_id)))
     }
 
-    fn insert_token(&self, token: &StoredToken, event: &OperatorEvent) -> StoreResult<()> {
+    fn insert_token(&self, token: &StoredToken, event: &OperatorEvent) -> DirResult<()> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO tokens (id, realm, organization, hash, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -666,7 +666,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn tokens(&self, realm: &str) -> StoreResult<Vec<StoredToken>> {
+    fn tokens(&self, realm: &str) -> DirResult<Vec<StoredToken>> {
         let conn = self.checkout(CHECKOUT_TIMEOUT)?;
         let mut statement = conn
             .prepare_cached(
@@ -688,7 +688,7 @@ impl Store for SqliteStore {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(classify)
     }
 
-    fn revoke_token(&self, realm: &str, id: &str, event: &OperatorEvent) -> StoreResult<bool> {
+    fn revoke_token(&self, realm: &str, id: &str, event: &OperatorEvent) -> DirResult<bool> {
         self.write(|c| {
             let revoked = c.execute("DELETE FROM tokens WHERE realm = ?1 AND id = ?2", params![realm, id])? > 0;
             if revoked {
@@ -702,7 +702,7 @@ impl Store for SqliteStore {
         self.writer.register_metrics(registry);
     }
 
-    fn prune_events(&self, before: i64, batch: u32) -> StoreResult<u64> {
+    fn prune_events(&self, before: i64, batch: u32) -> DirResult<u64> {
         self.write(|c| {
             // Events are numbered in the order they were recorded: the old ones come first,
             // read by the primary key without a scan of the table for their time.
@@ -717,7 +717,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn events(&self, realm: &str, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
+    fn events(&self, realm: &str, query: &EventQuery) -> DirResult<Vec<StoredEvent>> {
         let conn = self.checkout(CHECKOUT_TIMEOUT)?;
         // The kinds travel as one JSON array, so the statement text (and its cache entry)
         // stays the same whatever the filter.
@@ -751,7 +751,7 @@ impl Store for SqliteStore {
 
 impl SqliteStore {
     /// Takes a connection (waiting at most `timeout`) and begins the transaction of one call.
-    fn open_transaction(&self, realm: &str, access: Access, timeout: Duration) -> StoreResult<Held> {
+    fn open_transaction(&self, realm: &str, access: Access, timeout: Duration) -> DirResult<Held> {
         match access {
             Access::Read => {
                 let conn = self.checkout(timeout)?;
@@ -766,7 +766,7 @@ impl SqliteStore {
                     .and_then(|mut s| s.exists(params![realm]))
                     .map_err(classify)?;
                 if !known {
-                    return Err(StoreError::NotFound(format!("realm \"{realm}\"")));
+                    return Err(DirectoryError::NotFound(format!("realm \"{realm}\"")));
                 }
                 Ok(Held::Write(lease))
             }
@@ -799,6 +799,8 @@ struct SqliteTransaction {
     store: SqliteStore,
     access: Access,
     realm: String,
+    /// Stamped on the admin events the call records.
+    request_id: String,
     /// Savepoints the guest holds open.
     savepoints: u32,
     /// The call's deadline, once set.
@@ -854,8 +856,9 @@ impl Drop for Writing {
 const MAX_SAVEPOINTS: u32 = 32;
 
 impl SqliteTransaction {
-    fn new(store: &SqliteStore, realm: &str, access: Access) -> Self {
+    fn new(store: &SqliteStore, realm: &str, access: Access, request_id: &str) -> Self {
         SqliteTransaction {
+            request_id: request_id.to_string(),
             conn: std::cell::OnceCell::new(),
             store: store.clone(),
             access,
@@ -869,7 +872,7 @@ impl SqliteTransaction {
 
     /// The transaction's connection, begun on first use. Its wait for a connection and its
     /// statements end at the call's cut-off.
-    fn conn(&self) -> StoreResult<&Held> {
+    fn conn(&self) -> DirResult<&Held> {
         if let Some(conn) = self.conn.get() {
             return Ok(conn);
         }
@@ -979,7 +982,7 @@ fn external_id(attributes: &[Attribute]) -> Option<&str> {
 }
 
 impl SqliteTransaction {
-    fn attributes(&self, table: &str, owner: &str, id: &str) -> StoreResult<Vec<Attribute>> {
+    fn attributes(&self, table: &str, owner: &str, id: &str) -> DirResult<Vec<Attribute>> {
         let sql = format!("SELECT name, value FROM {table} WHERE realm = ?1 AND {owner} = ?2 ORDER BY name, position");
         let mut statement = self.conn()?.prepare_cached(&sql).map_err(classify)?;
         let mut rows = statement.query(params![self.realm, id]).map_err(classify)?;
@@ -991,14 +994,14 @@ impl SqliteTransaction {
     }
 
     /// Replaces the attributes of an owner.
-    fn write_attributes(&self, table: &str, owner: &str, id: &str, attributes: &[Attribute]) -> StoreResult<()> {
+    fn write_attributes(&self, table: &str, owner: &str, id: &str, attributes: &[Attribute]) -> DirResult<()> {
         let delete = format!("DELETE FROM {table} WHERE realm = ?1 AND {owner} = ?2");
         self.conn()?.prepare_cached(&delete).and_then(|mut s| s.execute(params![self.realm, id])).map_err(classify)?;
         self.insert_attributes(table, owner, id, attributes)
     }
 
     /// Adds the attributes of an owner that has none (one just created).
-    fn insert_attributes(&self, table: &str, owner: &str, id: &str, attributes: &[Attribute]) -> StoreResult<()> {
+    fn insert_attributes(&self, table: &str, owner: &str, id: &str, attributes: &[Attribute]) -> DirResult<()> {
         let insert = format!(
             "INSERT INTO {table} (realm, {owner}, name, position, value, value_lower) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
         );
@@ -1021,7 +1024,7 @@ impl SqliteTransaction {
         owner: &str,
         ids: &[&str],
         names: Option<&[String]>,
-    ) -> StoreResult<HashMap<String, Vec<Attribute>>> {
+    ) -> DirResult<HashMap<String, Vec<Attribute>>> {
         // The ids (and names) travel as one JSON array, so the statement stays the same
         // for any page.
         let named = if names.is_some() { "AND name IN (SELECT value FROM json_each(?3))" } else { "" };
@@ -1045,7 +1048,7 @@ impl SqliteTransaction {
             let (name, value): (String, String) = (row.get(1).map_err(classify)?, row.get(2).map_err(classify)?);
             bytes += name.len() + value.len();
             if bytes > MAX_PAGE_BYTES {
-                return Err(StoreError::Invalid(format!(
+                return Err(DirectoryError::Invalid(format!(
                     "the page holds more than {MAX_PAGE_BYTES} bytes of attributes: ask for fewer resources"
                 )));
             }
@@ -1054,12 +1057,12 @@ impl SqliteTransaction {
         Ok(by_owner)
     }
 
-    fn with_user_attributes(&self, mut user: User) -> StoreResult<User> {
+    fn with_user_attributes(&self, mut user: User) -> DirResult<User> {
         user.attributes = self.attributes("user_attributes", "user_id", &user.id)?;
         Ok(user)
     }
 
-    fn with_group_attributes(&self, mut group: Group) -> StoreResult<Group> {
+    fn with_group_attributes(&self, mut group: Group) -> DirResult<Group> {
         group.attributes = self.attributes("group_attributes", "group_id", &group.id)?;
         Ok(group)
     }
@@ -1074,7 +1077,7 @@ impl SqliteTransaction {
         args: &[&dyn rusqlite::ToSql],
         lookup: bool,
         row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> StoreResult<Vec<T>> {
+    ) -> DirResult<Vec<T>> {
         let (table, alias, columns) = source(kind);
         let mut all: Vec<&dyn rusqlite::ToSql> = vec![&self.realm];
         all.extend_from_slice(args);
@@ -1105,7 +1108,7 @@ impl SqliteTransaction {
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(classify)?;
         if rows.len() > MAX_LOOKUP_ROWS {
-            return Err(StoreError::Invalid(format!(
+            return Err(DirectoryError::Invalid(format!(
                 "the lookup matches more than {MAX_LOOKUP_ROWS} resources: search with a filter and pages instead"
             )));
         }
@@ -1114,7 +1117,7 @@ impl SqliteTransaction {
     }
 
     /// One page of users with their attributes (only those named, when names are given).
-    fn users_page(&self, query: &Query, names: Option<&[String]>) -> StoreResult<Page<User>> {
+    fn users_page(&self, query: &Query, names: Option<&[String]>) -> DirResult<Page<User>> {
         let (total, mut users) = self.search(Kind::Users, query, user_row)?;
         let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
         let mut attributes = self.attributes_of_many("user_attributes", "user_id", &ids, names)?;
@@ -1124,12 +1127,12 @@ impl SqliteTransaction {
         Ok(Page { total, items: users })
     }
 
-    fn users_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql], lookup: bool) -> StoreResult<Vec<User>> {
+    fn users_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql], lookup: bool) -> DirResult<Vec<User>> {
         let users = self.rows_where(Kind::Users, condition, args, lookup, user_row)?;
         users.into_iter().map(|u| self.with_user_attributes(u)).collect()
     }
 
-    fn groups_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql], lookup: bool) -> StoreResult<Vec<Group>> {
+    fn groups_where(&self, condition: &str, args: &[&dyn rusqlite::ToSql], lookup: bool) -> DirResult<Vec<Group>> {
         let groups = self.rows_where(Kind::Groups, condition, args, lookup, group_row)?;
         groups.into_iter().map(|g| self.with_group_attributes(g)).collect()
     }
@@ -1145,7 +1148,7 @@ impl SqliteTransaction {
         kind: Kind,
         query: &Query,
         row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> StoreResult<(u32, Vec<T>)> {
+    ) -> DirResult<(u32, Vec<T>)> {
         let (table, alias, columns) = source(kind);
         let mut sql = Sql::new(&self.realm);
         let mut conditions = vec![format!("{alias}.realm = ?1")];
@@ -1220,21 +1223,21 @@ impl SqliteTransaction {
     }
 
     /// The realm's buckets of users or groups (`table`), in list order: (bucket, count).
-    fn buckets(&self, table: &str) -> StoreResult<Vec<(i64, u32)>> {
+    fn buckets(&self, table: &str) -> DirResult<Vec<(i64, u32)>> {
         self.conn()?
             .prepare_cached("SELECT bucket, count FROM list_buckets WHERE realm = ?1 AND kind = ?2 ORDER BY bucket")
             .and_then(|mut s| s.query_map(params![self.realm, table], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
             .map_err(classify)
     }
 
-    fn check_user_unique(&self, draft: &UserDraft, own: Option<&str>) -> StoreResult<()> {
+    fn check_user_unique(&self, draft: &UserDraft, own: Option<&str>) -> DirResult<()> {
         let taken: Option<String> = self
             .conn()?
             .prepare_cached("SELECT id FROM users WHERE realm = ?1 AND username_lower = ?2")
             .and_then(|mut s| s.query_row(params![self.realm, draft.username.to_lowercase()], |r| r.get(0)).optional())
             .map_err(classify)?;
         if taken.filter(|id| Some(id.as_str()) != own).is_some() {
-            return Err(StoreError::Conflict {
+            return Err(DirectoryError::Conflict {
                 constraint: "username".into(),
                 detail: format!("userName \"{}\" is already taken", draft.username),
             });
@@ -1242,7 +1245,7 @@ impl SqliteTransaction {
         self.check_external_id("user_attributes", "user_id", "user", &draft.attributes, own)
     }
 
-    fn check_group_unique(&self, draft: &GroupDraft, own: Option<&str>) -> StoreResult<()> {
+    fn check_group_unique(&self, draft: &GroupDraft, own: Option<&str>) -> DirResult<()> {
         self.check_external_id("group_attributes", "group_id", "group", &draft.attributes, own)
     }
 
@@ -1254,7 +1257,7 @@ impl SqliteTransaction {
         noun: &str,
         attributes: &[Attribute],
         own: Option<&str>,
-    ) -> StoreResult<()> {
+    ) -> DirResult<()> {
         let Some(value) = external_id(attributes) else { return Ok(()) };
         let sql = format!("SELECT {owner} FROM {table} WHERE realm = ?1 AND name = 'externalId' AND value = ?2");
         let taken: Option<String> = self
@@ -1264,7 +1267,7 @@ impl SqliteTransaction {
             .map_err(classify)?;
         // The detail names the value, never the holder: the caller may not be allowed to see it.
         match taken.filter(|id| Some(id.as_str()) != own) {
-            Some(_) => Err(StoreError::Conflict {
+            Some(_) => Err(DirectoryError::Conflict {
                 constraint: "external-id".into(),
                 detail: format!("externalId \"{value}\" is already used by another {noun}"),
             }),
@@ -1278,7 +1281,7 @@ impl SqliteTransaction {
         sql: &str,
         organization_id: &str,
         ids: &[String],
-    ) -> StoreResult<std::collections::HashSet<String>> {
+    ) -> DirResult<std::collections::HashSet<String>> {
         let ids = serde_json::to_string(ids).expect("strings serialize");
         self.conn()?
             .prepare_cached(sql)
@@ -1286,13 +1289,13 @@ impl SqliteTransaction {
             .map_err(classify)
     }
 
-    fn exists(&self, table: &str, id: &str) -> StoreResult<bool> {
+    fn exists(&self, table: &str, id: &str) -> DirResult<bool> {
         let sql = format!("SELECT 1 FROM {table} WHERE realm = ?1 AND id = ?2");
         self.conn()?.prepare_cached(&sql).and_then(|mut s| s.exists(params![self.realm, id])).map_err(classify)
     }
 
     /// Marks groups as changed (their member lists moved): new version, new lastModified.
-    fn touch_groups(&self, condition: &str, args: &[&dyn rusqlite::ToSql]) -> StoreResult<()> {
+    fn touch_groups(&self, condition: &str, args: &[&dyn rusqlite::ToSql]) -> DirResult<()> {
         let sql = format!(
             "UPDATE groups SET version = version + 1, updated_at = ?2 WHERE realm = ?1 AND id IN ({condition})"
         );
@@ -1303,24 +1306,20 @@ impl SqliteTransaction {
     }
 }
 
-impl Transaction for SqliteTransaction {
-    fn bind_lookups_to_organization(&mut self, organization_id: &str) {
-        self.organization = Some(organization_id.to_string());
-    }
-
-    fn get_user(&mut self, id: &str) -> StoreResult<Option<User>> {
+impl Directory for SqliteTransaction {
+    fn get_user(&mut self, id: &str) -> DirResult<Option<User>> {
         Ok(self.users_where("u.id = ?2", &[&id], false)?.pop())
     }
 
-    fn get_user_by_username(&mut self, username: &str) -> StoreResult<Option<User>> {
+    fn get_user_by_username(&mut self, username: &str) -> DirResult<Option<User>> {
         Ok(self.users_where("u.username_lower = ?2", &[&username.to_lowercase()], true)?.pop())
     }
 
-    fn get_users_by_email(&mut self, email: &str) -> StoreResult<Vec<User>> {
+    fn get_users_by_email(&mut self, email: &str) -> DirResult<Vec<User>> {
         self.users_where("u.email_lower = ?2", &[&email.to_lowercase()], true)
     }
 
-    fn get_users_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<User>> {
+    fn get_users_by_attribute(&mut self, name: &str, value: &str) -> DirResult<Vec<User>> {
         if name == "externalId" {
             // Unique in a realm: one row at most, found without the IN list's temporary table.
             return self.users_where(
@@ -1336,15 +1335,15 @@ impl Transaction for SqliteTransaction {
         )
     }
 
-    fn search_users(&mut self, query: &Query) -> StoreResult<Page<User>> {
+    fn search_users(&mut self, query: &Query) -> DirResult<Page<User>> {
         self.users_page(query, None)
     }
 
-    fn search_users_selected(&mut self, query: &Query, attributes: &[String]) -> StoreResult<Page<User>> {
+    fn search_users_selected(&mut self, query: &Query, attributes: &[String]) -> DirResult<Page<User>> {
         self.users_page(query, Some(attributes))
     }
 
-    fn create_user(&mut self, draft: &UserDraft) -> StoreResult<User> {
+    fn create_user(&mut self, draft: &UserDraft) -> DirResult<User> {
         let _writing = Writing::begin();
         self.check_user_unique(draft, None)?;
         let (id, now) = (new_id(), now_millis());
@@ -1377,7 +1376,7 @@ impl Transaction for SqliteTransaction {
         Ok(User::created(id, draft, now))
     }
 
-    fn update_user(&mut self, id: &str, draft: &UserDraft) -> StoreResult<User> {
+    fn update_user(&mut self, id: &str, draft: &UserDraft) -> DirResult<User> {
         let _writing = Writing::begin();
         self.check_user_unique(draft, Some(id))?;
         let changed = self
@@ -1406,13 +1405,13 @@ impl Transaction for SqliteTransaction {
             })
             .map_err(classify)?;
         if changed == 0 {
-            return Err(StoreError::NotFound(id.to_string()));
+            return Err(DirectoryError::NotFound(id.to_string()));
         }
         self.write_attributes("user_attributes", "user_id", id, &draft.attributes)?;
-        self.get_user(id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+        self.get_user(id)?.ok_or_else(|| DirectoryError::NotFound(id.to_string()))
     }
 
-    fn delete_user(&mut self, id: &str) -> StoreResult<bool> {
+    fn delete_user(&mut self, id: &str) -> DirResult<bool> {
         let _writing = Writing::begin();
         self.touch_groups("SELECT group_id FROM memberships WHERE realm = ?1 AND user_id = ?3", &[&id])?;
         let deleted = self
@@ -1423,11 +1422,11 @@ impl Transaction for SqliteTransaction {
         Ok(deleted > 0)
     }
 
-    fn get_group(&mut self, id: &str) -> StoreResult<Option<Group>> {
+    fn get_group(&mut self, id: &str) -> DirResult<Option<Group>> {
         Ok(self.groups_where("g.id = ?2", &[&id], false)?.pop())
     }
 
-    fn get_groups_by_attribute(&mut self, name: &str, value: &str) -> StoreResult<Vec<Group>> {
+    fn get_groups_by_attribute(&mut self, name: &str, value: &str) -> DirResult<Vec<Group>> {
         if name == "externalId" {
             // As for users.
             return self.groups_where(
@@ -1443,7 +1442,7 @@ impl Transaction for SqliteTransaction {
         )
     }
 
-    fn search_groups(&mut self, query: &Query) -> StoreResult<Page<Group>> {
+    fn search_groups(&mut self, query: &Query) -> DirResult<Page<Group>> {
         let (total, mut groups) = self.search(Kind::Groups, query, group_row)?;
         let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
         let mut attributes = self.attributes_of_many("group_attributes", "group_id", &ids, None)?;
@@ -1453,13 +1452,13 @@ impl Transaction for SqliteTransaction {
         Ok(Page { total, items: groups })
     }
 
-    fn create_group(&mut self, draft: &GroupDraft) -> StoreResult<Group> {
+    fn create_group(&mut self, draft: &GroupDraft) -> DirResult<Group> {
         let _writing = Writing::begin();
         self.check_group_unique(draft, None)?;
         if let Some(organization) = &draft.organization
             && !self.exists("organizations", organization)?
         {
-            return Err(StoreError::NotFound(organization.clone()));
+            return Err(DirectoryError::NotFound(organization.clone()));
         }
         let (id, now) = (new_id(), now_millis());
         self.conn()?
@@ -1476,7 +1475,7 @@ impl Transaction for SqliteTransaction {
         Ok(Group::created(id, draft, now))
     }
 
-    fn update_group(&mut self, id: &str, draft: &GroupDraft) -> StoreResult<Group> {
+    fn update_group(&mut self, id: &str, draft: &GroupDraft) -> DirResult<Group> {
         let _writing = Writing::begin();
         self.check_group_unique(draft, Some(id))?;
         let changed = self
@@ -1488,13 +1487,13 @@ impl Transaction for SqliteTransaction {
             .and_then(|mut s| s.execute(params![self.realm, id, draft.name, draft.name.to_lowercase(), now_millis()]))
             .map_err(classify)?;
         if changed == 0 {
-            return Err(StoreError::NotFound(id.to_string()));
+            return Err(DirectoryError::NotFound(id.to_string()));
         }
         self.write_attributes("group_attributes", "group_id", id, &draft.attributes)?;
-        self.get_group(id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+        self.get_group(id)?.ok_or_else(|| DirectoryError::NotFound(id.to_string()))
     }
 
-    fn delete_group(&mut self, id: &str) -> StoreResult<bool> {
+    fn delete_group(&mut self, id: &str) -> DirResult<bool> {
         let _writing = Writing::begin();
         let deleted = self
             .conn()?
@@ -1504,7 +1503,7 @@ impl Transaction for SqliteTransaction {
         Ok(deleted > 0)
     }
 
-    fn group_members(&mut self, group_id: &str) -> StoreResult<Vec<Member>> {
+    fn group_members(&mut self, group_id: &str) -> DirResult<Vec<Member>> {
         self.conn()?
             .prepare_cached(
                 "SELECT u.id, u.username FROM memberships m JOIN users u ON u.realm = m.realm AND u.id = m.user_id
@@ -1517,7 +1516,7 @@ impl Transaction for SqliteTransaction {
             .map_err(classify)
     }
 
-    fn group_member_ids(&mut self, group_id: &str) -> StoreResult<Vec<String>> {
+    fn group_member_ids(&mut self, group_id: &str) -> DirResult<Vec<String>> {
         // The memberships' covering index alone: no lookup of each member's user.
         self.conn()?
             .prepare_cached("SELECT user_id FROM memberships WHERE realm = ?1 AND group_id = ?2 ORDER BY rowid")
@@ -1525,7 +1524,7 @@ impl Transaction for SqliteTransaction {
             .map_err(classify)
     }
 
-    fn user_groups(&mut self, user_id: &str) -> StoreResult<Vec<Membership>> {
+    fn user_groups(&mut self, user_id: &str) -> DirResult<Vec<Membership>> {
         self.conn()?
             .prepare_cached(
                 "SELECT g.id, g.name FROM memberships m JOIN groups g ON g.realm = m.realm AND g.id = m.group_id
@@ -1540,7 +1539,7 @@ impl Transaction for SqliteTransaction {
             .map_err(classify)
     }
 
-    fn groups_of_users(&mut self, user_ids: &[String]) -> StoreResult<Vec<Vec<Membership>>> {
+    fn groups_of_users(&mut self, user_ids: &[String]) -> DirResult<Vec<Vec<Membership>>> {
         // The ids travel as one JSON array, so the statement stays the same for any page.
         let ids = serde_json::to_string(user_ids).expect("strings serialize");
         let mut statement = self
@@ -1560,11 +1559,11 @@ impl Transaction for SqliteTransaction {
         Ok(user_ids.iter().map(|id| by_user.get(id).cloned().unwrap_or_default()).collect())
     }
 
-    fn add_member(&mut self, group_id: &str, user_id: &str) -> StoreResult<bool> {
+    fn add_member(&mut self, group_id: &str, user_id: &str) -> DirResult<bool> {
         let _writing = Writing::begin();
         for (table, id) in [("groups", group_id), ("users", user_id)] {
             if !self.exists(table, id)? {
-                return Err(StoreError::NotFound(id.to_string()));
+                return Err(DirectoryError::NotFound(id.to_string()));
             }
         }
         let added = self
@@ -1579,7 +1578,7 @@ impl Transaction for SqliteTransaction {
         Ok(added)
     }
 
-    fn remove_member(&mut self, group_id: &str, user_id: &str) -> StoreResult<bool> {
+    fn remove_member(&mut self, group_id: &str, user_id: &str) -> DirResult<bool> {
         let _writing = Writing::begin();
         let removed = self
             .conn()?
@@ -1593,7 +1592,7 @@ impl Transaction for SqliteTransaction {
         Ok(removed)
     }
 
-    fn get_organization(&mut self, alias: &str) -> StoreResult<Option<Organization>> {
+    fn get_organization(&mut self, alias: &str) -> DirResult<Option<Organization>> {
         self.conn()?
             .prepare_cached("SELECT id, alias, name FROM organizations WHERE realm = ?1 AND alias = ?2")
             .and_then(|mut s| {
@@ -1605,7 +1604,7 @@ impl Transaction for SqliteTransaction {
             .map_err(classify)
     }
 
-    fn is_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
+    fn is_organization_member(&mut self, organization_id: &str, user_id: &str) -> DirResult<bool> {
         self.conn()?
             .prepare_cached(
                 "SELECT 1 FROM organization_members WHERE realm = ?1 AND organization_id = ?2 AND user_id = ?3",
@@ -1614,7 +1613,112 @@ impl Transaction for SqliteTransaction {
             .map_err(classify)
     }
 
-    fn organization_members_among(&mut self, organization_id: &str, user_ids: &[String]) -> StoreResult<Vec<bool>> {
+    fn add_organization_member(&mut self, organization_id: &str, user_id: &str) -> DirResult<bool> {
+        self.join_organization(organization_id, user_id, MembershipType::Unmanaged)
+    }
+
+    fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> DirResult<bool> {
+        let _writing = Writing::begin();
+        let organization_groups =
+            "SELECT m.group_id FROM memberships m JOIN groups g ON g.realm = m.realm AND g.id = m.group_id
+             WHERE m.realm = ?1 AND m.user_id = ?3 AND g.organization = ?4";
+        self.touch_groups(organization_groups, &[&user_id, &organization_id])?;
+        self.conn()?
+            .prepare_cached(
+                "DELETE FROM memberships WHERE realm = ?1 AND user_id = ?2 AND group_id IN
+                    (SELECT id FROM groups WHERE realm = ?1 AND organization = ?3)",
+            )
+            .and_then(|mut s| s.execute(params![self.realm, user_id, organization_id]))
+            .map_err(classify)?;
+        self.conn()?
+            .prepare_cached(
+                "DELETE FROM organization_members WHERE realm = ?1 AND organization_id = ?2 AND user_id = ?3",
+            )
+            .and_then(|mut s| s.execute(params![self.realm, organization_id, user_id]))
+            .map(|n| n > 0)
+            .map_err(classify)
+    }
+
+    fn set_password(&mut self, user_id: &str, password: &str) -> DirResult<()> {
+        let _writing = Writing::begin();
+        if !self.exists("users", user_id)? {
+            return Err(DirectoryError::NotFound(user_id.to_string()));
+        }
+        let hash = crate::credentials::hash_password(password)?;
+        self.conn()?
+            .prepare_cached(
+                "INSERT INTO credentials (realm, user_id, type, secret, created_at) VALUES (?1, ?2, 'password', ?3, ?4)
+                 ON CONFLICT (realm, user_id, type) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
+            )
+            .and_then(|mut s| s.execute(params![self.realm, user_id, hash, now_millis()]))
+            .map(drop)
+            .map_err(classify)
+    }
+
+    fn emit(&mut self, event: &AdminEvent) -> DirResult<()> {
+        let _writing = Writing::begin();
+        self.conn()?
+            .prepare_cached(
+                "INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.realm,
+                    now_millis(),
+                    event.kind.name(),
+                    event.resource_id,
+                    event.related_id,
+                    event.details,
+                    self.request_id
+                ])
+            })
+            .map(drop)
+            .map_err(classify)
+    }
+
+    // Named apart from the group commit's own `scim_call`, which encloses them: its RELEASE
+    // or ROLLBACK TO ends any a guest left open.
+    fn savepoint(&mut self) -> DirResult<()> {
+        let _writing = Writing::begin();
+        if self.savepoints >= MAX_SAVEPOINTS {
+            return Err(DirectoryError::Invalid(format!("at most {MAX_SAVEPOINTS} savepoints may be open at once")));
+        }
+        run_cached(self.conn()?, "SAVEPOINT scim_guest").map_err(classify)?;
+        self.savepoints += 1;
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> DirResult<()> {
+        let _writing = Writing::begin();
+        if self.savepoints == 0 {
+            return Err(DirectoryError::Invalid("no savepoint is open".into()));
+        }
+        run_cached(self.conn()?, "RELEASE scim_guest").map_err(classify)?;
+        self.savepoints -= 1;
+        Ok(())
+    }
+
+    fn rollback_to_savepoint(&mut self) -> DirResult<()> {
+        let _writing = Writing::begin();
+        if self.savepoints == 0 {
+            return Err(DirectoryError::Invalid("no savepoint is open".into()));
+        }
+        let conn = self.conn()?;
+        run_cached(conn, "ROLLBACK TO scim_guest")
+            .and_then(|()| run_cached(conn, "RELEASE scim_guest"))
+            .map_err(classify)?;
+        self.savepoints -= 1;
+        Ok(())
+    }
+}
+
+impl Transaction for SqliteTransaction {
+    fn bind_lookups_to_organization(&mut self, organization_id: &str) {
+        self.organization = Some(organization_id.to_string());
+    }
+
+    fn organization_members_among(&mut self, organization_id: &str, user_ids: &[String]) -> DirResult<Vec<bool>> {
         let members: std::collections::HashSet<String> = self.ids_among(
             "SELECT user_id FROM organization_members
              WHERE realm = ?1 AND organization_id = ?2 AND user_id IN (SELECT value FROM json_each(?3))",
@@ -1624,7 +1728,7 @@ impl Transaction for SqliteTransaction {
         Ok(user_ids.iter().map(|id| members.contains(id)).collect())
     }
 
-    fn organization_groups_among(&mut self, organization_id: &str, group_ids: &[String]) -> StoreResult<Vec<bool>> {
+    fn organization_groups_among(&mut self, organization_id: &str, group_ids: &[String]) -> DirResult<Vec<bool>> {
         let owned: std::collections::HashSet<String> = self.ids_among(
             "SELECT id FROM groups WHERE realm = ?1 AND organization = ?2 AND id IN (SELECT value FROM json_each(?3))",
             organization_id,
@@ -1633,16 +1737,16 @@ impl Transaction for SqliteTransaction {
         Ok(group_ids.iter().map(|id| owned.contains(id)).collect())
     }
 
-    fn add_organization_member(
+    fn join_organization(
         &mut self,
         organization_id: &str,
         user_id: &str,
         membership: MembershipType,
-    ) -> StoreResult<bool> {
+    ) -> DirResult<bool> {
         let _writing = Writing::begin();
         for (table, id) in [("organizations", organization_id), ("users", user_id)] {
             if !self.exists(table, id)? {
-                return Err(StoreError::NotFound(id.to_string()));
+                return Err(DirectoryError::NotFound(id.to_string()));
             }
         }
         // A member already is one without a write, so that a repeated upsert in an
@@ -1662,7 +1766,7 @@ impl Transaction for SqliteTransaction {
             .map_err(classify)
     }
 
-    fn offboard_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<Offboarding> {
+    fn offboard_organization_member(&mut self, organization_id: &str, user_id: &str) -> DirResult<Offboarding> {
         let _writing = Writing::begin();
         // (managed here, memberships of other organizations)
         let found: Option<(bool, i64)> = self
@@ -1687,100 +1791,6 @@ impl Transaction for SqliteTransaction {
         }
     }
 
-    fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
-        let _writing = Writing::begin();
-        let organization_groups =
-            "SELECT m.group_id FROM memberships m JOIN groups g ON g.realm = m.realm AND g.id = m.group_id
-             WHERE m.realm = ?1 AND m.user_id = ?3 AND g.organization = ?4";
-        self.touch_groups(organization_groups, &[&user_id, &organization_id])?;
-        self.conn()?
-            .prepare_cached(
-                "DELETE FROM memberships WHERE realm = ?1 AND user_id = ?2 AND group_id IN
-                    (SELECT id FROM groups WHERE realm = ?1 AND organization = ?3)",
-            )
-            .and_then(|mut s| s.execute(params![self.realm, user_id, organization_id]))
-            .map_err(classify)?;
-        self.conn()?
-            .prepare_cached(
-                "DELETE FROM organization_members WHERE realm = ?1 AND organization_id = ?2 AND user_id = ?3",
-            )
-            .and_then(|mut s| s.execute(params![self.realm, organization_id, user_id]))
-            .map(|n| n > 0)
-            .map_err(classify)
-    }
-
-    fn set_password_hash(&mut self, user_id: &str, hash: &str) -> StoreResult<()> {
-        let _writing = Writing::begin();
-        if !self.exists("users", user_id)? {
-            return Err(StoreError::NotFound(user_id.to_string()));
-        }
-        self.conn()?
-            .prepare_cached(
-                "INSERT INTO credentials (realm, user_id, type, secret, created_at) VALUES (?1, ?2, 'password', ?3, ?4)
-                 ON CONFLICT (realm, user_id, type) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
-            )
-            .and_then(|mut s| s.execute(params![self.realm, user_id, hash, now_millis()]))
-            .map(drop)
-            .map_err(classify)
-    }
-
-    fn emit(&mut self, event: &AdminEvent, request_id: &str) -> StoreResult<()> {
-        let _writing = Writing::begin();
-        self.conn()?
-            .prepare_cached(
-                "INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    self.realm,
-                    now_millis(),
-                    event.kind.name(),
-                    event.resource_id,
-                    event.related_id,
-                    event.details,
-                    request_id
-                ])
-            })
-            .map(drop)
-            .map_err(classify)
-    }
-
-    // Named apart from the group commit's own `scim_call`, which encloses them: its RELEASE
-    // or ROLLBACK TO ends any a guest left open.
-    fn savepoint(&mut self) -> StoreResult<()> {
-        let _writing = Writing::begin();
-        if self.savepoints >= MAX_SAVEPOINTS {
-            return Err(StoreError::Invalid(format!("at most {MAX_SAVEPOINTS} savepoints may be open at once")));
-        }
-        run_cached(self.conn()?, "SAVEPOINT scim_guest").map_err(classify)?;
-        self.savepoints += 1;
-        Ok(())
-    }
-
-    fn release_savepoint(&mut self) -> StoreResult<()> {
-        let _writing = Writing::begin();
-        if self.savepoints == 0 {
-            return Err(StoreError::Invalid("no savepoint is open".into()));
-        }
-        run_cached(self.conn()?, "RELEASE scim_guest").map_err(classify)?;
-        self.savepoints -= 1;
-        Ok(())
-    }
-
-    fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
-        let _writing = Writing::begin();
-        if self.savepoints == 0 {
-            return Err(StoreError::Invalid("no savepoint is open".into()));
-        }
-        let conn = self.conn()?;
-        run_cached(conn, "ROLLBACK TO scim_guest")
-            .and_then(|()| run_cached(conn, "RELEASE scim_guest"))
-            .map_err(classify)?;
-        self.savepoints -= 1;
-        Ok(())
-    }
-
     fn set_deadline(&mut self, deadline: Deadline) {
         self.deadline = Some(deadline);
     }
@@ -1789,7 +1799,7 @@ impl Transaction for SqliteTransaction {
         self.writer_since.get()
     }
 
-    fn commit(mut self: Box<Self>) -> StoreResult<()> {
+    fn commit(mut self: Box<Self>) -> DirResult<()> {
         self.unbind();
         match self.conn.take() {
             Some(Held::Read(conn)) => run_cached(&conn, "COMMIT").map_err(classify),
@@ -1846,8 +1856,8 @@ mod tests {
     fn a_write_in_a_deleted_realm_is_refused() {
         let (_dir, store) = store();
         assert!(store.delete_realm("r").unwrap());
-        let mut write = store.begin("r", Access::Write).unwrap();
-        assert!(matches!(write.get_user("any"), Err(StoreError::NotFound(_))));
+        let mut write = store.begin("r", Access::Write, "test").unwrap();
+        assert!(matches!(write.get_user("any"), Err(DirectoryError::NotFound(_))));
         assert!(!store.delete_realm("r").unwrap());
     }
 
@@ -1855,7 +1865,7 @@ mod tests {
     fn an_unfiltered_total_follows_inserts_deletes_and_cascades() {
         let (_dir, store) = store();
         let org = store.ensure_organization("r", "acme", "Acme").unwrap();
-        let mut tx = store.begin("r", Access::Write).unwrap();
+        let mut tx = store.begin("r", Access::Write, "test").unwrap();
         let ids: Vec<String> =
             (0..3).map(|n| tx.create_user(&draft(&format!("u{n}"), &format!("x{n}"))).unwrap().id).collect();
         assert!(tx.delete_user(&ids[0]).unwrap());
@@ -1865,7 +1875,7 @@ mod tests {
         }
         tx.commit().unwrap();
         let totals = || {
-            let mut read = store.begin("r", Access::Read).unwrap();
+            let mut read = store.begin("r", Access::Read, "test").unwrap();
             let users = read.search_users(&Query { limit: 1, ..Query::default() }).unwrap();
             let groups = read.search_groups(&Query { limit: 0, ..Query::default() }).unwrap();
             (users.total, users.items.len(), groups.total)
@@ -1879,13 +1889,13 @@ mod tests {
     #[test]
     fn pages_read_in_order_continue_from_the_last_key_and_match_offsets() {
         let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
+        let mut tx = store.begin("r", Access::Write, "test").unwrap();
         for n in 0..25 {
             tx.create_user(&draft(&format!("u{n:02}"), &format!("x{n}"))).unwrap();
         }
         tx.commit().unwrap();
         let page = |offset: u32| {
-            let mut read = store.begin("r", Access::Read).unwrap();
+            let mut read = store.begin("r", Access::Read, "test").unwrap();
             let page = read.search_users(&Query { offset, limit: 10, ..Query::default() }).unwrap();
             page.items.into_iter().map(|u| u.username).collect::<Vec<_>>()
         };
@@ -1902,7 +1912,7 @@ mod tests {
     /// The usernames of one page of the whole realm, read with no remembered cursor.
     fn usernames_at(store: &SqliteStore, offset: u32, limit: u32) -> Vec<String> {
         store.cursors.lock().unwrap().clear();
-        let mut read = store.begin("r", Access::Read).unwrap();
+        let mut read = store.begin("r", Access::Read, "test").unwrap();
         let page = read.search_users(&Query { offset, limit, ..Query::default() }).unwrap();
         page.items.into_iter().map(|u| u.username).collect()
     }
@@ -1910,7 +1920,7 @@ mod tests {
     #[test]
     fn a_page_at_any_start_index_is_the_slice_of_the_list_in_order_after_deletes() {
         let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
+        let mut tx = store.begin("r", Access::Write, "test").unwrap();
         let ids: Vec<String> =
             (0..3000).map(|n| tx.create_user(&draft(&format!("u{n:04}"), &format!("x{n}"))).unwrap().id).collect();
         // Holes in every bucket, one bucket emptied, and the newest user gone.
@@ -1935,7 +1945,7 @@ mod tests {
     #[test]
     fn an_older_database_gets_list_places_in_creation_order() {
         let (dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
+        let mut tx = store.begin("r", Access::Write, "test").unwrap();
         for n in 0..5 {
             tx.create_user(&draft(&format!("u{n}"), &format!("x{n}"))).unwrap();
         }
@@ -1952,7 +1962,7 @@ mod tests {
         .unwrap();
         drop(conn);
         let reopened = SqliteStore::open(&dir.path().join("test.db")).unwrap();
-        let mut tx = reopened.begin("r", Access::Write).unwrap();
+        let mut tx = reopened.begin("r", Access::Write, "test").unwrap();
         tx.create_user(&draft("new", "x-new")).unwrap();
         tx.commit().unwrap();
         assert_eq!(usernames_at(&reopened, 0, 10), ["u4", "u3", "u2", "u1", "u0", "new"]);
@@ -1977,97 +1987,23 @@ mod tests {
     }
 
     #[test]
-    fn a_created_user_is_answered_as_it_reads_back() {
+    fn an_attribute_named_twice_is_refused_since_it_would_not_read_back_apart() {
         let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
-        let attribute = |name: &str, values: &[&str]| Attribute {
-            name: name.into(),
-            values: values.iter().map(|v| v.to_string()).collect(),
-        };
-        let draft = UserDraft {
-            username: "Ann".into(),
-            email: Some("Mixed@Case".into()),
-            first_name: Some("Ann".into()),
-            enabled: true,
-            attributes: vec![
-                attribute("scim", &["{}"]),
-                attribute("emails.value", &["b@x", "a@x"]),
-                attribute("none", &[]),
-                attribute("externalId", &["x1"]),
-            ],
-            ..UserDraft::default()
-        };
-        let created = tx.create_user(&draft).unwrap();
-        assert_eq!(Some(&created), tx.get_user(&created.id).unwrap().as_ref());
-        let names: Vec<_> = created.attributes.into_iter().map(|a| a.name).collect();
-        assert_eq!(names, ["emails.value", "externalId", "scim"], "sorted, the empty one left out");
-        // Two attributes of one name are refused, as before: they would not read back apart.
-        let twice = UserDraft { username: "Bob".into(), attributes: vec![attribute("nick", &["a"]); 2], ..draft };
-        assert!(matches!(tx.create_user(&twice), Err(StoreError::Conflict { .. })));
+        let mut tx = store.begin("r", Access::Write, "test").unwrap();
+        let nick = Attribute { name: "nick".into(), values: vec!["a".into()] };
+        let twice = UserDraft { username: "bob".into(), attributes: vec![nick; 2], ..UserDraft::default() };
+        assert!(matches!(tx.create_user(&twice), Err(DirectoryError::Conflict { .. })));
     }
 
     #[test]
-    fn a_created_group_is_answered_as_it_reads_back() {
+    fn another_realm_may_reuse_a_username_and_an_external_id() {
         let (_dir, store) = store();
-        let event = operator_event("ORGANIZATION_CREATED", "acme");
-        let organization = store.create_organization("r", "acme", "Acme", &event).unwrap().id;
-        let mut tx = store.begin("r", Access::Write).unwrap();
-        let draft = GroupDraft {
-            name: "Admins".into(),
-            organization: Some(organization),
-            attributes: vec![
-                Attribute { name: "scim".into(), values: vec!["{}".into()] },
-                Attribute { name: "none".into(), values: vec![] },
-                Attribute { name: "externalId".into(), values: vec!["g1".into()] },
-            ],
-        };
-        let created = tx.create_group(&draft).unwrap();
-        assert_eq!(Some(&created), tx.get_group(&created.id).unwrap().as_ref());
-        let names: Vec<_> = created.attributes.into_iter().map(|a| a.name).collect();
-        assert_eq!(names, ["externalId", "scim"], "sorted, the empty one left out");
-    }
-
-    #[test]
-    fn lookups_by_attribute_match_the_exact_value_whatever_the_name() {
-        let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
-        let attributes = vec![
-            Attribute { name: "externalId".into(), values: vec!["Ext-1".into()] },
-            Attribute { name: "nick".into(), values: vec!["Al".into(), "Al".into()] },
-        ];
-        let user = tx
-            .create_user(&UserDraft { username: "al".into(), attributes: attributes.clone(), ..UserDraft::default() })
-            .unwrap();
-        let group = tx.create_group(&GroupDraft { name: "g".into(), organization: None, attributes }).unwrap();
-        for (name, value, found) in
-            [("externalId", "Ext-1", true), ("externalId", "ext-1", false), ("nick", "Al", true), ("nick", "al", false)]
-        {
-            let users: Vec<_> = tx.get_users_by_attribute(name, value).unwrap().into_iter().map(|u| u.id).collect();
-            let groups: Vec<_> = tx.get_groups_by_attribute(name, value).unwrap().into_iter().map(|g| g.id).collect();
-            let (want_users, want_groups) =
-                if found { (vec![user.id.clone()], vec![group.id.clone()]) } else { (vec![], vec![]) };
-            assert_eq!((users, groups), (want_users, want_groups), "{name} = {value}");
-        }
-    }
-
-    #[test]
-    fn usernames_are_unique_without_regard_to_case_and_external_ids_per_realm() {
-        let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
-        let ann = tx.create_user(&draft("Ann", "x1")).unwrap();
-        let e = tx.create_user(&draft("ANN", "x2")).unwrap_err();
-        assert!(matches!(e, StoreError::Conflict { ref constraint, .. } if constraint == "username"), "{e:?}");
-        let e = tx.create_user(&draft("bob", "x1")).unwrap_err();
-        assert!(
-            matches!(e, StoreError::Conflict { ref constraint, ref detail } if constraint == "external-id" && !detail.contains(&ann.id)),
-            "a conflict names the value, never the holder"
-        );
-        tx.commit().unwrap();
-        // Another realm may reuse both.
         store.ensure_realm("other").unwrap();
-        let mut tx = store.begin("other", Access::Write).unwrap();
-        tx.create_user(&draft("ann", "x1")).unwrap();
-        tx.commit().unwrap();
+        for realm in ["r", "other"] {
+            let mut tx = store.begin(realm, Access::Write, "test").unwrap();
+            tx.create_user(&draft("ann", "x1")).unwrap();
+            tx.commit().unwrap();
+        }
     }
 
     #[test]
@@ -2075,16 +2011,16 @@ mod tests {
         let (_dir, store) = store();
         let endless = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n";
         for access in [Access::Read, Access::Write] {
-            let mut tx = SqliteTransaction::new(&store, "r", access);
+            let mut tx = SqliteTransaction::new(&store, "r", access, "test");
             let deadline = std::time::Instant::now() + Duration::from_millis(100);
             tx.set_deadline(Deadline { at: deadline, write_hold: Duration::from_secs(60) });
             let started = std::time::Instant::now();
             let ran = tx.conn().unwrap().query_row(endless, [], |r| r.get::<_, i64>(0)).map_err(classify);
-            assert_eq!(ran, Err(StoreError::PastDeadline), "{access:?}");
+            assert_eq!(ran, Err(DirectoryError::PastDeadline), "{access:?}");
             assert!(started.elapsed() < Duration::from_secs(5), "{access:?}: {:?}", started.elapsed());
             drop(tx);
             // The connection goes back without the cut-off: the next call's work runs.
-            let mut next = store.begin("r", access).unwrap();
+            let mut next = store.begin("r", access, "test").unwrap();
             assert!(next.get_user("nobody").unwrap().is_none());
         }
     }
@@ -2093,9 +2029,9 @@ mod tests {
     fn a_write_past_the_cutoff_is_not_interrupted_since_that_would_roll_back_its_group() {
         let (_dir, store) = store();
         let org = store.ensure_organization("r", "acme", "Acme").unwrap();
-        let mut setup = store.begin("r", Access::Write).unwrap();
+        let mut setup = store.begin("r", Access::Write, "test").unwrap();
         let ann = setup.create_user(&draft("ann", "x-ann")).unwrap();
-        setup.add_organization_member(&org.id, &ann.id, MembershipType::Unmanaged).unwrap();
+        setup.add_organization_member(&org.id, &ann.id).unwrap();
         for i in 0..2_000 {
             let group = GroupDraft { name: format!("g{i}"), organization: Some(org.id.clone()), attributes: vec![] };
             let group = setup.create_group(&group).unwrap();
@@ -2103,30 +2039,33 @@ mod tests {
         }
         setup.commit().unwrap();
 
-        let mut tx = SqliteTransaction::new(&store, "r", Access::Write);
+        let mut tx = SqliteTransaction::new(&store, "r", Access::Write, "test");
         tx.set_deadline(Deadline { at: std::time::Instant::now(), write_hold: Duration::ZERO });
         // Past its cut-off from the start: a long read is interrupted; a long write (2,000
         // memberships and the touch of their groups) runs whole.
         let endless = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n";
         let read = tx.conn().unwrap().query_row(endless, [], |r| r.get::<_, i64>(0)).map_err(classify);
-        assert_eq!(read, Err(StoreError::PastDeadline));
+        assert_eq!(read, Err(DirectoryError::PastDeadline));
         assert!(tx.remove_organization_member(&org.id, &ann.id).unwrap());
         Box::new(tx).commit().unwrap();
-        let mut reader = store.begin("r", Access::Read).unwrap();
+        let mut reader = store.begin("r", Access::Read, "test").unwrap();
         assert!(reader.user_groups(&ann.id).unwrap().is_empty(), "the write was kept whole");
     }
 
     #[test]
     fn savepoints_nest_up_to_a_cap() {
         let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
+        let mut tx = store.begin("r", Access::Write, "test").unwrap();
         for _ in 0..MAX_SAVEPOINTS {
             tx.savepoint().unwrap();
         }
-        assert!(matches!(tx.savepoint(), Err(StoreError::Invalid(_))));
+        assert!(matches!(tx.savepoint(), Err(DirectoryError::Invalid(_))));
         tx.rollback_to_savepoint().unwrap();
         tx.savepoint().unwrap();
-        assert!(matches!(store.begin("r", Access::Read).unwrap().release_savepoint(), Err(StoreError::Invalid(_))));
+        assert!(matches!(
+            store.begin("r", Access::Read, "test").unwrap().release_savepoint(),
+            Err(DirectoryError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -2151,14 +2090,14 @@ mod tests {
     #[test]
     fn a_lookup_by_a_common_value_is_refused_rather_than_loading_the_realm() {
         let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
+        let mut tx = store.begin("r", Access::Write, "test").unwrap();
         for i in 0..=MAX_LOOKUP_ROWS {
             let mut user = draft(&format!("u{i}"), &format!("x{i}"));
             user.attributes.push(Attribute::single("title", "Engineer"));
             tx.create_user(&user).unwrap();
         }
         let refused = tx.get_users_by_attribute("title", "Engineer").unwrap_err();
-        assert!(matches!(refused, StoreError::Invalid(_)), "{refused:?}");
+        assert!(matches!(refused, DirectoryError::Invalid(_)), "{refused:?}");
         assert_eq!(tx.get_users_by_attribute("externalId", "x7").unwrap().len(), 1);
     }
 
@@ -2169,15 +2108,15 @@ mod tests {
     fn organization_lookup_is_not_refused_for_matches_outside_the_organization() {
         let (_dir, store) = store();
         let org = store.ensure_organization("r", "acme", "Acme").unwrap();
-        let mut tx = store.begin("r", Access::Write).unwrap();
+        let mut tx = store.begin("r", Access::Write, "test").unwrap();
         for i in 0..=MAX_LOOKUP_ROWS {
             let mut user = draft(&format!("u{i}"), &format!("x{i}"));
             user.attributes.push(Attribute::single("title", "Engineer"));
             tx.create_user(&user).unwrap();
         }
         tx.commit().unwrap();
-        let inner = store.begin("r", Access::Write).unwrap();
-        let mut scoped = OrganizationScoped::new(inner, org.id.clone(), "req".into());
+        let inner = store.begin("r", Access::Write, "test").unwrap();
+        let mut scoped = OrganizationScoped::new(inner, org.id.clone());
         assert!(scoped.get_users_by_attribute("title", "Engineer").unwrap().is_empty());
         let mut member = draft("inside", "x-inside");
         member.attributes.push(Attribute::single("title", "Engineer"));
@@ -2190,7 +2129,7 @@ mod tests {
     #[test]
     fn a_page_larger_than_the_cap_is_refused_before_it_is_read_whole() {
         let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
+        let mut tx = store.begin("r", Access::Write, "test").unwrap();
         let big = "b".repeat(1 << 20);
         for i in 0..(MAX_PAGE_BYTES >> 20) + 2 {
             let mut user = draft(&format!("u{i}"), &format!("x{i}"));
@@ -2198,7 +2137,7 @@ mod tests {
             tx.create_user(&user).unwrap();
         }
         let all = Query { filter: vec![], organization: None, sort: None, offset: 0, limit: 1000 };
-        assert!(matches!(tx.search_users(&all), Err(StoreError::Invalid(_))));
+        assert!(matches!(tx.search_users(&all), Err(DirectoryError::Invalid(_))));
         let few = Query { limit: 4, ..all };
         assert_eq!(tx.search_users(&few).unwrap().items.len(), 4);
     }
@@ -2206,18 +2145,18 @@ mod tests {
     #[test]
     fn an_uncommitted_transaction_leaves_nothing_behind() {
         let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
+        let mut tx = store.begin("r", Access::Write, "test").unwrap();
         tx.create_user(&draft("ann", "x1")).unwrap();
         drop(tx);
-        let mut tx = store.begin("r", Access::Read).unwrap();
+        let mut tx = store.begin("r", Access::Read, "test").unwrap();
         assert_eq!(tx.get_user_by_username("ann").unwrap(), None);
     }
 
     #[test]
     fn a_read_transaction_cannot_write() {
         let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Read).unwrap();
-        assert!(matches!(tx.create_user(&draft("ann", "x1")), Err(StoreError::ReadOnly)));
+        let mut tx = store.begin("r", Access::Read, "test").unwrap();
+        assert!(matches!(tx.create_user(&draft("ann", "x1")), Err(DirectoryError::ReadOnly)));
     }
 
     /// A module hands the store a filter as nodes, as deep as it likes: the store walks
@@ -2229,7 +2168,7 @@ mod tests {
         let searched = std::thread::Builder::new()
             .stack_size(1 << 20)
             .spawn(move || {
-                let mut tx = store.begin("r", Access::Write).unwrap();
+                let mut tx = store.begin("r", Access::Write, "test").unwrap();
                 tx.create_user(&draft("ann", "x-ann")).unwrap();
                 for chain in [|i: u32| FilterNode::Negate(i), |i: u32| FilterNode::AllOf(vec![i])] {
                     let mut filter = vec![FilterNode::Condition(Condition {
@@ -2243,7 +2182,7 @@ mod tests {
                     }
                     let query = Query { filter, limit: 10, ..Query::default() };
                     let refused = tx.search_users(&query).unwrap_err();
-                    assert!(matches!(refused, StoreError::Invalid(_)), "{refused:?}");
+                    assert!(matches!(refused, DirectoryError::Invalid(_)), "{refused:?}");
                     query_within_budget(&mut tx, chain);
                 }
             })
@@ -2271,173 +2210,9 @@ mod tests {
                     assert_eq!(page.total, u32::from(kept));
                     return;
                 }
-                Err(StoreError::Invalid(_)) => continue,
+                Err(DirectoryError::Invalid(_)) => continue,
                 Err(e) => panic!("{e:?}"),
             }
         }
-    }
-
-    #[test]
-    fn searches_filter_sort_and_page_in_sql() {
-        let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
-        for i in 0..25 {
-            let mut d = draft(&format!("user{i:02}"), &format!("x{i}"));
-            d.attributes.push(Attribute { name: "emails.value".into(), values: vec![format!("U{i}@Example.org")] });
-            tx.create_user(&d).unwrap();
-        }
-        let condition = |field: Field, op: Comparator, value: &str| {
-            FilterNode::Condition(Condition { field, op, value: value.into(), case_exact: false })
-        };
-        let query = Query {
-            filter: vec![
-                condition(Field::Username, Comparator::Sw, "USER1"),
-                condition(Field::Attribute("emails.value".into()), Comparator::Ew, "@example.org"),
-                FilterNode::AllOf(vec![0, 1]),
-            ],
-            sort: Some(SortKey { field: Field::Username, descending: true }),
-            offset: 2,
-            limit: 3,
-            ..Query::default()
-        };
-        let page = tx.search_users(&query).unwrap();
-        assert_eq!(page.total, 10);
-        let names: Vec<_> = page.items.iter().map(|u| u.username.as_str()).collect();
-        assert_eq!(names, ["user17", "user16", "user15"]);
-        assert_eq!(page.items[0].attributes.len(), 2);
-    }
-
-    #[test]
-    fn a_value_filter_matches_one_item_of_a_list_not_a_mix_of_two() {
-        let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
-        let mut d = draft("mixed", "x-mixed");
-        d.attributes.push(Attribute { name: "emails.type".into(), values: vec!["home".into(), "work".into()] });
-        d.attributes.push(Attribute { name: "emails.value".into(), values: vec!["a@x.com".into(), "b@y.org".into()] });
-        tx.create_user(&d).unwrap();
-        let search = |tx: &mut Box<dyn Transaction>, domain: &str| {
-            let condition = |name: &str, op, value: &str| {
-                FilterNode::Condition(Condition {
-                    field: Field::Attribute(name.into()),
-                    op,
-                    value: value.into(),
-                    case_exact: false,
-                })
-            };
-            let filter = vec![
-                condition("emails.type", Comparator::Eq, "work"),
-                condition("emails.value", Comparator::Co, domain),
-                FilterNode::AllOf(vec![0, 1]),
-                FilterNode::SomeValue { attribute: "emails".into(), node: 2 },
-            ];
-            tx.search_users(&Query { filter, limit: 10, ..Query::default() }).unwrap().total
-        };
-        assert_eq!(search(&mut tx, "y.org"), 1, "the work e-mail is at y.org");
-        assert_eq!(search(&mut tx, "x.com"), 0, "x.com is the home e-mail, not the work one");
-    }
-
-    #[test]
-    fn a_selected_search_carries_only_the_attributes_named() {
-        let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
-        for i in 0..3 {
-            let mut d = draft(&format!("u{i}"), &format!("x{i}"));
-            d.attributes.push(Attribute { name: "scim".into(), values: vec![format!("{{\"n\":{i}}}")] });
-            d.attributes.push(Attribute { name: "emails.value".into(), values: vec!["a@x".into(), "b@x".into()] });
-            tx.create_user(&d).unwrap();
-        }
-        let query = Query { limit: 2, offset: 1, ..Query::default() };
-        let all = tx.search_users(&query).unwrap();
-        let names = ["scim".to_string(), "externalId".to_string(), "unknown".to_string()];
-        let selected = tx.search_users_selected(&query, &names).unwrap();
-        assert_eq!((selected.total, all.total), (3, 3));
-        let mut expected = all.items.clone();
-        for user in &mut expected {
-            assert_eq!(user.attributes.len(), 3, "{user:?}");
-            user.attributes.retain(|a| a.name != "emails.value");
-        }
-        assert_eq!(selected.items, expected, "the same users, the same fields, two of three attributes");
-        let none = tx.search_users_selected(&query, &[]).unwrap();
-        assert!(none.items.iter().all(|u| u.attributes.is_empty()) && none.items.len() == 2);
-    }
-
-    #[test]
-    fn a_selected_read_of_one_user_carries_only_the_attributes_named() {
-        let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
-        let mut d = draft("ada", "x1");
-        d.attributes.push(Attribute { name: "scim".into(), values: vec!["{\"n\":1}".into()] });
-        d.attributes.push(Attribute { name: "emails.value".into(), values: vec!["a@x".into(), "b@x".into()] });
-        let created = tx.create_user(&d).unwrap();
-        let mut expected = tx.get_user(&created.id).unwrap().expect("the user");
-        assert_eq!(expected.attributes.len(), 3, "{expected:?}");
-        expected.attributes.retain(|a| a.name != "emails.value");
-        let names = ["scim".to_string(), "externalId".to_string(), "unknown".to_string()];
-        assert_eq!(tx.get_user_selected(&created.id, &names).unwrap(), Some(expected));
-        let bare = tx.get_user_selected(&created.id, &[]).unwrap().expect("the user");
-        assert!(bare.attributes.is_empty() && bare.username == "ada", "{bare:?}");
-        assert_eq!(tx.get_user_selected("nobody", &names).unwrap(), None);
-    }
-
-    #[test]
-    fn the_groups_of_many_users_are_each_users_groups_in_the_order_asked() {
-        let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
-        let users: Vec<User> =
-            (0..4).map(|i| tx.create_user(&draft(&format!("u{i}"), &format!("x{i}"))).unwrap()).collect();
-        let group = |tx: &mut Box<dyn Transaction>, name: &str| {
-            tx.create_group(&GroupDraft { name: name.into(), organization: None, attributes: vec![] }).unwrap()
-        };
-        let (a, b) = (group(&mut tx, "a"), group(&mut tx, "b"));
-        for (g, u) in [(&b, 1), (&a, 1), (&a, 0), (&b, 3)] {
-            assert!(tx.add_member(&g.id, &users[u].id).unwrap());
-        }
-        let mut ids: Vec<String> = users.iter().rev().map(|u| u.id.clone()).collect();
-        ids.push("nobody".into());
-        let many = tx.groups_of_users(&ids).unwrap();
-        let one_by_one: Vec<Vec<Membership>> = ids.iter().map(|id| tx.user_groups(id).unwrap()).collect();
-        assert_eq!(many, one_by_one);
-        let names = |of_user: &[Membership]| of_user.iter().map(|m| m.group_name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&many[0]), ["b"], "u3");
-        assert!(many[1].is_empty(), "u2 has no groups");
-        assert_eq!(names(&many[2]), ["b", "a"], "u1, in the order it joined");
-        assert!(many[4].is_empty(), "an unknown id has none");
-        assert!(tx.groups_of_users(&[]).unwrap().is_empty());
-    }
-
-    #[test]
-    fn a_groups_member_ids_are_its_members_in_the_order_they_joined() {
-        let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Write).unwrap();
-        let users: Vec<User> =
-            (0..6).map(|i| tx.create_user(&draft(&format!("u{i}"), &format!("x{i}"))).unwrap()).collect();
-        let group = tx.create_group(&GroupDraft { name: "g".into(), organization: None, attributes: vec![] }).unwrap();
-        let joined: Vec<String> = [4, 1, 5, 0, 3, 2].iter().map(|&i| users[i].id.clone()).collect();
-        for id in &joined {
-            assert!(tx.add_member(&group.id, id).unwrap());
-        }
-        assert_eq!(tx.group_member_ids(&group.id).unwrap(), joined);
-        let members: Vec<String> = tx.group_members(&group.id).unwrap().into_iter().map(|m| m.user_id).collect();
-        assert_eq!(members, joined);
-        assert!(tx.group_member_ids("nobody").unwrap().is_empty());
-    }
-
-    #[test]
-    fn memberships_follow_users_and_organizations() {
-        let (_dir, store) = store();
-        let org = store.ensure_organization("r", "acme", "Acme").unwrap();
-        let mut tx = store.begin("r", Access::Write).unwrap();
-        let ann = tx.create_user(&draft("ann", "x1")).unwrap();
-        let group = tx
-            .create_group(&GroupDraft { name: "g".into(), organization: Some(org.id.clone()), attributes: vec![] })
-            .unwrap();
-        assert!(tx.add_organization_member(&org.id, &ann.id, MembershipType::Unmanaged).unwrap());
-        assert!(tx.add_member(&group.id, &ann.id).unwrap());
-        assert!(!tx.add_member(&group.id, &ann.id).unwrap());
-        assert_eq!(tx.get_group(&group.id).unwrap().unwrap().version, 2);
-        assert_eq!(tx.user_groups(&ann.id).unwrap().len(), 1);
-        assert!(tx.remove_organization_member(&org.id, &ann.id).unwrap());
-        assert!(tx.group_members(&group.id).unwrap().is_empty());
-        assert!(matches!(tx.add_member(&group.id, "nobody"), Err(StoreError::NotFound(id)) if id == "nobody"));
     }
 }

@@ -3,7 +3,7 @@
 //! same rules as the host's store: usernames unique without regard to case, externalId
 //! unique per resource type, memberships removed with their user or group.
 
-use crate::directory::*;
+use crate::*;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
