@@ -110,14 +110,15 @@ class Server:
 
 
 class ScimHost(Server):
-    def __init__(self):
-        super().__init__("scim-host", closes_connections=False)
+    def __init__(self, name="scim-host", binary=SCIM_HOST):
+        super().__init__(name, closes_connections=False)
+        self.binary = binary
 
     def base_path(self):
         return "/realms/bench/scim/v2"
 
     def command(self):
-        hashed = lambda token: subprocess.run([SCIM_HOST, "hash-token", token], capture_output=True, text=True,
+        hashed = lambda token: subprocess.run([self.binary, "hash-token", token], capture_output=True, text=True,
                                               check=True).stdout.split("hash:")[1].strip()
         config = os.path.join(self.workdir, "scim-host.toml")
         with open(config, "w") as f:
@@ -125,7 +126,7 @@ class ScimHost(Server):
                     f'[realms.bench]\ntokens = ["{hashed(TOKEN)}"]\n'
                     # Throughput is measured, not the realm's fair share: lift it.
                     'limits = { concurrent_calls = 1024, requests_per_second = 1000000000.0 }\n')
-        return [SCIM_HOST, "serve", "--config", config]
+        return [self.binary, "serve", "--config", config]
 
     def environment(self):
         return dict(os.environ, RUST_LOG="warn")
@@ -449,7 +450,7 @@ def markdown(report):
     return "\n".join(out)
 
 
-def charts(report):
+def charts(report, results):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -469,7 +470,7 @@ def charts(report):
         ax.set_title(title)
         ax.legend()
         fig.tight_layout()
-        fig.savefig(os.path.join(RESULTS, filename), dpi=110)
+        fig.savefig(os.path.join(results, filename), dpi=110)
         plt.close(fig)
     if report.get("scale"):
         sizes = [int(u) for u in report["scale"].keys()]
@@ -486,7 +487,7 @@ def charts(report):
         ax.set_title("scim-host p99 latency as the realm grows")
         ax.legend()
         fig.tight_layout()
-        fig.savefig(os.path.join(RESULTS, "scale.png"), dpi=110)
+        fig.savefig(os.path.join(results, "scale.png"), dpi=110)
         plt.close(fig)
     if report.get("realms"):
         rows = report["realms"]["rows"]
@@ -498,7 +499,7 @@ def charts(report):
         ax.set_ylabel("RSS (MiB)")
         ax.set_title("scim-host resident memory by number of realms")
         fig.tight_layout()
-        fig.savefig(os.path.join(RESULTS, "realms.png"), dpi=110)
+        fig.savefig(os.path.join(results, "realms.png"), dpi=110)
         plt.close(fig)
 
 
@@ -520,21 +521,27 @@ def main():
     parser.add_argument("--scale", default="1000,100000,1000000",
                         type=lambda s: [int(x) for x in s.split(",") if x])
     parser.add_argument("--realms", default="1,100,1000", type=lambda s: [int(x) for x in s.split(",") if x])
+    parser.add_argument("--baseline", help="another scim-host binary (an earlier commit's) run side by side, "
+                        "before this one; the ratio column then compares with it")
+    parser.add_argument("--results", default=RESULTS, help="where the results go")
     args = parser.parse_args()
     known = {"scim-host": ScimHost, "scim2-server": Scim2Server, "scimmy": Scimmy}
     servers = [known[n]() for n in args.servers.split(",")]
-    os.makedirs(RESULTS, exist_ok=True)
+    if args.baseline:
+        servers.insert(0, ScimHost("scim-host (baseline)", os.path.abspath(args.baseline)))
+    results = args.results
+    os.makedirs(results, exist_ok=True)
     report = {"machine": machine(), "settings": {"duration": args.duration, "connections": args.connections,
                                                  "seed_users": args.seed_users, "resync_users": args.resync_users}}
     report["servers"] = side_by_side(servers, args)
     report["scale"] = scale(args) if args.scale else {}
     report["realms"] = realms(args) if args.realms else {}
-    with open(os.path.join(RESULTS, "results.json"), "w") as f:
+    with open(os.path.join(results, "results.json"), "w") as f:
         json.dump(report, f, indent=2)
-    charts(report)
-    with open(os.path.join(RESULTS, "results.md"), "w") as f:
+    charts(report, results)
+    with open(os.path.join(results, "results.md"), "w") as f:
         f.write(markdown(report))
-    print(open(os.path.join(RESULTS, "results.md")).read())
+    print(open(os.path.join(results, "results.md")).read())
 
 
 if __name__ == "__main__":

@@ -105,7 +105,6 @@ impl Sandbox {
             scope: &types::Scope::Realm,
             config: &self.config,
             request: &scenario.wit_request,
-            upgrade_on_write: false,
             limiter: None,
         };
         let tx = self.store.begin("bench", Access::Write, "bench").unwrap();

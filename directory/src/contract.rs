@@ -4,7 +4,7 @@
 use crate::records::*;
 
 /// What a directory operation can fail with. A handler acts on the first four; the last
-/// three are the host's own: a guest never sees them, since the host stops the call (and
+/// two are the host's own: a guest never sees them, since the host stops the call (and
 /// rolls it back, and for `Transient` runs it again) instead of returning them.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DirectoryError {
@@ -30,9 +30,6 @@ pub enum DirectoryError {
     /// failure): rolled back and run again, the whole call will succeed.
     #[error("transient: {0}")]
     Transient(String),
-    /// A write in a read transaction.
-    #[error("a reading request cannot write")]
-    ReadOnly,
     /// The call's deadline passed during the operation, which was interrupted.
     #[error("the call ran past its deadline")]
     PastDeadline,

@@ -119,9 +119,7 @@ impl From<DirectoryError> for ScimError {
             DirectoryError::Invalid(why) => ScimError::invalid_value(why),
             DirectoryError::Unavailable(why) => ScimError::new(503, format!("store unavailable: {why}")),
             // The host's own: it stops the call before a guest sees them.
-            e @ (DirectoryError::Transient(_) | DirectoryError::ReadOnly | DirectoryError::PastDeadline) => {
-                ScimError::new(503, e.to_string())
-            }
+            e @ (DirectoryError::Transient(_) | DirectoryError::PastDeadline) => ScimError::new(503, e.to_string()),
         }
     }
 }

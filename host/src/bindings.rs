@@ -26,11 +26,6 @@ pub struct CallState {
     pub transaction: Option<Box<dyn Transaction>>,
     /// Set when the store reported a transient conflict: the call must run again.
     pub rerun: bool,
-    /// Whether a write in this read transaction stops the call, for the caller to run it
-    /// again as a write (see `http::scim`), instead of failing the write.
-    pub upgrade_on_write: bool,
-    /// Set when the call was stopped so.
-    pub needs_write: bool,
     /// The last uniqueness conflict the store reported, for the log of a 409.
     pub last_conflict: Option<(String, String)>,
     /// The guest's memory cap; records whether the guest hit it.
@@ -62,11 +57,6 @@ impl wasmtime_wasi::WasiView for CallState {
 #[derive(Debug, thiserror::Error)]
 #[error("transient store conflict: {0}")]
 pub struct Rerun(pub String);
-
-/// Marks a trap raised because a call run as a read wrote.
-#[derive(Debug, thiserror::Error)]
-#[error("the call wrote in a read transaction")]
-pub struct NeedsWrite;
 
 impl CallState {
     /// When the call must stop: its deadline, or sooner once it holds the store's writer
@@ -247,11 +237,6 @@ impl wit::Host for CallState {
                 wit::Error::Conflict(wit::Conflict { constraint, detail })
             }
             DirectoryError::Invalid(why) => wit::Error::Invalid(why),
-            DirectoryError::ReadOnly if self.upgrade_on_write => {
-                self.needs_write = true;
-                return Err(NeedsWrite.into());
-            }
-            DirectoryError::ReadOnly => wit::Error::Invalid(DirectoryError::ReadOnly.to_string()),
             DirectoryError::Unavailable(why) => wit::Error::Unavailable(why),
             DirectoryError::Transient(why) => {
                 self.rerun = true;

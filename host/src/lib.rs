@@ -5,6 +5,7 @@
 pub mod app;
 pub mod auth;
 pub mod bindings;
+pub mod call;
 pub mod config;
 pub mod credentials;
 pub mod http;
@@ -15,7 +16,7 @@ pub mod retention;
 pub mod runtime;
 pub mod store;
 pub mod tenants;
-pub mod upsert_plan;
+pub mod write_plan;
 pub mod write_turns;
 
 pub use app::{App, Server};

@@ -56,7 +56,8 @@ pub struct Metrics {
     pub write_turn_wait_seconds: Histogram,
     pub instantiations: Counter,
     pub write_upgrades: Counter,
-    pub upserts_written_first: Counter,
+    pub calls_begun_as_writes: Counter,
+    pub reruns: Counter,
     pub guest_failures: Family<FailureLabels, Counter>,
     pub module_swaps: Family<RealmLabels, Counter>,
 }
@@ -87,15 +88,17 @@ impl Default for Metrics {
         let write_upgrades = Counter::default();
         registry.register(
             "write_upgrades",
-            "Calls run first as reads (upserts) that wrote, and ran again as writes",
+            "Calls begun as reads that wrote: they became writes at their first write, or ran again as writes",
             write_upgrades.clone(),
         );
-        let upserts_written_first = Counter::default();
+        let calls_begun_as_writes = Counter::default();
         registry.register(
-            "upserts_written_first",
-            "Upserts run at once as writes, their realm's recent ones having written",
-            upserts_written_first.clone(),
+            "calls_begun_as_writes",
+            "Calls begun at once as writes, their realm's recent calls of the kind having written",
+            calls_begun_as_writes.clone(),
         );
+        let reruns = Counter::default();
+        registry.register("reruns", "Calls run again after a transient store conflict", reruns.clone());
         let guest_failures = Family::<FailureLabels, Counter>::default();
         registry.register(
             "guest_failures",
@@ -112,7 +115,8 @@ impl Default for Metrics {
             write_turn_wait_seconds,
             instantiations,
             write_upgrades,
-            upserts_written_first,
+            calls_begun_as_writes,
+            reruns,
             guest_failures,
             module_swaps,
         }

@@ -10,7 +10,7 @@ use crate::limits::RealmLimiter;
 use crate::modules::ModuleStore;
 use crate::runtime::{Module, Runtime};
 use crate::store::{Store, StoredRealm, StoredToken};
-use crate::upsert_plan::UpsertPlans;
+use crate::write_plan::WritePlans;
 use anyhow::Context as _;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -38,8 +38,8 @@ pub struct Tenant {
     pub limits: Limits,
     /// The realm's request rate and concurrency, shared across module swaps.
     pub limiter: Arc<RealmLimiter>,
-    /// Whether its upserts run first as reads, learned from the last ones.
-    pub upserts: Arc<UpsertPlans>,
+    /// Whether its calls begin as writes, learned from the last ones.
+    pub write_plans: Arc<WritePlans>,
     /// What the guest receives as its config.
     pub guest_config: types::Config,
     /// What the admin API changed over the configuration.
@@ -298,7 +298,7 @@ impl Tenants {
             managed: spec.managed,
             limits,
             limiter: Arc::new(RealmLimiter::new(&limits)),
-            upserts: Arc::default(),
+            write_plans: Arc::default(),
             guest_config: types::Config { realm: name.to_string(), settings: settings.into_iter().collect() },
             overrides,
         })

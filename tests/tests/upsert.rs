@@ -54,7 +54,7 @@ async fn reposted_groups_are_adopted_by_external_id() {
     server.stop().await;
 }
 
-/// Calls that ran as a read, wrote, and ran again as a write.
+/// Calls begun as reads that wrote.
 const UPGRADES: &str = "scim_host_write_upgrades_total";
 
 #[tokio::test]
@@ -93,15 +93,15 @@ async fn an_unchanged_repost_writes_nothing_and_is_answered_from_a_read() {
     server.stop().await;
 }
 
-/// Upserts run at once as writes.
-const WRITTEN_FIRST: &str = "scim_host_upserts_written_first_total";
+/// Calls begun at once as writes.
+const WRITTEN_FIRST: &str = "scim_host_calls_begun_as_writes_total";
 
-/// A first provisioning, where every POST creates: once most runs as reads have had to
-/// write, the next POSTs go to the writer at once (one in `SAMPLE` still runs as a read);
-/// a re-sync that changes nothing brings reads first back. The answers never differ.
+/// A first provisioning, where every POST creates: once most calls begun as reads have
+/// written, the next POSTs begin as writes (one in `SAMPLE` still begins as a read); a
+/// re-sync that changes nothing brings reads first back. The answers never differ.
 #[tokio::test]
-async fn upserts_that_keep_writing_go_to_the_writer_at_once_until_they_stop() {
-    use scim_host::upsert_plan::SAMPLE;
+async fn calls_that_keep_writing_begin_as_writes_until_they_stop() {
+    use scim_host::write_plan::SAMPLE;
     let server = TestServer::start().await;
     let users = format!("{}/Users", server.base(Scope::Realm));
     let user_n = |i: u32| user(&format!("new-{i}"), &format!("x-new-{i}"));

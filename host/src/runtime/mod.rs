@@ -74,9 +74,6 @@ pub enum CallError {
     /// The store hit a transient conflict; roll back and run again.
     #[error("{0}")]
     Rerun(String),
-    /// A call run as a read wrote (and was allowed to ask for it); run it again as a write.
-    #[error("the call wrote in a read transaction")]
-    NeedsWrite,
     #[error("the host could not run the guest: {0}")]
     Host(String),
 }
@@ -298,8 +295,6 @@ impl Runtime {
             limiter: input.limiter.clone(),
             transaction: Some(transaction),
             rerun: false,
-            upgrade_on_write: input.upgrade_on_write,
-            needs_write: false,
             last_conflict: None,
             memory: MemoryCap { limit: limits.memory_bytes.min(MAX_GUEST_MEMORY), exceeded: false },
             wasi: wasmtime_wasi::WasiCtx::builder().build(),
@@ -368,8 +363,6 @@ pub struct CallInput<'a> {
     pub scope: &'a types::Scope,
     pub config: &'a types::Config,
     pub request: &'a types::Request,
-    /// In a read transaction: stop at the first write with [`CallError::NeedsWrite`].
-    pub upgrade_on_write: bool,
     /// The realm's admission: a call of a realm that starts cooling down is cut.
     pub limiter: Option<Arc<crate::limits::RealmLimiter>>,
 }
@@ -385,9 +378,6 @@ pub struct CallOutcome {
 fn classify(error: wasmtime::Error, state: &CallState, limits: CallLimits) -> CallError {
     if state.rerun {
         return CallError::Rerun(error.downcast_ref::<Rerun>().map(|r| r.0.clone()).unwrap_or_default());
-    }
-    if state.needs_write {
-        return CallError::NeedsWrite;
     }
     if state.memory.exceeded {
         return CallError::Memory(limits.memory_bytes);

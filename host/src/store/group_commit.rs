@@ -18,7 +18,7 @@ use crate::metrics::latency_histogram;
 use prometheus_client::metrics::histogram::{Histogram, linear_buckets};
 use prometheus_client::registry::Registry;
 use rusqlite::Connection;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,11 @@ pub(super) struct Writer {
     wait_seconds: Histogram,
     /// How many calls each committed transaction held.
     group_calls: Histogram,
+    /// Calls whose writes the writer's transactions kept, committed or not yet.
+    changes: AtomicU64,
+    /// The value of `changes` at the last commit or rollback: equal to it, nothing is
+    /// pending, and a new reader's snapshot is what the writer sees.
+    settled: AtomicU64,
 }
 
 struct State {
@@ -87,7 +92,22 @@ impl Writer {
             free: Condvar::new(),
             wait_seconds: latency_histogram(),
             group_calls: Histogram::new(linear_buckets(1.0, 1.0, MAX_MEMBERS as u16)),
+            changes: AtomicU64::new(0),
+            settled: AtomicU64::new(0),
         }
+    }
+
+    /// The writes kept so far, if none is pending: a reader that begins its snapshot after
+    /// asking reads every one of them, and, while [`Writer::changes`] still says the same
+    /// once it holds the writer, exactly what the writer sees.
+    pub fn settled_changes(&self) -> Option<u64> {
+        let settled = self.settled.load(Ordering::Acquire);
+        (self.changes.load(Ordering::Acquire) == settled).then_some(settled)
+    }
+
+    /// The writes kept so far, committed or not; stable while the caller holds a lease.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 
     /// Registers what the writer measures: where a write's time goes beside its own work.
@@ -148,7 +168,8 @@ impl Writer {
             },
         };
         group.members.fetch_add(1, Ordering::Relaxed);
-        let lease = Lease { writer: self.clone(), conn: Some(conn), group, savepoint };
+        let rows_before = conn.total_changes();
+        let lease = Lease { writer: self.clone(), conn: Some(conn), group, savepoint, rows_before };
         if savepoint {
             // A failure here ends the group through the lease's drop, like any broken call.
             run_cached(&lease, "SAVEPOINT scim_call").map_err(classify)?;
@@ -169,6 +190,9 @@ impl Writer {
     /// group's commit went, once it is done.
     fn end(&self, conn: Connection, lease: &Lease, keep: bool) -> Result<(), DirectoryError> {
         let group = lease.group.clone();
+        if keep && conn.total_changes() != lease.rows_before {
+            self.changes.fetch_add(1, Ordering::AcqRel);
+        }
         let ended = match (lease.savepoint, keep) {
             (true, true) => run_cached(&conn, "RELEASE scim_call"),
             (true, false) => {
@@ -209,6 +233,8 @@ impl Writer {
             }
             committed
         };
+        // Committed or rolled back, nothing is pending.
+        self.settled.store(self.changes.load(Ordering::Acquire), Ordering::Release);
         group.decide(outcome.clone());
         self.give_back(Some(conn));
         if keep { outcome } else { Ok(()) }
@@ -223,6 +249,8 @@ pub(super) struct Lease {
     group: Arc<Group>,
     /// Runs in a savepoint (all calls of a group but its first).
     savepoint: bool,
+    /// The connection's count of changed rows when the call took it: whether it wrote.
+    rows_before: u64,
 }
 
 impl Lease {

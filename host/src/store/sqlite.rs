@@ -478,7 +478,6 @@ fn failed(e: rusqlite::Error) -> DirectoryError {
 pub(super) fn classify(e: rusqlite::Error) -> DirectoryError {
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => DirectoryError::Transient(e.to_string()),
-        Some(ErrorCode::ReadOnly) => DirectoryError::ReadOnly,
         Some(ErrorCode::OperationInterrupted) => DirectoryError::PastDeadline,
         Some(ErrorCode::ConstraintViolation) => {
             DirectoryError::Conflict { constraint: "unique".into(), detail: e.to_string() }
@@ -755,8 +754,11 @@ impl SqliteStore {
         match access {
             Access::Read => {
                 let conn = self.checkout(timeout)?;
+                // Asked before the snapshot begins (at the first read), so that the snapshot
+                // holds at least these writes.
+                let settled = self.writer.settled_changes();
                 run_cached(&conn, "BEGIN DEFERRED").map_err(classify)?;
-                Ok(Held::Read(conn))
+                Ok(Held::Read(conn, settled))
             }
             Access::Write => {
                 let lease = self.writer.join(timeout, || self.connect(Access::Write))?;
@@ -777,7 +779,9 @@ impl SqliteStore {
 /// The connection of a call's transaction: a pooled reader, or the writer lent within a
 /// group (see [`super::group_commit`]).
 enum Held {
-    Read(Pooled),
+    /// A reader, and the writes its snapshot holds when none was pending as it began
+    /// ([`super::group_commit::Writer::settled_changes`]).
+    Read(Pooled, Option<u64>),
     Write(Lease),
 }
 
@@ -785,7 +789,7 @@ impl std::ops::Deref for Held {
     type Target = Connection;
     fn deref(&self) -> &Connection {
         match self {
-            Held::Read(conn) => conn,
+            Held::Read(conn, _) => conn,
             Held::Write(lease) => lease,
         }
     }
@@ -793,7 +797,9 @@ impl std::ops::Deref for Held {
 
 /// One guest call's transaction, begun at its first operation: what a guest does before
 /// it touches the directory (parsing and validating a body) holds no connection and, for
-/// a write, not the write connection. Dropped without commit, it rolls back.
+/// a write, not the write connection. Begun as a read, it reads a snapshot beside the
+/// writer and becomes a write at its first write (see [`SqliteTransaction::writing`]).
+/// Dropped without commit, it rolls back.
 struct SqliteTransaction {
     conn: std::cell::OnceCell<Held>,
     store: SqliteStore,
@@ -882,12 +888,34 @@ impl SqliteTransaction {
             None => CHECKOUT_TIMEOUT,
         };
         let conn = self.store.open_transaction(&self.realm, self.access, wait)?;
+        let since = (self.access == Access::Write).then(std::time::Instant::now);
+        self.writer_since.set(since);
         if let Some(deadline) = self.deadline {
-            let since = (self.access == Access::Write).then(std::time::Instant::now);
-            self.writer_since.set(since);
             CUTOFF.set(Some(deadline.cutoff(since)));
         }
         Ok(self.conn.get_or_init(|| conn))
+    }
+
+    /// Marks a write operation, first making a transaction begun as a read a write. A
+    /// reader that has read takes the writer and goes on there if no write was kept since
+    /// its snapshot began, so that the writer sees just what it read; otherwise what it
+    /// read may be stale, and its call runs again ([`DirectoryError::Transient`]). Its
+    /// statements are then not interrupted (see [`past_cutoff`]).
+    fn writing(&mut self) -> DirResult<Writing> {
+        if self.access == Access::Read {
+            self.access = Access::Write;
+            if let Some(Held::Read(conn, settled)) = self.conn.take() {
+                let _ = run_cached(&conn, "ROLLBACK");
+                drop(conn);
+                self.conn()?;
+                if settled != Some(self.store.writer.changes()) {
+                    return Err(DirectoryError::Transient(
+                        "another write changed the store since this call read it".into(),
+                    ));
+                }
+            }
+        }
+        Ok(Writing::begin())
     }
 
     /// Lifts the cut-off before the connection goes back: the writer's rollback or the
@@ -903,7 +931,7 @@ impl Drop for SqliteTransaction {
     fn drop(&mut self) {
         self.unbind();
         // A lease undoes its own call's changes when dropped.
-        if let Some(Held::Read(conn)) = self.conn.get()
+        if let Some(Held::Read(conn, _)) = self.conn.get()
             && !conn.is_autocommit()
         {
             let _ = run_cached(conn, "ROLLBACK");
@@ -1344,7 +1372,7 @@ impl Directory for SqliteTransaction {
     }
 
     fn create_user(&mut self, draft: &UserDraft) -> DirResult<User> {
-        let _writing = Writing::begin();
+        let _writing = self.writing()?;
         self.check_user_unique(draft, None)?;
         let (id, now) = (new_id(), now_millis());
         self.conn()?
@@ -1377,7 +1405,7 @@ impl Directory for SqliteTransaction {
     }
 
     fn update_user(&mut self, id: &str, draft: &UserDraft) -> DirResult<User> {
-        let _writing = Writing::begin();
+        let _writing = self.writing()?;
         self.check_user_unique(draft, Some(id))?;
         let changed = self
             .conn()?
@@ -1412,7 +1440,7 @@ impl Directory for SqliteTransaction {
     }
 
     fn delete_user(&mut self, id: &str) -> DirResult<bool> {
-        let _writing = Writing::begin();
+        let _writing = self.writing()?;
         self.touch_groups("SELECT group_id FROM memberships WHERE realm = ?1 AND user_id = ?3", &[&id])?;
         let deleted = self
             .conn()?
@@ -1453,7 +1481,7 @@ impl Directory for SqliteTransaction {
     }
 
     fn create_group(&mut self, draft: &GroupDraft) -> DirResult<Group> {
-        let _writing = Writing::begin();
+        let _writing = self.writing()?;
         self.check_group_unique(draft, None)?;
         if let Some(organization) = &draft.organization
             && !self.exists("organizations", organization)?
@@ -1476,7 +1504,7 @@ impl Directory for SqliteTransaction {
     }
 
     fn update_group(&mut self, id: &str, draft: &GroupDraft) -> DirResult<Group> {
-        let _writing = Writing::begin();
+        let _writing = self.writing()?;
         self.check_group_unique(draft, Some(id))?;
         let changed = self
             .conn()?
@@ -1494,7 +1522,7 @@ impl Directory for SqliteTransaction {
     }
 
     fn delete_group(&mut self, id: &str) -> DirResult<bool> {
-        let _writing = Writing::begin();
+        let _writing = self.writing()?;
         let deleted = self
             .conn()?
             .prepare_cached("DELETE FROM groups WHERE realm = ?1 AND id = ?2")
@@ -1560,7 +1588,7 @@ impl Directory for SqliteTransaction {
     }
 
     fn add_member(&mut self, group_id: &str, user_id: &str) -> DirResult<bool> {
-        let _writing = Writing::begin();
+        let _writing = self.writing()?;
         for (table, id) in [("groups", group_id), ("users", user_id)] {
             if !self.exists(table, id)? {
                 return Err(DirectoryError::NotFound(id.to_string()));
@@ -1579,7 +1607,7 @@ impl Directory for SqliteTransaction {
     }
 
     fn remove_member(&mut self, group_id: &str, user_id: &str) -> DirResult<bool> {
-        let _writing = Writing::begin();
+        let _writing = self.writing()?;
         let removed = self
             .conn()?
             .prepare_cached("DELETE FROM memberships WHERE realm = ?1 AND group_id = ?2 AND user_id = ?3")
@@ -1618,7 +1646,7 @@ impl Directory for SqliteTransaction {
     }
 
     fn remove_organization_member(&mut self, organization_id: &str, user_id: &str) -> DirResult<bool> {
-        let _writing = Writing::begin();
+        let _writing = self.writing()?;
         let organization_groups =
             "SELECT m.group_id FROM memberships m JOIN groups g ON g.realm = m.realm AND g.id = m.group_id
              WHERE m.realm = ?1 AND m.user_id = ?3 AND g.organization = ?4";
@@ -1640,7 +1668,7 @@ impl Directory for SqliteTransaction {
     }
 
     fn set_password(&mut self, user_id: &str, password: &str) -> DirResult<()> {
-        let _writing = Writing::begin();
+        let _writing = self.writing()?;
         if !self.exists("users", user_id)? {
             return Err(DirectoryError::NotFound(user_id.to_string()));
         }
@@ -1656,7 +1684,7 @@ impl Directory for SqliteTransaction {
     }
 
     fn emit(&mut self, event: &AdminEvent) -> DirResult<()> {
-        let _writing = Writing::begin();
+        let _writing = self.writing()?;
         self.conn()?
             .prepare_cached(
                 "INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id)
@@ -1680,7 +1708,7 @@ impl Directory for SqliteTransaction {
     // Named apart from the group commit's own `scim_call`, which encloses them: its RELEASE
     // or ROLLBACK TO ends any a guest left open.
     fn savepoint(&mut self) -> DirResult<()> {
-        let _writing = Writing::begin();
+        let _writing = self.writing()?;
         if self.savepoints >= MAX_SAVEPOINTS {
             return Err(DirectoryError::Invalid(format!("at most {MAX_SAVEPOINTS} savepoints may be open at once")));
         }
@@ -1690,20 +1718,20 @@ impl Directory for SqliteTransaction {
     }
 
     fn release_savepoint(&mut self) -> DirResult<()> {
-        let _writing = Writing::begin();
         if self.savepoints == 0 {
             return Err(DirectoryError::Invalid("no savepoint is open".into()));
         }
+        let _writing = self.writing()?;
         run_cached(self.conn()?, "RELEASE scim_guest").map_err(classify)?;
         self.savepoints -= 1;
         Ok(())
     }
 
     fn rollback_to_savepoint(&mut self) -> DirResult<()> {
-        let _writing = Writing::begin();
         if self.savepoints == 0 {
             return Err(DirectoryError::Invalid("no savepoint is open".into()));
         }
+        let _writing = self.writing()?;
         let conn = self.conn()?;
         run_cached(conn, "ROLLBACK TO scim_guest")
             .and_then(|()| run_cached(conn, "RELEASE scim_guest"))
@@ -1743,7 +1771,6 @@ impl Transaction for SqliteTransaction {
         user_id: &str,
         membership: MembershipType,
     ) -> DirResult<bool> {
-        let _writing = Writing::begin();
         for (table, id) in [("organizations", organization_id), ("users", user_id)] {
             if !self.exists(table, id)? {
                 return Err(DirectoryError::NotFound(id.to_string()));
@@ -1754,6 +1781,7 @@ impl Transaction for SqliteTransaction {
         if self.is_organization_member(organization_id, user_id)? {
             return Ok(false);
         }
+        let _writing = self.writing()?;
         self.conn()?
             .prepare_cached(
                 "INSERT OR IGNORE INTO organization_members (realm, organization_id, user_id, managed)
@@ -1767,7 +1795,7 @@ impl Transaction for SqliteTransaction {
     }
 
     fn offboard_organization_member(&mut self, organization_id: &str, user_id: &str) -> DirResult<Offboarding> {
-        let _writing = Writing::begin();
+        let _writing = self.writing()?;
         // (managed here, memberships of other organizations)
         let found: Option<(bool, i64)> = self
             .conn()?
@@ -1802,7 +1830,7 @@ impl Transaction for SqliteTransaction {
     fn commit(mut self: Box<Self>) -> DirResult<()> {
         self.unbind();
         match self.conn.take() {
-            Some(Held::Read(conn)) => run_cached(&conn, "COMMIT").map_err(classify),
+            Some(Held::Read(conn, _)) => run_cached(&conn, "COMMIT").map_err(classify),
             Some(Held::Write(lease)) => lease.commit(),
             // The call never touched the directory.
             None => Ok(()),
@@ -2153,10 +2181,40 @@ mod tests {
     }
 
     #[test]
-    fn a_read_transaction_cannot_write() {
+    fn a_read_that_writes_becomes_a_write_unless_a_write_came_between() {
         let (_dir, store) = store();
-        let mut tx = store.begin("r", Access::Read, "test").unwrap();
-        assert!(matches!(tx.create_user(&draft("ann", "x1")), Err(DirectoryError::ReadOnly)));
+        let mut tx = store.begin("r", Access::Write, "test").unwrap();
+        tx.create_user(&draft("ann", "x1")).unwrap();
+        tx.commit().unwrap();
+        // Nothing written since it read: it goes on as a write, and keeps what it read.
+        let mut fresh = store.begin("r", Access::Read, "test").unwrap();
+        let ann = fresh.get_user_by_username("ann").unwrap().unwrap();
+        assert!(fresh.writer_since().is_none(), "a read does not hold the writer");
+        fresh.update_user(&ann.id, &draft("ann", "x2")).unwrap();
+        assert!(fresh.writer_since().is_some());
+        fresh.commit().unwrap();
+        // A write committed after its snapshot began: what it read may be stale.
+        let mut stale = store.begin("r", Access::Read, "test").unwrap();
+        assert!(stale.get_user_by_username("bob").unwrap().is_none());
+        let mut other = store.begin("r", Access::Write, "test").unwrap();
+        other.create_user(&draft("bob", "x3")).unwrap();
+        other.commit().unwrap();
+        assert!(matches!(stale.create_user(&draft("bob", "x4")), Err(DirectoryError::Transient(_))));
+        drop(stale);
+        // A read that never read before its first write simply begins as a write.
+        let mut blind = store.begin("r", Access::Read, "test").unwrap();
+        blind.create_user(&draft("cy", "x5")).unwrap();
+        blind.commit().unwrap();
+        let mut read = store.begin("r", Access::Read, "test").unwrap();
+        let names: Vec<String> = read
+            .search_users(&Query { limit: 10, ..Query::default() })
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|u| u.username)
+            .collect();
+        assert_eq!(names, ["ann", "bob", "cy"]);
+        assert_eq!(read.get_user(&ann.id).unwrap().unwrap().attributes[0].values, ["x2"]);
     }
 
     /// A module hands the store a filter as nodes, as deep as it likes: the store walks
