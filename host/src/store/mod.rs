@@ -4,10 +4,7 @@
 //! or rolls back whole. No WIT type enters here: the bindings convert at the boundary, so a
 //! second backend (PostgreSQL) implements these traits and nothing else.
 
-mod checkpointer;
-mod group_commit;
 mod organization_scope;
-mod sql_filter;
 mod sqlite;
 
 pub use organization_scope::OrganizationScoped;
