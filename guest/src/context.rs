@@ -13,7 +13,12 @@ pub enum Scope {
     /// The whole realm.
     Realm,
     /// One organization of the realm.
-    Organization { id: String, alias: String },
+    Organization {
+        /// The organization's id.
+        id: String,
+        /// Its alias, as in URLs.
+        alias: String,
+    },
 }
 
 impl Scope {
@@ -28,8 +33,11 @@ impl Scope {
 
 /// The handler's view of one request.
 pub struct Ctx<'a> {
+    /// The directory of the call.
     pub dir: &'a mut dyn Directory,
+    /// Who the request is addressed to.
     pub scope: Scope,
+    /// The request.
     pub request: &'a Request,
     /// The resource types served and the handler's rules.
     pub profile: &'static Profile,

@@ -8,15 +8,25 @@ use serde_json::json;
 /// The `scimType` values RFC 7644 §3.12 defines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScimType {
+    /// The filter is not valid.
     InvalidFilter,
+    /// The filter matches more resources than a response may carry.
     TooMany,
+    /// A value must be unique and is not.
     Uniqueness,
+    /// The attribute may not be changed.
     Mutability,
+    /// The body is not valid JSON or not the right shape.
     InvalidSyntax,
+    /// The PATCH path is not valid.
     InvalidPath,
+    /// The PATCH path matches nothing.
     NoTarget,
+    /// A value is missing or not acceptable.
     InvalidValue,
+    /// The version (`If-Match`) does not match.
     InvalidVers,
+    /// The request would carry sensitive information in a URL.
     Sensitive,
 }
 
@@ -41,8 +51,11 @@ impl ScimType {
 /// A SCIM error: an HTTP status, an optional `scimType` and a detail for people.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScimError {
+    /// The HTTP status.
     pub status: u16,
+    /// The `scimType`, where RFC 7644 defines one.
     pub scim_type: Option<ScimType>,
+    /// What is wrong, for a person to read.
     pub detail: String,
 }
 

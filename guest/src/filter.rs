@@ -21,9 +21,13 @@ pub struct AttrPath {
 /// A comparison value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CompValue {
+    /// A string.
     Str(String),
+    /// A number.
     Num(f64),
+    /// `true` or `false`.
     Bool(bool),
+    /// `null`.
     Null,
 }
 
@@ -31,7 +35,14 @@ pub enum CompValue {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Filter {
     /// `path op value`.
-    Compare { path: AttrPath, op: Comparator, value: CompValue },
+    Compare {
+        /// The attribute compared.
+        path: AttrPath,
+        /// How.
+        op: Comparator,
+        /// With what.
+        value: CompValue,
+    },
     /// `path pr`.
     Present(AttrPath),
     /// `a and b`.
@@ -41,7 +52,12 @@ pub enum Filter {
     /// `not (a)`.
     Not(Box<Filter>),
     /// `attr[filter]`: some value of `attr` matches `filter`.
-    ValuePath { attr: AttrPath, filter: Box<Filter> },
+    ValuePath {
+        /// The multi-valued attribute.
+        attr: AttrPath,
+        /// What one of its values must match.
+        filter: Box<Filter>,
+    },
 }
 
 impl AttrPath {

@@ -3,19 +3,28 @@
 /// One HTTP request below the SCIM base path.
 #[derive(Clone, Debug, Default)]
 pub struct Request {
+    /// The HTTP method, upper case.
     pub method: String,
+    /// The path below the SCIM base, starting with `/`.
     pub path: String,
+    /// The decoded query parameters, in the order sent.
     pub query: Vec<(String, String)>,
+    /// The request headers a handler may read (names lower case).
     pub headers: Vec<(String, String)>,
+    /// The body, as sent.
     pub body: Vec<u8>,
+    /// The public URL of the SCIM base, without a trailing slash.
     pub base_url: String,
 }
 
 /// The handler's answer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Response {
+    /// The HTTP status.
     pub status: u16,
+    /// The response headers.
     pub headers: Vec<(String, String)>,
+    /// The body.
     pub body: Vec<u8>,
 }
 

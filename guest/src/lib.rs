@@ -5,6 +5,8 @@
 //! component, where `component.rs` implements [`Directory`] with the host's imports.
 //! It knows nothing of SQL, sockets, tenants or tokens.
 
+#![warn(missing_docs)]
+
 pub mod arena;
 pub mod bulk;
 pub mod context;

@@ -11,24 +11,33 @@ use serde_json::{Map, Value};
 /// The three PATCH operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpKind {
+    /// `add`.
     Add,
+    /// `remove`.
     Remove,
+    /// `replace`.
     Replace,
 }
 
 /// A PATCH target: `attr`, `attr.sub`, `attr[filter]` or `attr[filter].sub`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PatchPath {
+    /// The attribute.
     pub attr: AttrPath,
+    /// The filter on its values, if any (`attr[filter]`).
     pub filter: Option<Filter>,
+    /// The sub-attribute, if any (`.sub`).
     pub sub: Option<String>,
 }
 
 /// One operation of a PATCH request.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PatchOp {
+    /// The operation.
     pub op: OpKind,
+    /// Its target; a path-less operation targets the resource.
     pub path: Option<PatchPath>,
+    /// Its value (none for `remove`).
     pub value: Option<Value>,
 }
 

@@ -6,57 +6,90 @@
 use crate::error::{ScimError, ScimResult};
 use serde_json::{Map, Value, json};
 
+/// The core User schema.
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+/// The enterprise User extension.
 pub const ENTERPRISE_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// The core Group schema.
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+/// A list's response message.
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+/// A PATCH request message.
 pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// An attribute's data type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// Text.
     String,
+    /// `true` or `false`.
     Boolean,
+    /// A real number.
     Decimal,
+    /// A whole number.
     Integer,
+    /// An RFC 3339 time.
     DateTime,
+    /// A URI of a resource.
     Reference,
+    /// Base64 data.
     Binary,
+    /// Sub-attributes.
     Complex,
 }
 
 /// Who may write an attribute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mutability {
+    /// Read and written by clients.
     ReadWrite,
+    /// Set by the server only.
     ReadOnly,
+    /// Written once, at creation.
     Immutable,
+    /// Written by clients, never returned.
     WriteOnly,
 }
 
 /// When an attribute is returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Returned {
+    /// Returned unless excluded.
     Default,
+    /// Always returned.
     Always,
+    /// Never returned.
     Never,
+    /// Returned only when asked for.
     Request,
 }
 
 /// One attribute definition.
 #[derive(Clone, Copy, Debug)]
 pub struct AttrDef {
+    /// The attribute's name.
     pub name: &'static str,
+    /// Its type.
     pub kind: Kind,
+    /// Whether it holds a list of values.
     pub multi: bool,
+    /// Whether a resource must have it.
     pub required: bool,
+    /// Whether its values compare with regard to case.
     pub case_exact: bool,
+    /// Who may change it.
     pub mutability: Mutability,
+    /// When a response carries it.
     pub returned: Returned,
+    /// Whether its values are unique (`server`) or not.
     pub unique: bool,
+    /// Its sub-attributes (for `Complex`).
     pub sub: &'static [AttrDef],
+    /// The values it suggests (`canonicalValues`).
     pub canonical: &'static [&'static str],
+    /// What it may refer to (`referenceTypes`).
     pub reference_types: &'static [&'static str],
+    /// What it is, for `/Schemas`.
     pub description: &'static str,
 }
 
@@ -85,39 +118,48 @@ pub const fn string(name: &'static str, description: &'static str) -> AttrDef {
 }
 
 impl AttrDef {
+    /// Holds a list of values.
     pub const fn multi(mut self) -> Self {
         self.multi = true;
         self
     }
+    /// Must be present.
     pub const fn required(mut self) -> Self {
         self.required = true;
         self
     }
+    /// Compares with regard to case.
     pub const fn case_exact(mut self) -> Self {
         self.case_exact = true;
         self
     }
+    /// Who may change it.
     pub const fn mutability(mut self, m: Mutability) -> Self {
         self.mutability = m;
         self
     }
+    /// When a response carries it.
     pub const fn returned(mut self, r: Returned) -> Self {
         self.returned = r;
         self
     }
+    /// Unique among resources of its type.
     pub const fn unique(mut self) -> Self {
         self.unique = true;
         self
     }
+    /// Has these sub-attributes.
     pub const fn complex(mut self, sub: &'static [AttrDef]) -> Self {
         self.kind = Kind::Complex;
         self.sub = sub;
         self
     }
+    /// Suggests these values.
     pub const fn canonical(mut self, values: &'static [&'static str]) -> Self {
         self.canonical = values;
         self
     }
+    /// May refer to these resource types.
     pub const fn references(mut self, types: &'static [&'static str]) -> Self {
         self.reference_types = types;
         self
@@ -132,9 +174,13 @@ impl AttrDef {
 /// A schema: its URN, name and attributes.
 #[derive(Debug)]
 pub struct Schema {
+    /// Its URN.
     pub id: &'static str,
+    /// Its name.
     pub name: &'static str,
+    /// What it describes.
     pub description: &'static str,
+    /// Its attributes.
     pub attributes: &'static [AttrDef],
 }
 
@@ -279,9 +325,13 @@ pub static GROUP: Schema =
 
 /// A resource type: its core schema and extensions.
 pub struct ResourceType {
+    /// Its name (`User`).
     pub name: &'static str,
+    /// Its endpoint (`/Users`).
     pub endpoint: &'static str,
+    /// Its core schema.
     pub schema: &'static Schema,
+    /// Its extension schemas.
     pub extensions: &'static [&'static Schema],
 }
 
