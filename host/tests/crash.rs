@@ -61,7 +61,12 @@ async fn killed_under_load_keeps_every_acknowledged_write() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Killed in the thick of it: once the writers have had many writes answered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().unwrap().groups.len() < 100 {
+        assert!(std::time::Instant::now() < deadline, "the writers got few answers in 60 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     server.child.kill().expect("SIGKILL");
     server.child.wait().unwrap();
     for writer in writers {

@@ -283,6 +283,12 @@ impl TestServer {
             .unwrap_or_else(|| panic!("no series {series} in\n{metrics}"))
     }
 
+    /// Waits until a series of the metrics reaches `at_least`: a condition to wait on
+    /// where a test would otherwise sleep for something to start.
+    pub async fn metric_reaches(&self, series: &str, at_least: f64) {
+        eventually(series, || async { self.metric(series).await >= at_least }).await
+    }
+
     /// The admin events of realm `demo`, oldest first.
     pub async fn events(&self) -> Vec<Value> {
         let answer = self
@@ -299,6 +305,19 @@ impl TestServer {
 }
 
 /// A query parameter's value, percent-encoded for a URL.
+/// Waits until `holds` says so, checking every 10 ms; fails the test after 20 s.
+pub async fn eventually<F, Fut>(what: &str, mut holds: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !holds().await {
+        assert!(std::time::Instant::now() < deadline, "waited 20 s for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 pub fn encode(value: &str) -> String {
     value
         .bytes()

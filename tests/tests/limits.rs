@@ -11,6 +11,9 @@ async fn call_limited(server: &TestServer, path: &str) -> Answer {
     server.call_with(reqwest::Method::GET, &limited(server, path), None, Some(MISBEHAVING_TOKEN)).await
 }
 
+/// Guest instances created, each when its call begins.
+const INSTANCES: &str = "scim_host_instantiations_total";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_realm_over_its_rate_or_concurrency_is_refused_while_another_is_served() {
     let server = std::sync::Arc::new(TestServer::start().await);
@@ -36,11 +39,13 @@ async fn a_realm_over_its_rate_or_concurrency_is_refused_while_another_is_served
     // Concurrency: while one call runs (a loop, cut at 300 ms), a second is refused.
     // Wait for the bucket to hold a few tokens again (2 a second).
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let instances = server.metric(INSTANCES).await;
     let busy = {
         let server = server.clone();
         tokio::spawn(async move { call_limited(&server, "/loop").await })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The loop runs: it holds the realm's one call.
+    server.metric_reaches(INSTANCES, instances + 1.0).await;
     let second = call_limited(&server, "/anything").await;
     second.assert_scim_error(503);
     assert!(second.body["detail"].as_str().unwrap().contains("1 concurrent calls"), "{}", second.text);

@@ -50,22 +50,32 @@ async fn swapping_a_module_under_load_fails_no_request_and_rolls_back() {
 
     // A client that keeps calling while the module changes under it.
     let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let client = {
-        let (server, stop) = (server.clone(), stop.clone());
+        let (server, stop, answered) = (server.clone(), stop.clone(), answered.clone());
         tokio::spawn(async move {
             let mut statuses = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 statuses.push(server.get(&format!("{}/Users", server.base(Scope::Realm))).await.status.as_u16());
+                answered.fetch_add(1, Ordering::Relaxed);
             }
             statuses
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let answers_past = |n: usize| {
+        let answered = answered.clone();
+        move || {
+            let answered = answered.clone();
+            async move { answered.load(Ordering::Relaxed) >= n }
+        }
+    };
+    eventually("the client's first answers", answers_past(5)).await;
     let started = std::time::Instant::now();
     let installed = upload(&server, std::fs::read(MISBEHAVING_GUEST).unwrap()).await.expect(200);
     let swap_time = started.elapsed();
     assert_eq!(who_answers(&server).await, "fixture", "the new module serves the next request");
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let after = answered.load(Ordering::Relaxed) + 5;
+    eventually("the client's answers after the swap", answers_past(after)).await;
     stop.store(true, Ordering::Relaxed);
     let statuses = client.await.unwrap();
     assert!(statuses.len() > 10, "the client kept calling: {} requests", statuses.len());

@@ -130,6 +130,18 @@ mod component {
             match request.path.as_str() {
                 "/probe" => text(200, &probe(&scope, &request)),
                 "/trap" => panic!("asked to trap"),
+                // Teaches the host that this kind of request writes, so that the next
+                // ones begin as writes, in a write turn.
+                "/loop" if request.query.iter().any(|(k, _)| k == "teach") => {
+                    let event = dir::AdminEvent {
+                        kind: dir::EventKind::UserUpdated,
+                        resource_id: "nobody".into(),
+                        related_id: None,
+                        details: "{}".into(),
+                    };
+                    dir::emit(&event).expect("the store records it");
+                    text(200, "wrote")
+                }
                 "/loop" => {
                     let mut n: u64 = 0;
                     loop {
