@@ -232,7 +232,7 @@ fn lookups_follow_their_case_rules<S: Subject>(s: &mut S) {
     assert_eq!(d.get_user_by_username("aL").unwrap().map(|u| u.id), Some(al.id.clone()));
     assert_eq!(d.get_user_by_username("al ").unwrap(), None);
     let ids = |users: Vec<User>| users.into_iter().map(|u| u.id).collect::<Vec<_>>();
-    assert_eq!(ids(d.get_users_by_email("al@EXAMPLE.org").unwrap()), [al.id.clone()]);
+    assert_eq!(ids(d.get_users_by_email("al@EXAMPLE.org").unwrap()), std::slice::from_ref(&al.id));
     for (name, value, found) in
         [("externalId", "Ext-1", true), ("externalId", "ext-1", false), ("nick", "Bo", true), ("nick", "bo", false)]
     {
@@ -532,7 +532,7 @@ fn memberships_go_with_their_user_or_group<S: Subject>(s: &mut S) {
         d.add_member(&g.id, &u.id).unwrap();
     }
     assert!(d.delete_user(&ann.id).unwrap());
-    assert_eq!(d.group_member_ids(&a.id).unwrap(), [bob.id.clone()]);
+    assert_eq!(d.group_member_ids(&a.id).unwrap(), std::slice::from_ref(&bob.id));
     assert!(d.group_member_ids(&b.id).unwrap().is_empty());
     assert!(d.delete_group(&a.id).unwrap());
     assert!(d.user_groups(&bob.id).unwrap().is_empty());

@@ -52,11 +52,13 @@ pub struct SqliteStore {
     readers: Arc<Pool>,
     /// Wakes the thread that copies the write-ahead log back, off the writer's path.
     checkpoints: checkpointer::Waker,
-    /// The last list place of a page a list query returned, kept under the query and the
-    /// offset after the page (clients paging at once through the same list each find theirs).
-    /// Keyed by a digest of the query: a filter of any length costs the table 32 bytes.
-    cursors: Arc<Mutex<HashMap<([u8; 32], u32), i64>>>,
+    cursors: Arc<Mutex<Cursors>>,
 }
+
+/// The last list place of a page a list query returned, kept under the query and the
+/// offset after the page (clients paging at once through the same list each find theirs).
+/// Keyed by a digest of the query: a filter of any length costs the table 32 bytes.
+type Cursors = HashMap<([u8; 32], u32), i64>;
 
 /// The most bytes of attributes one page of a search carries: the host reads no more for
 /// one call than a guest could take in.
