@@ -1,6 +1,6 @@
-//! Builds a guest crate of this workspace for `wasm32-wasip2`: shared by the host's build
-//! script (the bundled guest) and the end-to-end tests' (fixture guests), included in
-//! each with `#[path]`.
+//! Builds a guest crate of this workspace for a wasm target: shared by the host's build
+//! script (the bundled guest, for `wasm32-unknown-unknown`) and the end-to-end tests'
+//! (fixture guests, for `wasm32-wasip2`), included in each with `#[path]`.
 //!
 //! The nested cargo gets its own target directory under `OUT_DIR`, so it never waits on
 //! the lock the outer build holds, and a clean environment, so the outer build's flags
@@ -9,10 +9,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Builds `package` (whose sources are under `root/source_dir`) in release mode and returns
-/// the path of its `.wasm`; emits `rerun-if-changed` for every source it was built from.
-pub fn build_guest(root: &Path, package: &str, source_dir: &str) -> PathBuf {
-    ensure_target();
+/// Builds `package` (whose sources are under `root/source_dir`) for `target` in release
+/// mode and returns the path of its `.wasm`; emits `rerun-if-changed` for every source it
+/// was built from.
+pub fn build_guest(root: &Path, package: &str, source_dir: &str, target: &str) -> PathBuf {
+    ensure_target(target);
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let target_dir = out_dir.join("guest-target");
 
@@ -20,7 +21,7 @@ pub fn build_guest(root: &Path, package: &str, source_dir: &str) -> PathBuf {
     let mut command = Command::new(cargo);
     command
         .current_dir(root)
-        .args(["build", "--release", "--package", package, "--target", "wasm32-wasip2"])
+        .args(["build", "--release", "--package", package, "--target", target])
         .arg("--target-dir")
         .arg(&target_dir)
         // The component is shipped inside the binary: no debug info, no symbols.
@@ -40,36 +41,34 @@ pub fn build_guest(root: &Path, package: &str, source_dir: &str) -> PathBuf {
     let status = command.status().expect("cargo runs");
     if !status.success() {
         panic!(
-            "building {package} for wasm32-wasip2 failed; if the target is missing, run \
-             `rustup target add wasm32-wasip2`"
+            "building {package} for {target} failed; if the target is missing, run \
+             `rustup target add {target}`"
         );
     }
 
     let artifact = package.replace('-', "_");
-    let wasm = target_dir.join(format!("wasm32-wasip2/release/{artifact}.wasm"));
+    let wasm = target_dir.join(format!("{target}/release/{artifact}.wasm"));
     assert!(wasm.exists(), "the build of {package} produced no {}", wasm.display());
     println!("cargo:rerun-if-changed={}", root.join(source_dir).join("Cargo.toml").display());
     // A guest's build script sets its link arguments (the stock guest's initial memory).
     println!("cargo:rerun-if-changed={}", root.join(source_dir).join("build.rs").display());
-    rerun_on_dependencies(&target_dir.join(format!("wasm32-wasip2/release/{artifact}.d")), root, source_dir);
+    rerun_on_dependencies(&target_dir.join(format!("{target}/release/{artifact}.d")), root, source_dir);
     wasm
 }
 
-/// Installs the wasm32-wasip2 standard library through rustup when it is missing, so that
-/// a fresh clone builds with one cargo command.
-fn ensure_target() {
+/// Installs the target's standard library through rustup when it is missing, so that a
+/// fresh clone builds with one cargo command.
+fn ensure_target(target: &str) {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output().ok().filter(|o| o.status.success());
     let Some(sysroot) = sysroot.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()) else { return };
-    if Path::new(&sysroot).join("lib/rustlib/wasm32-wasip2").exists() {
+    if Path::new(&sysroot).join("lib/rustlib").join(target).exists() {
         return;
     }
-    println!("cargo:warning=installing the wasm32-wasip2 target with rustup");
-    let installed = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status();
+    println!("cargo:warning=installing the {target} target with rustup");
+    let installed = Command::new("rustup").args(["target", "add", target]).status();
     if !installed.is_ok_and(|s| s.success()) {
-        panic!(
-            "the wasm32-wasip2 target is missing and rustup could not add it; run `rustup target add wasm32-wasip2`"
-        );
+        panic!("the {target} target is missing and rustup could not add it; run `rustup target add {target}`");
     }
 }
 

@@ -27,7 +27,7 @@ pub fn patch_path(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let _ = scim_guest::patch::PatchPath::parse(text);
     if let Ok(body) = serde_json::from_str::<Value>(text)
-        && let Ok(ops) = scim_guest::patch::parse_request(&body)
+        && let Ok(ops) = scim_guest::patch::parse_request(scim_guest::Profile::STOCK.user, &body)
     {
         let mut user = serde_json::json!({
             "userName": "ann", "name": { "givenName": "Ann" },

@@ -3,9 +3,8 @@
 //! answers one `handler.handle` call with a [`Profile`]. Only conversions live here; the
 //! SCIM logic is the library's.
 //!
-//! The stock component exports [`Profile::STOCK`] (feature `stock`, on by default). A
-//! plugin guest turns that feature off and exports its own profile with
-//! [`crate::export_profile!`].
+//! A crate becomes a component by exporting a profile with [`crate::export_profile!`]:
+//! the stock component (`guest/stock`) exports [`Profile::STOCK`], a plugin its own.
 
 use crate::context::Scope;
 use crate::directory::{self as d, DirResult, Directory};
@@ -28,7 +27,7 @@ use scim::host::types;
 pub fn serve(
     profile: &'static Profile,
     scope: types::Scope,
-    _config: types::Config,
+    config: types::Config,
     request: types::Request,
 ) -> types::Response {
     let scope = match scope {
@@ -43,13 +42,13 @@ pub fn serve(
         body: request.body,
         base_url: request.base_url,
     };
-    let response = crate::handle_with(profile, &mut HostDirectory, scope, &request);
+    let config = crate::Config { realm: config.realm, settings: config.settings.into_iter().collect() };
+    let response = crate::handle_with(profile, &config, &mut HostDirectory, scope, &request);
     types::Response { status: response.status, headers: response.headers, body: response.body }
 }
 
 /// Exports a component serving a profile: `scim_guest::export_profile!(MY_PROFILE);`,
-/// where `MY_PROFILE` is a `static` [`Profile`]. The guest crate must be a dependency
-/// with `default-features = false`, so that the stock export stays out.
+/// where `MY_PROFILE` is a `static` [`Profile`].
 #[macro_export]
 macro_rules! export_profile {
     ($profile:expr) => {
@@ -67,26 +66,6 @@ macro_rules! export_profile {
 
         $crate::component::export_handler!(ScimGuestComponent with_types_in $crate::component);
     };
-}
-
-#[cfg(feature = "stock")]
-mod stock {
-    use super::exports::scim::host::handler::Guest;
-    use super::types;
-
-    /// Each call runs in a fresh instance: see [`crate::arena`].
-    #[global_allocator]
-    static ALLOCATOR: crate::arena::Arena = crate::arena::Arena::new();
-
-    struct Component;
-
-    impl Guest for Component {
-        fn handle(scope: types::Scope, config: types::Config, request: types::Request) -> types::Response {
-            super::serve(&crate::Profile::STOCK, scope, config, request)
-        }
-    }
-
-    super::export_handler!(Component with_types_in crate::component);
 }
 
 /// The host's directory, reached through the component's imports.

@@ -5,7 +5,8 @@ use crate::directory::{AdminEvent, Directory, EventKind};
 use crate::error::{ScimError, ScimResult};
 use crate::http::{Request, Response};
 use crate::profile::Profile;
-use serde_json::{Value, json};
+use crate::settings::{Config, Settings};
+use serde_json::Value;
 
 /// Who a request is addressed to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,13 +42,24 @@ pub struct Ctx<'a> {
     pub request: &'a Request,
     /// The resource types served and the handler's rules.
     pub profile: &'static Profile,
+    /// The tenant's configuration, as the host handed it over.
+    pub config: &'a Config,
+    /// The stock handler's settings, read from `config`.
+    pub settings: Settings,
 }
 
 impl Ctx<'_> {
     /// The same directory and scope, answering another request (a `.search` body read
     /// as the query of a list).
     pub fn with_request<'b>(&'b mut self, request: &'b Request) -> Ctx<'b> {
-        Ctx { dir: &mut *self.dir, scope: self.scope.clone(), request, profile: self.profile }
+        Ctx {
+            dir: &mut *self.dir,
+            scope: self.scope.clone(),
+            request,
+            profile: self.profile,
+            config: self.config,
+            settings: self.settings,
+        }
     }
 
     /// Records an admin event.
@@ -101,17 +113,6 @@ pub fn etag(version: u64) -> String {
 fn etag_matches(header: &str, version: u64) -> bool {
     let current = version.to_string();
     header.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == current)
-}
-
-/// The `meta` attribute of a resource.
-pub fn meta(resource_type: &str, created: i64, updated: i64, version: u64, location: &str) -> Value {
-    json!({
-        "resourceType": resource_type,
-        "created": crate::time::format_millis(created),
-        "lastModified": crate::time::format_millis(updated),
-        "location": location,
-        "version": etag(version),
-    })
 }
 
 /// A resource response: its JSON text and ETag, plus a `Location` header when given

@@ -2,19 +2,20 @@
 //! states the members a group must have; the handler validates every new member first,
 //! then removes the rest and adds the new, emitting a joined/left event for each change.
 
-use crate::context::{Ctx, Scope, etag, meta, resource_response};
+use crate::context::{Ctx, Scope, etag, resource_response};
 use crate::directory::{Attribute, Comparator, EventKind, Field, Group, GroupDraft, Member, Query, first_value};
 use crate::error::{ScimError, ScimResult};
 use crate::filter::{AttrPath, CompValue, Filter};
 use crate::group_body::GroupBody;
 use crate::http::Response;
-use crate::json_text;
 use crate::listing::{self, Paging, list_response};
-use crate::patch::{self, OpKind, PatchOp, PatchPath};
+use crate::patch::{self, OpKind, PatchOp, Target};
 use crate::projection::Projection;
+use crate::render;
 use crate::schema::GROUP_SCHEMA;
+use crate::settings::GroupPatchResponse;
 use crate::users::{DOCUMENT_ATTRIBUTE, EXTERNAL_ID};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 // foldhash, not SipHash: hashing ids was a tenth of a PUT of 1,000 members. Ordered sets
 // were no better in wasm, where each comparison is a call to a byte-wise memcmp.
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
@@ -70,38 +71,6 @@ fn draft_from(ctx: &Ctx, body: GroupBody) -> ScimResult<(GroupDraft, Vec<String>
     Ok((draft, members))
 }
 
-/// The stored resource with the directory's own fields laid over it.
-fn document(group: &Group) -> Map<String, Value> {
-    let mut doc = first_value(&group.attributes, DOCUMENT_ATTRIBUTE)
-        .and_then(|s| serde_json::from_str::<Map<String, Value>>(s).ok())
-        .unwrap_or_default();
-    doc.insert("displayName".into(), json!(group.name));
-    match first_value(&group.attributes, EXTERNAL_ID) {
-        Some(x) => doc.insert(EXTERNAL_ID.into(), json!(x)),
-        None => doc.remove(EXTERNAL_ID),
-    };
-    doc
-}
-
-/// A group as SCIM JSON; `members` (user ids) is included when given.
-pub fn render(ctx: &Ctx, group: &Group, members: Option<&[String]>) -> Value {
-    let mut doc = document(group);
-    doc.insert("schemas".into(), json!([GROUP_SCHEMA]));
-    doc.insert("id".into(), json!(group.id));
-    if let Some(members) = members {
-        let members: Vec<Value> = members
-            .iter()
-            // No `display`: RFC 7643 §8.7.1 lists value, $ref and type only, and a client
-            // that compares what it sent with what it gets back finds nothing extra.
-            .map(|id| json!({"value": id, "$ref": ctx.location("Users", id), "type": "User"}))
-            .collect();
-        doc.insert("members".into(), Value::Array(members));
-    }
-    let location = ctx.location("Groups", &group.id);
-    doc.insert("meta".into(), meta("Group", group.created_at, group.updated_at, group.version, &location));
-    Value::Object(doc)
-}
-
 fn visible(scope: &Scope, group: &Group) -> bool {
     match scope {
         Scope::Realm => true,
@@ -127,15 +96,9 @@ fn written(ctx: &Ctx, group: &Group, members: &[String]) -> ScimResult<String> {
     Ok(text(ctx, group, projection.wants("members").then_some(members), &projection))
 }
 
-/// The group's JSON text as the projection shapes it, written without the tree for the
-/// default projection.
+/// The group's JSON text as the projection shapes it.
 fn text(ctx: &Ctx, group: &Group, members: Option<&[String]>, projection: &Projection) -> String {
-    if projection.is_everything()
-        && let Some(text) = json_text::group(ctx, group, members)
-    {
-        return text;
-    }
-    projection.apply(render(ctx, group, members)).to_string()
+    projection.shape(render::group(ctx, group, members))
 }
 
 /// Checks that every member joining the group is a user of the scope.
@@ -253,7 +216,8 @@ fn save(
     load(ctx, &existing.id)
 }
 
-/// POST /Groups: creates the group, or adopts the one with the same externalId.
+/// POST /Groups: creates the group, or adopts the one with the same externalId (unless the
+/// realm's `upsert_by` leaves externalId out: then 409).
 pub fn create(ctx: &mut Ctx, body: GroupBody) -> ScimResult<Response> {
     let (draft, wanted) = draft_from(ctx, body)?;
     // A bad `attributes` parameter fails before anything is written.
@@ -263,7 +227,7 @@ pub fn create(ctx: &mut Ctx, body: GroupBody) -> ScimResult<Response> {
         None => None,
     };
     let (status, group) = match existing {
-        Some(existing) if !visible(&ctx.scope, &existing) => {
+        Some(existing) if !visible(&ctx.scope, &existing) || !ctx.settings.upsert_by_external_id => {
             return Err(ScimError::uniqueness(format!(
                 "externalId \"{}\" is already used by another group",
                 first_value(&draft.attributes, EXTERNAL_ID).unwrap_or_default()
@@ -337,11 +301,12 @@ pub fn replace(ctx: &mut Ctx, id: &str, body: GroupBody) -> ScimResult<Response>
 
 /// PATCH /Groups/{id}: applies the operations to the group with the members they name
 /// (all of them when an operation replaces or clears the members), then saves the result
-/// like a PUT. Answers 204 with the new ETag unless the request asks for attributes
-/// (RFC 7644 §3.5.2 allows either): a group can have many thousands of members, and an
-/// IdP that adds one should not have to read them all back.
+/// like a PUT. Answers 204 with the new ETag unless the request asks for attributes or the
+/// realm's `group_patch_response` is `200` (RFC 7644 §3.5.2 allows either): a group can
+/// have many thousands of members, and an IdP that adds one should not have to read them
+/// all back.
 pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
-    let ops = patch::parse_request(body)?;
+    let ops = patch::parse_request(ctx.profile.group, body)?;
     let projection = Projection::from_request(ctx.request)?;
     let existing = load(ctx, id)?;
     ctx.check_if_match(existing.version)?;
@@ -349,7 +314,7 @@ pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
         Some(named) => members_among(ctx, &existing.id, &named)?,
         None => ctx.dir.group_members(&existing.id)?,
     };
-    let mut resource = document(&existing);
+    let mut resource = render::group_document(&existing);
     if !members.is_empty() {
         let list = members.iter().map(|m| json!({"value": m.user_id, "display": m.username})).collect();
         resource.insert("members".into(), Value::Array(list));
@@ -359,7 +324,7 @@ pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
     let (draft, wanted) = draft_from(ctx, body)?;
     let current: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
     let group = save(ctx, &existing, &draft, &wanted, &current, &members)?;
-    if projection.is_everything() {
+    if projection.is_everything() && ctx.settings.group_patch_response == GroupPatchResponse::NoContent {
         return Ok(Response::empty(204).with_header("etag", etag(group.version)));
     }
     let body = full(ctx, &group, &projection)?;
@@ -374,13 +339,7 @@ pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
 fn named_members(ops: &[PatchOp]) -> Option<Vec<String>> {
     let mut named = Vec::new();
     for op in ops {
-        let Some(path) = &op.path else {
-            // A path-less value: its keys are paths, none of which may be `members`.
-            if op.value.as_ref()?.as_object()?.keys().any(|key| is_members_key(key)) {
-                return None;
-            }
-            continue;
-        };
+        let Target::Path(path) = &op.target else { continue };
         if !names_members(&path.attr) {
             continue;
         }
@@ -411,12 +370,6 @@ fn named_members(ops: &[PatchOp]) -> Option<Vec<String>> {
 fn names_members(attr: &AttrPath) -> bool {
     attr.name.eq_ignore_ascii_case("members")
         && attr.urn.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(GROUP_SCHEMA))
-}
-
-/// Whether a key of a path-less value names `members` (an unparsable key fails later, in
-/// the patch itself, whichever members are read).
-fn is_members_key(key: &str) -> bool {
-    PatchPath::parse(key).is_ok_and(|p| names_members(&p.attr))
 }
 
 /// The ids a `value eq "…"` filter (or a disjunction of them) selects, as sent and in

@@ -11,18 +11,30 @@ use crate::groups;
 use crate::http::{Request, Response};
 use crate::profile::Profile;
 use crate::search;
+use crate::settings::{Config, Settings};
 use crate::users;
 use serde_json::Value;
 
-/// Answers one SCIM request against the directory, as the stock handler.
+/// Answers one SCIM request against the directory, as the stock handler of a realm with
+/// no settings.
 pub fn handle(dir: &mut dyn Directory, scope: Scope, request: &Request) -> Response {
-    handle_with(&Profile::STOCK, dir, scope, request)
+    handle_with(&Profile::STOCK, &Config::default(), dir, scope, request)
 }
 
-/// Answers one SCIM request against the directory, serving a profile's resource types
-/// and applying its rules.
-pub fn handle_with(profile: &'static Profile, dir: &mut dyn Directory, scope: Scope, request: &Request) -> Response {
-    let mut ctx = Ctx { dir, scope, request, profile };
+/// Answers one SCIM request against the directory for a realm configured as `config`,
+/// serving a profile's resource types and applying its rules.
+pub fn handle_with(
+    profile: &'static Profile,
+    config: &Config,
+    dir: &mut dyn Directory,
+    scope: Scope,
+    request: &Request,
+) -> Response {
+    let settings = match Settings::from_config(config) {
+        Ok(settings) => settings,
+        Err(error) => return error.into_response(),
+    };
+    let mut ctx = Ctx { dir, scope, request, profile, config, settings };
     match route(&mut ctx) {
         Ok(response) => response,
         Err(error) => error.into_response(),

@@ -7,7 +7,6 @@
 
 #![warn(missing_docs)]
 
-pub mod arena;
 pub mod bulk;
 pub mod context;
 pub mod discovery;
@@ -17,14 +16,14 @@ pub mod group_body;
 pub mod groups;
 pub mod handler;
 pub mod http;
-pub mod json_text;
 pub mod listing;
-pub mod memcmp;
 pub mod patch;
 pub mod profile;
 pub mod projection;
+pub mod render;
 pub mod schema;
 pub mod search;
+pub mod settings;
 pub mod time;
 pub mod users;
 
@@ -38,3 +37,4 @@ pub use http::{Request, Response};
 pub use profile::Profile;
 /// The identity store's contract, as the SCIM logic sees it.
 pub use scim_directory as directory;
+pub use settings::{Config, Settings};

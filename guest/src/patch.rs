@@ -1,7 +1,10 @@
 //! PATCH (RFC 7644 §3.5.2) applied to a resource's JSON, with the quirks real clients
 //! need: no top-level `schemas`, op names in any case, path-less values whose keys are
 //! dotted or URN-qualified paths, `id`/`schemas`/`meta` inside such values ignored.
-//! The caller validates the patched resource as a whole, like a PUT.
+//! The request is parsed once, against the resource type: a path-less value becomes one
+//! operation per key, so what the operations touch can be read before they are applied
+//! (a group's PATCH loads only the members they name). The caller validates the patched
+//! resource as a whole, like a PUT.
 
 use crate::error::{ScimError, ScimResult, ScimType};
 use crate::filter::{self, AttrPath, CompValue, Filter};
@@ -30,13 +33,27 @@ pub struct PatchPath {
     pub sub: Option<String>,
 }
 
+/// What an operation changes.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// An attribute, a sub-attribute or filtered values (`"path"`, or a key of a
+    /// path-less value).
+    Path(PatchPath),
+    /// A whole extension (`"path": "urn:…:enterprise:2.0:User"`): `add` merges the value's
+    /// attributes into it, `replace` puts the value in its place, `remove` drops it.
+    Extension(&'static Schema),
+    /// Each key of the value as a path inside an extension (a path-less value's
+    /// `{"urn:…:enterprise:2.0:User": {"employeeNumber": "7"}}`).
+    ExtensionKeys(&'static Schema),
+}
+
 /// One operation of a PATCH request.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct PatchOp {
     /// The operation.
     pub op: OpKind,
-    /// Its target; a path-less operation targets the resource.
-    pub path: Option<PatchPath>,
+    /// What it changes.
+    pub target: Target,
     /// Its value (none for `remove`).
     pub value: Option<Value>,
 }
@@ -72,8 +89,8 @@ impl PatchPath {
     }
 }
 
-/// Parses a PATCH request body.
-pub fn parse_request(body: &Value) -> ScimResult<Vec<PatchOp>> {
+/// Parses a PATCH request body for a resource of type `rt`.
+pub fn parse_request(rt: &ResourceType, body: &Value) -> ScimResult<Vec<PatchOp>> {
     let Some(object) = body.as_object() else {
         return Err(ScimError::invalid_syntax("a PATCH body must be a JSON object"));
     };
@@ -92,49 +109,76 @@ pub fn parse_request(body: &Value) -> ScimResult<Vec<PatchOp>> {
     if operations.is_empty() {
         return Err(ScimError::invalid_value("'Operations' is empty"));
     }
-    operations
-        .iter()
-        .enumerate()
-        .map(|(i, op)| {
-            let Some(op) = op.as_object() else {
-                return Err(ScimError::invalid_syntax(format!("Operations[{i}] must be an object")));
-            };
-            let field = |name: &str| op.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
-            let kind = match field("op").and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
-                Some("add") => OpKind::Add,
-                Some("remove") => OpKind::Remove,
-                Some("replace") => OpKind::Replace,
-                other => {
+    let mut ops = Vec::with_capacity(operations.len());
+    for (i, op) in operations.iter().enumerate() {
+        let (kind, path, value) = parse_operation(i, op)?;
+        match path {
+            Some(path) => {
+                let target = match whole_extension(rt, &path) {
+                    Some(ext) => Target::Extension(ext),
+                    None => Target::Path(path),
+                };
+                ops.push(PatchOp { op: kind, target, value });
+            }
+            None => {
+                let Some(Value::Object(values)) = value else {
                     return Err(ScimError::invalid_syntax(format!(
-                        "Operations[{i}].op: unknown operation {}; expected add, remove or replace",
-                        other.map(|o| format!("\"{o}\"")).unwrap_or_else(|| "(missing)".into())
+                        "a path-less '{}' needs an object value",
+                        op_word(kind)
                     )));
+                };
+                for (key, value) in values {
+                    if ["id", "schemas", "meta"].iter().any(|k| key.eq_ignore_ascii_case(k)) {
+                        continue;
+                    }
+                    let target = match rt.extension(&key) {
+                        Some(ext) => Target::ExtensionKeys(ext),
+                        None => Target::Path(PatchPath::parse(&key)?),
+                    };
+                    ops.push(PatchOp { op: kind, target, value: Some(value) });
                 }
-            };
-            let path = match field("path") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(p)) if p.trim().is_empty() => None,
-                Some(Value::String(p)) => Some(PatchPath::parse(p)?),
-                Some(other) => {
-                    return Err(ScimError::bad_request(
-                        ScimType::InvalidPath,
-                        format!("Operations[{i}].path must be a string; got {other}"),
-                    ));
-                }
-            };
-            let value = field("value").cloned();
-            if kind != OpKind::Remove && value.is_none() {
-                return Err(ScimError::invalid_syntax(format!("Operations[{i}]: '{}' needs a value", op_word(kind))));
             }
-            if kind == OpKind::Remove && path.is_none() {
-                return Err(ScimError::bad_request(
-                    ScimType::NoTarget,
-                    format!("Operations[{i}]: 'remove' needs a path"),
-                ));
-            }
-            Ok(PatchOp { op: kind, path, value })
-        })
-        .collect()
+        }
+    }
+    Ok(ops)
+}
+
+/// One element of `Operations`: its kind, path and value, checked against each other.
+fn parse_operation(i: usize, op: &Value) -> ScimResult<(OpKind, Option<PatchPath>, Option<Value>)> {
+    let Some(op) = op.as_object() else {
+        return Err(ScimError::invalid_syntax(format!("Operations[{i}] must be an object")));
+    };
+    let field = |name: &str| op.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
+    let kind = match field("op").and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+        Some("add") => OpKind::Add,
+        Some("remove") => OpKind::Remove,
+        Some("replace") => OpKind::Replace,
+        other => {
+            return Err(ScimError::invalid_syntax(format!(
+                "Operations[{i}].op: unknown operation {}; expected add, remove or replace",
+                other.map(|o| format!("\"{o}\"")).unwrap_or_else(|| "(missing)".into())
+            )));
+        }
+    };
+    let path = match field("path") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) if p.trim().is_empty() => None,
+        Some(Value::String(p)) => Some(PatchPath::parse(p)?),
+        Some(other) => {
+            return Err(ScimError::bad_request(
+                ScimType::InvalidPath,
+                format!("Operations[{i}].path must be a string; got {other}"),
+            ));
+        }
+    };
+    let value = field("value").cloned();
+    if kind != OpKind::Remove && value.is_none() {
+        return Err(ScimError::invalid_syntax(format!("Operations[{i}]: '{}' needs a value", op_word(kind))));
+    }
+    if kind == OpKind::Remove && path.is_none() {
+        return Err(ScimError::bad_request(ScimType::NoTarget, format!("Operations[{i}]: 'remove' needs a path")));
+    }
+    Ok((kind, path, value))
 }
 
 fn op_word(kind: OpKind) -> &'static str {
@@ -148,30 +192,12 @@ fn op_word(kind: OpKind) -> &'static str {
 /// Applies operations, in order, to a resource's JSON object.
 pub fn apply(rt: &ResourceType, resource: &mut Map<String, Value>, ops: &[PatchOp]) -> ScimResult<()> {
     for op in ops {
-        match &op.path {
-            Some(path) => match whole_extension(rt, path) {
-                Some(ext) => apply_extension(rt, resource, op.op, ext, op.value.as_ref())?,
-                None => apply_at(rt, resource, op.op, path, op.value.as_ref())?,
-            },
-            None => {
-                let Some(Value::Object(values)) = &op.value else {
-                    return Err(ScimError::invalid_syntax(format!(
-                        "a path-less '{}' needs an object value",
-                        op_word(op.op)
-                    )));
-                };
-                for (key, value) in values {
-                    if ["id", "schemas", "meta"].iter().any(|k| key.eq_ignore_ascii_case(k)) {
-                        continue;
-                    }
-                    if let Some(ext) = rt.extension(key) {
-                        // `{"urn:…:User": {"employeeNumber": "7"}}`: each key is a path.
-                        apply_extension_keys(rt, resource, op.op, ext, value)?;
-                        continue;
-                    }
-                    let path = PatchPath::parse(key)?;
-                    apply_at(rt, resource, op.op, &path, Some(value))?;
-                }
+        match &op.target {
+            Target::Path(path) => apply_at(rt, resource, op.op, path, op.value.as_ref())?,
+            Target::Extension(ext) => apply_extension(rt, resource, op.op, ext, op.value.as_ref())?,
+            Target::ExtensionKeys(ext) => {
+                let value = op.value.as_ref().expect("a path-less operation has a value");
+                apply_extension_keys(rt, resource, op.op, ext, value)?;
             }
         }
     }
@@ -522,7 +548,7 @@ mod tests {
 
     fn patched(rt: &ResourceType, resource: Value, body: Value) -> ScimResult<Value> {
         let mut map = resource.as_object().unwrap().clone();
-        apply(rt, &mut map, &parse_request(&body)?)?;
+        apply(rt, &mut map, &parse_request(rt, &body)?)?;
         Ok(Value::Object(map))
     }
 

@@ -6,6 +6,7 @@
 
 use crate::error::ScimResult;
 use crate::schema::{GROUP_TYPE, ResourceType, Schema, USER_TYPE};
+use crate::settings::Config;
 use serde_json::{Map, Value};
 
 /// The resource types and rules of a handler.
@@ -18,11 +19,12 @@ pub struct Profile {
     /// with the user in canonical form (attribute names as the schema spells them,
     /// extensions under their URN). It may change the user, or refuse it with an error
     /// that becomes the response. Required attributes are checked after it, so it may
-    /// supply one the client left out.
-    pub prepare_user: fn(&mut Map<String, Value>) -> ScimResult<()>,
+    /// supply one the client left out. It receives the tenant's [`Config`], whose
+    /// settings may change what it does per tenant.
+    pub prepare_user: fn(&mut Map<String, Value>, &Config) -> ScimResult<()>,
 }
 
-fn unchanged(_user: &mut Map<String, Value>) -> ScimResult<()> {
+fn unchanged(_user: &mut Map<String, Value>, _config: &Config) -> ScimResult<()> {
     Ok(())
 }
 

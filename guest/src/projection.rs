@@ -59,6 +59,15 @@ impl Projection {
         self.only.as_ref().is_none_or(|only| only.iter().any(named))
     }
 
+    /// A rendered resource's text with the selection applied.
+    pub fn shape(&self, text: String) -> String {
+        if self.is_everything() {
+            return text;
+        }
+        let resource: Value = serde_json::from_str(&text).expect("the renderer writes JSON");
+        self.apply(resource).to_string()
+    }
+
     /// Applies the selection to a rendered resource.
     pub fn apply(&self, resource: Value) -> Value {
         let Value::Object(mut object) = resource else { return resource };

@@ -6,16 +6,16 @@
 //! the attributes clients filter on (externalId, displayName, e-mail values…) as
 //! attributes of their own, so the store can index and search them.
 
-use crate::context::{Ctx, Scope, meta, resource_response};
+use crate::context::{Ctx, Scope, resource_response};
 use crate::directory::{EventKind, Field, Membership, Query, User, UserDraft, first_value};
 use crate::error::{ScimError, ScimResult};
 use crate::filter::AttrPath;
 use crate::http::Response;
-use crate::json_text;
 use crate::listing::{self, Paging, list_response};
 use crate::patch;
 use crate::projection::Projection;
-use crate::schema::{ENTERPRISE_USER_SCHEMA, Kind, ResourceType, Returned, USER_SCHEMA};
+use crate::render;
+use crate::schema::{Kind, ResourceType, Returned, USER_SCHEMA};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 pub const DOCUMENT_ATTRIBUTE: &str = "scim";
 /// The attribute holding the client's id for the resource.
 pub const EXTERNAL_ID: &str = "externalId";
-/// The attributes `render` reads; the others are searchable copies of the document's values.
+/// The attributes `render::user` reads; the others are searchable copies of the document's values.
 const RENDERED: [&str; 2] = [DOCUMENT_ATTRIBUTE, EXTERNAL_ID];
 
 /// Attributes that live in the directory's own fields or are computed, never stored as
@@ -168,73 +168,13 @@ fn draft_of(user: &User) -> UserDraft {
     }
 }
 
-/// The stored resource with the directory's own fields laid over it (they win: other
-/// tools may change a user outside SCIM).
-fn document(user: &User) -> Map<String, Value> {
-    let mut doc = first_value(&user.attributes, DOCUMENT_ATTRIBUTE)
-        .and_then(|s| serde_json::from_str::<Map<String, Value>>(s).ok())
-        .unwrap_or_default();
-    doc.insert("userName".into(), json!(user.username));
-    // `active` is absent when the client never set it (or removed it) and nothing
-    // outside SCIM disabled the user.
-    if !user.enabled || doc.contains_key("active") {
-        doc.insert("active".into(), json!(user.enabled));
-    }
-    match first_value(&user.attributes, EXTERNAL_ID) {
-        Some(x) => doc.insert(EXTERNAL_ID.into(), json!(x)),
-        None => doc.remove(EXTERNAL_ID),
-    };
-    let mut name = doc.remove("name").and_then(|n| n.as_object().cloned()).unwrap_or_default();
-    for (key, value) in [("givenName", &user.first_name), ("familyName", &user.last_name)] {
-        match value {
-            Some(v) => name.insert(key.into(), json!(v)),
-            None => name.remove(key),
-        };
-    }
-    if !name.is_empty() {
-        doc.insert("name".into(), Value::Object(name));
-    }
-    if !doc.contains_key("emails")
-        && let Some(email) = &user.email
-    {
-        doc.insert("emails".into(), json!([{"value": email, "primary": true}]));
-    }
-    doc
-}
-
-/// A user as SCIM JSON.
-pub fn render(ctx: &Ctx, user: &User, groups: &[Membership]) -> Value {
-    let mut doc = document(user);
-    let mut schemas = vec![json!(USER_SCHEMA)];
-    schemas.extend(ctx.profile.user.extensions.iter().filter(|e| doc.contains_key(e.id)).map(|e| json!(e.id)));
-    doc.insert("schemas".into(), Value::Array(schemas));
-    doc.insert("id".into(), json!(user.id));
-    if !groups.is_empty() {
-        let groups: Vec<Value> = groups
-            .iter()
-            .map(|g| {
-                json!({
-                    "value": g.group_id,
-                    "display": g.group_name,
-                    "$ref": ctx.location("Groups", &g.group_id),
-                    "type": "direct",
-                })
-            })
-            .collect();
-        doc.insert("groups".into(), Value::Array(groups));
-    }
-    let location = ctx.location("Users", &user.id);
-    doc.insert("meta".into(), meta("User", user.created_at, user.updated_at, user.version, &location));
-    Value::Object(doc)
-}
-
 /// The user with this id, if it is visible in the scope.
 fn load(ctx: &mut Ctx, id: &str) -> ScimResult<User> {
     let user = ctx.dir.get_user(id)?;
     visible(ctx, user, id)
 }
 
-/// As `load`, with only the attributes `render` reads.
+/// As `load`, with only the attributes `render::user` reads.
 fn load_rendered(ctx: &mut Ctx, id: &str) -> ScimResult<User> {
     let user = ctx.dir.get_user_selected(id, &RENDERED.map(String::from))?;
     visible(ctx, user, id)
@@ -257,35 +197,8 @@ fn full(ctx: &mut Ctx, user: &User, projection: &Projection) -> ScimResult<Strin
 }
 
 /// Renders a user whose groups were read already, honouring the projection.
-fn shaped(ctx: &mut Ctx, user: &User, groups: &[Membership], projection: &Projection) -> ScimResult<Value> {
-    let mut resource = render(ctx, user, groups);
-    resolve_manager(ctx, &mut resource)?;
-    Ok(projection.apply(resource))
-}
-
-/// A user's JSON text as `shaped` renders it, written without the tree when the request
-/// asks for the default projection.
 fn shaped_text(ctx: &mut Ctx, user: &User, groups: &[Membership], projection: &Projection) -> ScimResult<String> {
-    if projection.is_everything()
-        && let Some(text) = json_text::user(ctx, user, groups)
-    {
-        return Ok(text);
-    }
-    Ok(shaped(ctx, user, groups, projection)?.to_string())
-}
-
-/// The Enterprise manager is a reference by id: its `$ref` is the location of the user it
-/// names, when that user exists in the scope. (`displayName` is left as the client sent
-/// it: clients compare what they sent with what they get back.)
-fn resolve_manager(ctx: &mut Ctx, resource: &mut Value) -> ScimResult<()> {
-    let Some(manager) = resource.get_mut(ENTERPRISE_USER_SCHEMA).and_then(|e| e.get_mut("manager")) else {
-        return Ok(());
-    };
-    let Some(id) = manager.get("value").and_then(Value::as_str).map(str::to_string) else { return Ok(()) };
-    if ctx.dir.get_user(&id)?.is_some() {
-        manager["$ref"] = json!(ctx.location("Users", &id));
-    }
-    Ok(())
+    Ok(projection.shape(render::user(ctx, user, groups)?))
 }
 
 /// Refuses a draft whose userName or externalId belongs to another user. The detail names
@@ -339,30 +252,41 @@ fn join_scope(ctx: &mut Ctx, user: &User) -> ScimResult<()> {
 fn prepared(ctx: &Ctx, body: &Value, require_schemas: bool) -> ScimResult<Map<String, Value>> {
     let rt = ctx.profile.user;
     let mut resource = rt.canonical_form(body, require_schemas)?;
-    (ctx.profile.prepare_user)(&mut resource)?;
+    (ctx.profile.prepare_user)(&mut resource, ctx.config)?;
     rt.check_required(&resource)?;
     Ok(resource)
 }
 
 /// POST /Users: creates the user, or adopts the one with the same externalId, else the
-/// same userName, applying the payload to it (200 instead of 409).
+/// same userName, applying the payload to it (200 instead of 409). The realm's `upsert_by`
+/// and `username_ignores_case` settings choose the keys; a key left out answers 409.
 pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
     let resource = prepared(ctx, body, true)?;
     let draft = draft_from(ctx.profile.user, &resource);
+    let settings = ctx.settings;
     let by_external_id = match first_value(&draft.attributes, EXTERNAL_ID) {
-        Some(x) => ctx.dir.get_users_by_attribute(EXTERNAL_ID, x)?.into_iter().next(),
-        None => None,
+        Some(x) if settings.upsert_by_external_id => ctx.dir.get_users_by_attribute(EXTERNAL_ID, x)?.into_iter().next(),
+        _ => None,
     };
     let existing = match by_external_id {
         Some(user) => Some(user),
-        None => ctx.dir.get_user_by_username(&draft.username)?,
+        None if settings.upsert_by_username => ctx
+            .dir
+            .get_user_by_username(&draft.username)?
+            .filter(|user| settings.username_ignores_case || user.username == draft.username),
+        None => None,
     };
+    let adopts_by_both =
+        settings.upsert_by_external_id && settings.upsert_by_username && settings.username_ignores_case;
+    if existing.is_none() && !adopts_by_both {
+        check_unique(ctx, &draft, None)?;
+    }
     let projection = Projection::from_request(ctx.request)?;
     let (status, user) = match existing {
         Some(existing) => (200, save(ctx, &existing, &draft)?),
         None => {
-            // No uniqueness check: the two lookups above, in this same transaction, found
-            // no user with this externalId or userName.
+            // Unique: the two lookups above, in this same transaction, found no user with
+            // this externalId or userName, or `check_unique` did.
             let user = ctx.dir.create_user(&draft)?;
             ctx.emit(EventKind::UserCreated, &user.id, None, json!({"userName": user.username}))?;
             (201, user)
@@ -392,7 +316,12 @@ pub fn get(ctx: &mut Ctx, id: &str) -> ScimResult<Response> {
 /// The store query of a list request in this scope.
 pub fn query(ctx: &Ctx) -> ScimResult<Query> {
     let rt = ctx.profile.user;
-    listing::build_query(ctx.request, &|path| user_field(rt, path), ctx.scope.organization().map(str::to_string))
+    let username_case_exact = !ctx.settings.username_ignores_case;
+    let field = |path: &AttrPath| match user_field(rt, path)? {
+        (Field::Username, _) => Some((Field::Username, username_case_exact)),
+        other => Some(other),
+    };
+    listing::build_query(ctx.request, &field, ctx.scope.organization().map(str::to_string))
 }
 
 /// One page of users, rendered as the request asks, and the number of all matches.
@@ -435,10 +364,10 @@ pub fn replace(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
 
 /// PATCH /Users/{id}: applies the operations, validates the result as a whole, saves.
 pub fn patch(ctx: &mut Ctx, id: &str, body: &Value) -> ScimResult<Response> {
-    let ops = patch::parse_request(body)?;
+    let ops = patch::parse_request(ctx.profile.user, body)?;
     let existing = load(ctx, id)?;
     ctx.check_if_match(existing.version)?;
-    let mut resource = document(&existing);
+    let mut resource = render::user_document(&existing);
     patch::apply(ctx.profile.user, &mut resource, &ops)?;
     let resource = prepared(ctx, &Value::Object(resource), false)?;
     let user = save(ctx, &existing, &draft_from(ctx.profile.user, &resource))?;

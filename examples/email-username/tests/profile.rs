@@ -3,12 +3,23 @@
 
 use email_username_guest::{BADGE_SCHEMA, PROFILE};
 use scim_directory::memory::MemoryDirectory;
-use scim_guest::{Request, Scope, handle_with};
+use scim_guest::{Config, Request, Scope, handle_with};
 use serde_json::{Value, json};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 
 fn call(
+    dir: &mut MemoryDirectory,
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<Value>,
+) -> (u16, Value) {
+    call_configured(&Config::default(), dir, method, path, query, body)
+}
+
+fn call_configured(
+    config: &Config,
     dir: &mut MemoryDirectory,
     method: &str,
     path: &str,
@@ -23,7 +34,7 @@ fn call(
         body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
         base_url: "https://scim.example/realms/r/scim/v2".into(),
     };
-    let response = handle_with(&PROFILE, dir, Scope::Realm, &request);
+    let response = handle_with(&PROFILE, config, dir, Scope::Realm, &request);
     (response.status, serde_json::from_slice(&response.body).unwrap_or(Value::Null))
 }
 
@@ -94,4 +105,17 @@ fn the_badge_extension_is_stored_filtered_and_published() {
     let unknown = json!({ "schemas": [USER, "urn:example:unknown"], "emails": [{ "value": "x@example.com" }] });
     let (status, _) = call(&mut dir, "POST", "/Users", &[], Some(unknown));
     assert_eq!(status, 400);
+}
+
+#[test]
+fn a_realm_setting_keeps_the_emails_case() {
+    let mut dir = MemoryDirectory::new();
+    let config = Config {
+        realm: "r".into(),
+        settings: [("username_lowercase".to_string(), "false".to_string())].into_iter().collect(),
+    };
+    let body = json!({ "schemas": [USER], "userName": "00u1", "emails": [{ "value": "Grace.Hopper@Example.com" }] });
+    let (status, created) = call_configured(&config, &mut dir, "POST", "/Users", &[], Some(body));
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["userName"], "Grace.Hopper@Example.com");
 }

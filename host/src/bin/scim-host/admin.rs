@@ -125,6 +125,9 @@ enum TokenCommand {
         organization: Option<String>,
         #[arg(long, default_value = "")]
         label: String,
+        /// Print the token alone, for a script: `SCIM_TOKEN=$(scim-host admin token issue R --secret-only)`.
+        #[arg(long)]
+        secret_only: bool,
     },
     Revoke {
         realm: String,
@@ -152,8 +155,10 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
     let client =
         Client { base: args.url.trim_end_matches('/').to_string(), token: args.token, http: reqwest::Client::new() };
     let answer = runtime.block_on(command(&client, args.command))?;
-    if let Some(answer) = answer {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+    match answer {
+        Some(Value::String(text)) => println!("{text}"),
+        Some(answer) => println!("{}", serde_json::to_string_pretty(&answer)?),
+        None => {}
     }
     Ok(())
 }
@@ -222,9 +227,13 @@ async fn command(client: &Client, command: AdminCommand) -> anyhow::Result<Optio
         AdminCommand::Token(TokenCommand::List { realm }) => {
             client.call(Method::GET, &format!("/admin/realms/{realm}/tokens"), None).await
         }
-        AdminCommand::Token(TokenCommand::Issue { realm, organization, label }) => {
+        AdminCommand::Token(TokenCommand::Issue { realm, organization, label, secret_only }) => {
             let body = json!({ "organization": organization, "label": label });
-            client.call(Method::POST, &format!("/admin/realms/{realm}/tokens"), json_body(body)).await
+            let issued = client.call(Method::POST, &format!("/admin/realms/{realm}/tokens"), json_body(body)).await?;
+            match issued {
+                Some(issued) if secret_only => Ok(Some(issued["token"].clone())),
+                issued => Ok(issued),
+            }
         }
         AdminCommand::Token(TokenCommand::Revoke { realm, id }) => {
             client.call(Method::DELETE, &format!("/admin/realms/{realm}/tokens/{id}"), None).await

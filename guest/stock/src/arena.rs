@@ -5,8 +5,7 @@
 //! place). Beyond them, allocations go to the system allocator, so a large request still
 //! reuses what it frees and stays within its realm's memory limit.
 //!
-//! The stock component uses it; a plugin guest opts in with
-//! `#[global_allocator] static ALLOCATOR: scim_guest::arena::Arena = scim_guest::arena::Arena::new();`.
+//! The stock component uses it; a plugin guest that wants it copies this file.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
