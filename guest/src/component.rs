@@ -15,9 +15,14 @@ wit_bindgen::generate!({
     path: "../wit",
     world: "scim-handler",
     default_bindings_module: "scim_guest::component",
+    // The bindings' runtime through this crate: a plugin depends on scim-guest alone.
+    runtime_path: "scim_guest::component::rt",
     pub_export_macro: true,
     export_macro_name: "export_handler",
 });
+
+#[doc(hidden)]
+pub use wit_bindgen::rt;
 
 use scim::host::directory as wit;
 use scim::host::types;

@@ -37,4 +37,10 @@ pub use http::{Request, Response};
 pub use profile::Profile;
 /// The identity store's contract, as the SCIM logic sees it.
 pub use scim_directory as directory;
+/// The JSON library the hooks and schemas speak: a plugin needs no dependency of its own.
+pub use serde_json;
+
+// The bindings name this crate by its path, from inside it as from a plugin's export.
+#[cfg(target_arch = "wasm32")]
+extern crate self as scim_guest;
 pub use settings::{Config, Settings};

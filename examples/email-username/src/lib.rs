@@ -12,8 +12,8 @@
 
 use scim_guest::error::{ScimError, ScimResult};
 use scim_guest::schema::{AttrDef, ENTERPRISE_USER, GROUP_TYPE, Kind, ResourceType, Schema, USER, attr, string};
+use scim_guest::serde_json::{Map, Value};
 use scim_guest::{Config, Profile};
-use serde_json::{Map, Value};
 
 /// The URN of the badge extension.
 pub const BADGE_SCHEMA: &str = "urn:example:params:scim:schemas:extension:badge:2.0:User";

@@ -3,8 +3,8 @@
 
 use email_username_guest::{BADGE_SCHEMA, PROFILE};
 use scim_directory::memory::MemoryDirectory;
+use scim_guest::serde_json::{self, Value, json};
 use scim_guest::{Config, Request, Scope, handle_with};
-use serde_json::{Value, json};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 
