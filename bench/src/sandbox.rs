@@ -81,6 +81,15 @@ impl Sandbox {
             ("filter_username_eq", request("GET", "/Users", &[("filter", "userName eq \"user500\"")], None)),
             ("upsert_existing_user", request("POST", "/Users", &[], Some(user(USERS / 2)))),
             ("list_100", request("GET", "/Users", &[("startIndex", "401"), ("count", "100")], None)),
+            (
+                "list_100_projected",
+                request(
+                    "GET",
+                    "/Users",
+                    &[("startIndex", "401"), ("count", "100"), ("attributes", "userName,emails")],
+                    None,
+                ),
+            ),
             ("unknown_path", request("GET", "/Nothing", &[], None)),
             ("put_group_1000", request("PUT", &format!("/Groups/{group_id}"), &[], Some(group))),
         ];
