@@ -26,7 +26,12 @@ pub fn build_guest(root: &Path, package: &str, source_dir: &str, target: &str) -
         .arg(&target_dir)
         // The component is shipped inside the binary: no debug info, no symbols.
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "true");
+        .env("CARGO_PROFILE_RELEASE_STRIP", "true")
+        // One unit across crates: the SCIM library is a crate apart from the component
+        // that exports it, and without LTO its functions were inlined less (lists of
+        // users cost 3% more instructions than when they were one crate).
+        .env("CARGO_PROFILE_RELEASE_LTO", "fat")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
     for (key, _) in std::env::vars() {
         if key.starts_with("CARGO_ENCODED_RUSTFLAGS")
             || key == "RUSTFLAGS"

@@ -6,7 +6,8 @@ use crate::error::{ScimError, ScimResult};
 use crate::http::Response;
 use crate::listing::{MAX_PAGE, list_response};
 use crate::profile::Profile;
-use crate::schema;
+use crate::schema::{self, USER_SCHEMA};
+use crate::settings::Settings;
 use serde_json::{Value, json};
 
 /// GET /ServiceProviderConfig.
@@ -42,9 +43,20 @@ pub fn resource_types(profile: &Profile, base_url: &str, name: Option<&str>) -> 
     one_or_all(all, name, "ResourceType")
 }
 
-/// GET /Schemas and /Schemas/{urn}.
-pub fn schemas(profile: &Profile, base_url: &str, id: Option<&str>) -> ScimResult<Response> {
-    let all: Vec<Value> = profile.schemas().iter().map(|s| schema::schema_json(s, base_url)).collect();
+/// GET /Schemas and /Schemas/{urn}, as the realm's settings make them: with
+/// `username_ignores_case=false`, the User schema's `userName` says `caseExact: true`.
+pub fn schemas(profile: &Profile, settings: &Settings, base_url: &str, id: Option<&str>) -> ScimResult<Response> {
+    let mut all: Vec<Value> = profile.schemas().iter().map(|s| schema::schema_json(s, base_url)).collect();
+    if !settings.username_ignores_case {
+        let user_name = all
+            .iter_mut()
+            .filter(|s| s["id"] == USER_SCHEMA)
+            .flat_map(|s| s["attributes"].as_array_mut().into_iter().flatten())
+            .find(|a| a["name"] == "userName");
+        if let Some(user_name) = user_name {
+            user_name["caseExact"] = json!(true);
+        }
+    }
     one_or_all(all, id, "Schema")
 }
 

@@ -98,7 +98,7 @@ fn written(ctx: &Ctx, group: &Group, members: &[String]) -> ScimResult<String> {
 
 /// The group's JSON text as the projection shapes it.
 fn text(ctx: &Ctx, group: &Group, members: Option<&[String]>, projection: &Projection) -> String {
-    projection.shape(render::group(ctx, group, members))
+    render::group(ctx, group, members, projection)
 }
 
 /// Checks that every member joining the group is a user of the scope.

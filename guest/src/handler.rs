@@ -56,8 +56,8 @@ pub(crate) fn route(ctx: &mut Ctx) -> ScimResult<Response> {
         (["ResourceTypes"], "GET") => discovery::resource_types(ctx.profile, base, None),
         (["ResourceTypes", name], "GET") => discovery::resource_types(ctx.profile, base, Some(name)),
         (["ResourceTypes", ..], _) => not_allowed("GET"),
-        (["Schemas"], "GET") => discovery::schemas(ctx.profile, base, None),
-        (["Schemas", id], "GET") => discovery::schemas(ctx.profile, base, Some(id)),
+        (["Schemas"], "GET") => discovery::schemas(ctx.profile, &ctx.settings, base, None),
+        (["Schemas", id], "GET") => discovery::schemas(ctx.profile, &ctx.settings, base, Some(id)),
         (["Schemas", ..], _) => not_allowed("GET"),
 
         (["Bulk"], "POST") => bulk::run(ctx, &body(request)?),

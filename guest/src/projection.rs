@@ -59,13 +59,19 @@ impl Projection {
         self.only.as_ref().is_none_or(|only| only.iter().any(named))
     }
 
-    /// A rendered resource's text with the selection applied.
-    pub fn shape(&self, text: String) -> String {
-        if self.is_everything() {
-            return text;
-        }
-        let resource: Value = serde_json::from_str(&text).expect("the renderer writes JSON");
-        self.apply(resource).to_string()
+    /// Whether the selection names top-level attributes only (`attributes=userName,emails`,
+    /// `excludedAttributes=members`: what clients send), so that [`Projection::keeps`]
+    /// decides it member by member; otherwise it needs [`Projection::apply`].
+    pub fn is_top_level(&self) -> bool {
+        let top_level = |p: &AttrPath| p.urn.is_none() && p.sub.is_none();
+        self.excluded.iter().all(top_level) && self.only.iter().flatten().all(top_level)
+    }
+
+    /// Whether a top-level attribute stays, for a selection that [`Projection::is_top_level`].
+    pub fn keeps(&self, key: &str) -> bool {
+        let named = |p: &AttrPath| p.name.eq_ignore_ascii_case(key);
+        ALWAYS.contains(&key)
+            || (self.only.as_ref().is_none_or(|only| only.iter().any(named)) && !self.excluded.iter().any(named))
     }
 
     /// Applies the selection to a rendered resource.

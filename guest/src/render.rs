@@ -13,6 +13,7 @@
 use crate::context::{Ctx, etag};
 use crate::directory::{Attribute, Group, Membership, User, first_value};
 use crate::error::ScimResult;
+use crate::projection::Projection;
 use crate::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
 use crate::users::{DOCUMENT_ATTRIBUTE, EXTERNAL_ID};
 use serde::de::{Deserialize, Deserializer, Visitor};
@@ -29,8 +30,8 @@ type Members<'a> = BTreeMap<Cow<'a, str>, Cow<'a, str>>;
 /// The user's JSON text: its stored document with the directory's fields laid over it,
 /// its groups, `meta`, and the Enterprise manager's `$ref` when that user exists in the
 /// scope. (The manager's `displayName` is left as the client sent it: clients compare
-/// what they sent with what they get back.)
-pub fn user(ctx: &mut Ctx, user: &User, groups: &[Membership]) -> ScimResult<String> {
+/// what they sent with what they get back.) Shaped by the request's projection.
+pub fn user(ctx: &mut Ctx, user: &User, groups: &[Membership], projection: &Projection) -> ScimResult<String> {
     let mut doc = user_overlay(user);
     if let Some(enterprise) = doc.get(ENTERPRISE_USER_SCHEMA).cloned()
         // The text test first: it spares most users the parse.
@@ -64,7 +65,7 @@ pub fn user(ctx: &mut Ctx, user: &User, groups: &[Membership]) -> ScimResult<Str
         "meta".into(),
         meta(ctx, "User", "Users", &user.id, user.created_at, user.updated_at, user.version).into(),
     );
-    Ok(object(&doc))
+    Ok(shaped(doc, projection))
 }
 
 /// The user as a client last wrote it, with the directory's own fields laid over it (they
@@ -130,8 +131,8 @@ fn with_manager_ref(ctx: &mut Ctx, enterprise: &str) -> ScimResult<Option<String
     Ok(Some(object(&extension)))
 }
 
-/// The group's JSON text, with `members` (user ids) when given.
-pub fn group(ctx: &Ctx, group: &Group, members: Option<&[String]>) -> String {
+/// The group's JSON text, with `members` (user ids) when given, shaped by the projection.
+pub fn group(ctx: &Ctx, group: &Group, members: Option<&[String]>, projection: &Projection) -> String {
     let mut doc = group_overlay(group);
     doc.insert("schemas".into(), ["[", &string(GROUP_SCHEMA), "]"].concat().into());
     doc.insert("id".into(), string(&group.id).into());
@@ -169,7 +170,21 @@ pub fn group(ctx: &Ctx, group: &Group, members: Option<&[String]>) -> String {
         "meta".into(),
         meta(ctx, "Group", "Groups", &group.id, group.created_at, group.updated_at, group.version).into(),
     );
-    object(&doc)
+    shaped(doc, projection)
+}
+
+/// A resource's text as the projection shapes it: top-level members kept or dropped as
+/// they are, the tree only for a selection inside one (`name.givenName`, an extension's
+/// attribute). The tree, written again, has the same bytes (see the module's comment).
+fn shaped(mut doc: Members<'_>, projection: &Projection) -> String {
+    if projection.is_everything() {
+        return object(&doc);
+    }
+    if projection.is_top_level() {
+        doc.retain(|key, _| projection.keeps(key));
+        return object(&doc);
+    }
+    projection.apply(Value::Object(tree(&doc))).to_string()
 }
 
 /// The group as a client last wrote it, with the directory's fields laid over it: what a
@@ -274,7 +289,16 @@ fn object(members: &Members<'_>) -> String {
         if i > 0 {
             out.push(',');
         }
-        push_string(&mut out, key);
+        match key {
+            // Borrowed: a literal of this module, or a key the parser found without an
+            // escape (it borrows only those), so it needs none.
+            Cow::Borrowed(key) => {
+                out.push('"');
+                out.push_str(key);
+                out.push('"');
+            }
+            Cow::Owned(key) => push_string(&mut out, key),
+        }
         out.push(':');
         out.push_str(value);
     }
@@ -430,7 +454,7 @@ mod tests {
             user.enabled = enabled;
             let groups: Vec<Membership> =
                 groups.into_iter().map(|(group_id, group_name)| Membership { group_id, group_name }).collect();
-            let text = with_ctx(|ctx| super::user(ctx, &user, &groups)).unwrap();
+            let text = with_ctx(|ctx| super::user(ctx, &user, &groups, &Projection::default())).unwrap();
             let out = canonical(&text);
             let doc = document.as_ref().and_then(Value::as_object).cloned().unwrap_or_default();
             prop_assert_eq!(&out["userName"], &json!(username));
@@ -507,7 +531,7 @@ mod tests {
                 version: 3,
                 attributes,
             };
-            let text = with_ctx(|ctx| super::group(ctx, &group, members.as_deref()));
+            let text = with_ctx(|ctx| super::group(ctx, &group, members.as_deref(), &Projection::default()));
             let out = canonical(&text);
             prop_assert_eq!(&out["displayName"], &json!(name));
             prop_assert_eq!(&out["schemas"], &json!([GROUP_SCHEMA]));
@@ -540,9 +564,34 @@ mod tests {
     }
 
     #[test]
+    fn a_selection_of_top_level_members_is_what_the_tree_would_select() {
+        let doc = json!({
+            "displayName": "Ada", "title": "Dr", "emails": [{"value": "a@x", "type": "work"}],
+            "name": {"givenName": "Stored", "formatted": "Ada L"},
+            ENTERPRISE_USER_SCHEMA: {"department": "R&D", "costCenter": "7"},
+        });
+        let user = stored_user(Some(&doc), Some("x-1"));
+        let full = with_ctx(|ctx| super::user(ctx, &user, &[], &Projection::default())).unwrap();
+        for query in [
+            ("attributes", "userName,emails"),
+            ("attributes", "USERNAME,meta"),
+            ("excludedAttributes", "emails,name,id"),
+            ("attributes", "name.givenName,emails.value"),
+            ("excludedAttributes", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"),
+        ] {
+            let request = Request { query: vec![(query.0.into(), query.1.into())], ..Request::default() };
+            let projection = Projection::from_request(&request).unwrap();
+            let text = with_ctx(|ctx| super::user(ctx, &user, &[], &projection)).unwrap();
+            let from_tree = projection.apply(serde_json::from_str(&full).unwrap());
+            assert_eq!(canonical(&text), from_tree, "{query:?}");
+        }
+    }
+
+    #[test]
     fn a_key_with_an_escape_is_written_escaped() {
         let escaped = json!({ "odd\"key": 1, "tab\tkey": {"x\\y": "v"} });
-        let text = with_ctx(|ctx| super::user(ctx, &stored_user(Some(&escaped), None), &[])).unwrap();
+        let text =
+            with_ctx(|ctx| super::user(ctx, &stored_user(Some(&escaped), None), &[], &Projection::default())).unwrap();
         let out = canonical(&text);
         assert_eq!(out["odd\"key"], 1);
         assert_eq!(out["tab\tkey"], json!({"x\\y": "v"}));
@@ -558,7 +607,9 @@ mod tests {
             let doc = json!({ ENTERPRISE_USER_SCHEMA: {
                 "department": "manager", "manager": { "value": id, "displayName": "The Boss" },
             }});
-            let text = with_dir(&mut dir, |ctx| super::user(ctx, &stored_user(Some(&doc), None), &[])).unwrap();
+            let text =
+                with_dir(&mut dir, |ctx| super::user(ctx, &stored_user(Some(&doc), None), &[], &Projection::default()))
+                    .unwrap();
             let manager = &canonical(&text)[ENTERPRISE_USER_SCHEMA]["manager"];
             assert_eq!(manager["value"], id);
             assert_eq!(manager["displayName"], "The Boss", "left as the client sent it");

@@ -198,7 +198,7 @@ fn full(ctx: &mut Ctx, user: &User, projection: &Projection) -> ScimResult<Strin
 
 /// Renders a user whose groups were read already, honouring the projection.
 fn shaped_text(ctx: &mut Ctx, user: &User, groups: &[Membership], projection: &Projection) -> ScimResult<String> {
-    Ok(projection.shape(render::user(ctx, user, groups)?))
+    render::user(ctx, user, groups, projection)
 }
 
 /// Refuses a draft whose userName or externalId belongs to another user. The detail names

@@ -214,7 +214,11 @@ impl TestServer {
     /// The server's SQLite database, opened read-only, to check what it stores.
     pub fn database(&self) -> rusqlite::Connection {
         let path = self._data.path().join("scim-host.db");
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("the database")
+        let connection = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("the database");
+        // The server may be checkpointing its log: wait for it rather than fail on SQLITE_BUSY.
+        connection.busy_timeout(std::time::Duration::from_secs(10)).expect("a busy timeout");
+        connection
     }
 
     /// The SCIM base URL of a scope of realm `demo`.

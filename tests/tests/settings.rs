@@ -97,12 +97,20 @@ async fn user_name_ignoring_case_is_a_realm_setting() {
     let alice = server.post(&users, user("Alice", "x-1")).await.expect(201);
     let filtered = |value: &str| format!("{users}?filter={}", encode(&format!("userName eq \"{value}\"")));
 
+    let published = |schema: &serde_json::Value| {
+        let attributes = schema["attributes"].as_array().expect("attributes");
+        attributes.iter().find(|a| a["name"] == "userName").expect("userName")["caseExact"].clone()
+    };
+    let schema_url = format!("{}/Schemas/{USER_SCHEMA}", server.base(Scope::Realm));
+    assert_eq!(published(&server.get(&schema_url).await.expect(200).body), json!(false));
+
     // RFC 7643: userName is not case-exact. `alice` finds and adopts `Alice`.
     assert_eq!(server.get(&filtered("ALICE")).await.expect(200).body["totalResults"], 1);
     let adopted = server.post(&users, user("alice", "x-2")).await.expect(200);
     assert_eq!(adopted.id(), alice.id());
 
     set(&server, json!({ "username_ignores_case": "false" })).await;
+    assert_eq!(published(&server.get(&schema_url).await.expect(200).body), json!(true), "/Schemas says so");
     assert_eq!(server.get(&filtered("ALICE")).await.expect(200).body["totalResults"], 0);
     assert_eq!(server.get(&filtered("alice")).await.expect(200).body["totalResults"], 1);
     // `ALICE` is not adopted as `alice`; the store holds one of them, so it is a 409.

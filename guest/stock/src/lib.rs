@@ -7,6 +7,8 @@
 //! component by the host's build script: the component imports the directory alone, no
 //! WASI, so its instances are linked with fewer imports and it holds no ambient authority.
 
+#![warn(missing_docs)]
+
 pub mod arena;
 pub mod memcmp;
 
