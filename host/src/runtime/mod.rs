@@ -418,6 +418,20 @@ mod tests {
     }
 
     #[test]
+    fn bundled_guest_holds_no_ambient_authority() {
+        let runtime = Runtime::new(PoolSize { concurrent_calls: 1 }, None).unwrap();
+        let component = Component::new(&runtime.engine, crate::tenants::BUNDLED_GUEST).unwrap();
+        let imports: Vec<String> =
+            component.component_type().imports(&runtime.engine).map(|(name, _)| name.to_string()).collect();
+        assert!(imports.iter().any(|name| name.starts_with("scim:host/directory@")), "{imports:?}");
+        assert!(
+            imports.iter().all(|name| name.starts_with("scim:host/")),
+            "the stock component imports nothing but the contract (no WASI: no clocks, random, \
+             environment or streams): {imports:?}"
+        );
+    }
+
+    #[test]
     fn a_module_no_one_holds_is_dropped_and_comes_back_from_the_disk_cache() {
         let dir = tempfile::tempdir().unwrap();
         let runtime = Runtime::new(PoolSize { concurrent_calls: 1 }, Some(dir.path().to_path_buf())).unwrap();
