@@ -34,8 +34,9 @@ pub struct CallState {
     pub deadline: store::Deadline,
     /// The thread's CPU time when the call began.
     pub cpu_at_start: std::time::Duration,
-    /// The thread's CPU time when the guest last called the directory.
-    pub cpu_at_last_directory_call: std::time::Duration,
+    /// The thread's CPU time when the guest's last directory call returned: what the guest
+    /// spent since is its own, however long the store took (hashing a password).
+    pub cpu_after_last_directory_call: std::time::Duration,
     /// The cores long calls share, and this call's turn on them while it runs long.
     pub long_calls: std::sync::Arc<crate::runtime::LongCalls>,
     pub permit: Option<crate::runtime::Permit>,
@@ -70,19 +71,43 @@ impl CallState {
         self.transaction.as_ref().and_then(|t| t.writer_since())
     }
 
-    fn tx(&mut self) -> Result<&mut (dyn Transaction + 'static), DirectoryError> {
+    /// The transaction, for one directory operation.
+    fn tx(&mut self) -> Result<InStore<'_>, DirectoryError> {
         // Out of its own code (perhaps waiting for the store's writer): a long call's turn
         // on the cores goes to the next, and comes back at its next tick.
         self.permit = None;
-        self.cpu_at_last_directory_call = crate::runtime::thread_cpu_time();
         // The writer's statements are not interrupted (see the store): a call holding it
         // is stopped before its next operation instead.
         if self.writer_since().is_some() && std::time::Instant::now() >= self.cutoff() {
             return Err(DirectoryError::PastDeadline);
         }
-        self.transaction
-            .as_deref_mut()
-            .ok_or_else(|| DirectoryError::Unavailable("the call's transaction has already ended".into()))
+        if self.transaction.is_none() {
+            return Err(DirectoryError::Unavailable("the call's transaction has already ended".into()));
+        }
+        Ok(InStore(self))
+    }
+}
+
+/// The call's transaction during one directory operation; when the operation is over, the
+/// CPU the guest spends outside the store is counted from then on.
+struct InStore<'a>(&'a mut CallState);
+
+impl std::ops::Deref for InStore<'_> {
+    type Target = dyn Transaction;
+    fn deref(&self) -> &Self::Target {
+        self.0.transaction.as_deref().expect("`tx` checked it is there")
+    }
+}
+
+impl std::ops::DerefMut for InStore<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.0.transaction.as_deref_mut().expect("`tx` checked it is there")
+    }
+}
+
+impl Drop for InStore<'_> {
+    fn drop(&mut self) {
+        self.0.cpu_after_last_directory_call = crate::runtime::thread_cpu_time();
     }
 }
 
@@ -365,11 +390,7 @@ impl wit::Host for CallState {
     }
 
     fn set_password(&mut self, user_id: String, password: String) -> Result<(), DirectoryError> {
-        let result = self.tx()?.set_password(&user_id, &password);
-        // Hashing is deliberately costly and is the store's work, not the guest's: a call
-        // holding the writer was cut as idle for the tens of milliseconds it took.
-        self.cpu_at_last_directory_call = crate::runtime::thread_cpu_time();
-        result
+        self.tx()?.set_password(&user_id, &password)
     }
 
     fn savepoint(&mut self) -> Result<(), DirectoryError> {

@@ -288,7 +288,7 @@ impl Runtime {
         let state = CallState {
             deadline,
             cpu_at_start: thread_cpu_time(),
-            cpu_at_last_directory_call: thread_cpu_time(),
+            cpu_after_last_directory_call: thread_cpu_time(),
             long_calls: self.long_calls.clone(),
             permit: None,
             long: None,
@@ -305,7 +305,8 @@ impl Runtime {
         store.limiter(|state| &mut state.memory);
         // Every tick, the guest's code checks its cut-off (which comes sooner once it holds
         // the store's writer) and the CPU it used: holding the writer, since its last
-        // directory call; else, past its grace, it takes its turn on the long calls' cores.
+        // directory call returned; else, past its grace, it takes its turn on the long
+        // calls' cores.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut store| {
             let state = store.data_mut();
@@ -318,7 +319,7 @@ impl Runtime {
             }
             if state.writer_since().is_some() {
                 state.permit = None;
-                if cpu.saturating_sub(state.cpu_at_last_directory_call) >= WRITER_IDLE {
+                if cpu.saturating_sub(state.cpu_after_last_directory_call) >= WRITER_IDLE {
                     return Err(PastDeadline.into());
                 }
             } else if cpu.saturating_sub(state.cpu_at_start) >= long_calls::GRACE {
