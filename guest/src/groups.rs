@@ -87,18 +87,13 @@ fn load(ctx: &mut Ctx, id: &str) -> ScimResult<Group> {
 
 fn full(ctx: &mut Ctx, group: &Group, projection: &Projection) -> ScimResult<String> {
     let members = if projection.wants("members") { Some(ctx.dir.group_member_ids(&group.id)?) } else { None };
-    Ok(text(ctx, group, members.as_deref(), projection))
+    Ok(render::group(ctx, group, members.as_deref(), projection))
 }
 
 /// A group just written, whose members are known to be `members`: no need to read them back.
 fn written(ctx: &Ctx, group: &Group, members: &[String]) -> ScimResult<String> {
     let projection = Projection::from_request(ctx.request)?;
-    Ok(text(ctx, group, projection.wants("members").then_some(members), &projection))
-}
-
-/// The group's JSON text as the projection shapes it.
-fn text(ctx: &Ctx, group: &Group, members: Option<&[String]>, projection: &Projection) -> String {
-    render::group(ctx, group, members, projection)
+    Ok(render::group(ctx, group, projection.wants("members").then_some(members), &projection))
 }
 
 /// Checks that every member joining the group is a user of the scope.

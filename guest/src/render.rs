@@ -5,9 +5,10 @@
 //! again allocated every node and string twice: most of a list's cost in the guest, and
 //! of a large group's PUT. Here the document's top-level values are copied as the parser
 //! found them and only the fields the directory owns are written anew. The text has the
-//! bytes `serde_json` would write for the same resource (keys in order, its escapes), so
-//! a projection (`attributes`, `excludedAttributes`) parses it, shapes the tree and
-//! writes it again the same way, and a PATCH starts from [`user_document`] /
+//! bytes `serde_json` would write for the same resource (keys in order, its escapes). A
+//! projection (`attributes`, `excludedAttributes`) of top-level attributes keeps or drops
+//! members of the text; one inside an attribute parses the text, shapes the tree and
+//! writes it again the same way. A PATCH starts from [`user_document`] /
 //! [`group_document`], the same overlay as a tree.
 
 use crate::context::{Ctx, etag};
@@ -45,20 +46,15 @@ pub fn user(ctx: &mut Ctx, user: &User, groups: &[Membership], projection: &Proj
     doc.insert("schemas".into(), serde_json::to_string(&schemas).expect("strings serialize").into());
     doc.insert("id".into(), string(&user.id).into());
     if !groups.is_empty() {
-        let mut list = String::from("[");
-        for (i, g) in groups.iter().enumerate() {
-            if i > 0 {
-                list.push(',');
-            }
+        let list = array(groups, 0, |list, g| {
             list.push_str("{\"$ref\":");
-            push_string(&mut list, &ctx.location("Groups", &g.group_id));
+            push_string(list, &ctx.location("Groups", &g.group_id));
             list.push_str(",\"display\":");
-            push_string(&mut list, &g.group_name);
+            push_string(list, &g.group_name);
             list.push_str(",\"type\":\"direct\",\"value\":");
-            push_string(&mut list, &g.group_id);
+            push_string(list, &g.group_id);
             list.push('}');
-        }
-        list.push(']');
+        });
         doc.insert("groups".into(), list.into());
     }
     doc.insert(
@@ -83,10 +79,7 @@ fn user_overlay(user: &User) -> Members<'_> {
     if !user.enabled || doc.contains_key("active") {
         doc.insert("active".into(), Cow::Borrowed(if user.enabled { "true" } else { "false" }));
     }
-    match first_value(&user.attributes, EXTERNAL_ID) {
-        Some(x) => doc.insert(EXTERNAL_ID.into(), string(x).into()),
-        None => doc.remove(EXTERNAL_ID),
-    };
+    overlay_external_id(&mut doc, &user.attributes);
     let mut name = match doc.remove("name") {
         // Anything but an object is dropped.
         Some(Cow::Borrowed(raw)) => object_members(raw).unwrap_or_default(),
@@ -137,16 +130,12 @@ pub fn group(ctx: &Ctx, group: &Group, members: Option<&[String]>, projection: &
     doc.insert("schemas".into(), ["[", &string(GROUP_SCHEMA), "]"].concat().into());
     doc.insert("id".into(), string(&group.id).into());
     if let Some(members) = members {
-        // Sized once: a group can have many thousands of members.
         let base_url = ctx.request.base_url.as_str();
         let base = base_url.len() + "/Users/".len();
-        let mut list = String::with_capacity(members.iter().map(|id| 2 * id.len() + base + 40).sum::<usize>() + 2);
         let plain_base = !needs_escape(base_url);
-        list.push('[');
-        for (i, id) in members.iter().enumerate() {
-            if i > 0 {
-                list.push(',');
-            }
+        // Sized once: a group can have many thousands of members.
+        let capacity = members.iter().map(|id| 2 * id.len() + base + 40).sum::<usize>() + 2;
+        let list = array(members, capacity, |list, id| {
             // No `display`: RFC 7643 §8.7.1 lists value, $ref and type only, and a client
             // that compares what it sent with what it gets back finds nothing extra.
             list.push_str("{\"$ref\":");
@@ -156,14 +145,13 @@ pub fn group(ctx: &Ctx, group: &Group, members: Option<&[String]>, projection: &
                 for piece in ["\"", base_url, "/Users/", id, "\",\"type\":\"User\",\"value\":\"", id, "\"}"] {
                     list.push_str(piece);
                 }
-                continue;
+                return;
             }
-            push_string(&mut list, &ctx.location("Users", id));
+            push_string(list, &ctx.location("Users", id));
             list.push_str(",\"type\":\"User\",\"value\":");
-            push_string(&mut list, id);
+            push_string(list, id);
             list.push('}');
-        }
-        list.push(']');
+        });
         doc.insert("members".into(), list.into());
     }
     doc.insert(
@@ -196,11 +184,17 @@ pub fn group_document(group: &Group) -> Map<String, Value> {
 fn group_overlay(group: &Group) -> Members<'_> {
     let mut doc = stored(&group.attributes);
     doc.insert("displayName".into(), string(&group.name).into());
-    match first_value(&group.attributes, EXTERNAL_ID) {
+    overlay_external_id(&mut doc, &group.attributes);
+    doc
+}
+
+/// The directory's `externalId` over the document's: the directory's wins, and its
+/// absence removes the document's.
+fn overlay_external_id<'a>(doc: &mut Members<'a>, attributes: &'a [Attribute]) {
+    match first_value(attributes, EXTERNAL_ID) {
         Some(x) => doc.insert(EXTERNAL_ID.into(), string(x).into()),
         None => doc.remove(EXTERNAL_ID),
     };
-    doc
 }
 
 /// The members of the stored document; none when there is none, or it is not an object.
@@ -280,6 +274,20 @@ fn push_string(out: &mut String, s: &str) {
         out.push_str(s);
         out.push('"');
     }
+}
+
+/// A JSON array of `items`, each written by `item`, in a string of `capacity` to start.
+fn array<T>(items: &[T], capacity: usize, mut item: impl FnMut(&mut String, &T)) -> String {
+    let mut list = String::with_capacity(capacity);
+    list.push('[');
+    for (i, value) in items.iter().enumerate() {
+        if i > 0 {
+            list.push(',');
+        }
+        item(&mut list, value);
+    }
+    list.push(']');
+    list
 }
 
 fn object(members: &Members<'_>) -> String {

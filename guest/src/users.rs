@@ -7,7 +7,7 @@
 //! attributes of their own, so the store can index and search them.
 
 use crate::context::{Ctx, Scope, resource_response};
-use crate::directory::{EventKind, Field, Membership, Query, User, UserDraft, first_value};
+use crate::directory::{EventKind, Field, Query, User, UserDraft, first_value};
 use crate::error::{ScimError, ScimResult};
 use crate::filter::AttrPath;
 use crate::http::Response;
@@ -193,12 +193,7 @@ fn visible(ctx: &mut Ctx, user: Option<User>, id: &str) -> ScimResult<User> {
 /// Renders a user with its groups, honouring `attributes` / `excludedAttributes`.
 fn full(ctx: &mut Ctx, user: &User, projection: &Projection) -> ScimResult<String> {
     let groups = if projection.wants("groups") { ctx.dir.user_groups(&user.id)? } else { Vec::new() };
-    shaped_text(ctx, user, &groups, projection)
-}
-
-/// Renders a user whose groups were read already, honouring the projection.
-fn shaped_text(ctx: &mut Ctx, user: &User, groups: &[Membership], projection: &Projection) -> ScimResult<String> {
-    render::user(ctx, user, groups, projection)
+    render::user(ctx, user, &groups, projection)
 }
 
 /// Refuses a draft whose userName or externalId belongs to another user. The detail names
@@ -296,7 +291,7 @@ pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
     join_scope(ctx, &user)?;
     let body = match status {
         // A user this call created is in no group yet.
-        201 => shaped_text(ctx, &user, &[], &projection)?,
+        201 => render::user(ctx, &user, &[], &projection)?,
         _ => full(ctx, &user, &projection)?,
     };
     Ok(resource_response(status, body, user.version, Some(ctx.location("Users", &user.id))))
@@ -337,7 +332,7 @@ pub fn page(ctx: &mut Ctx, query: &Query) -> ScimResult<(u32, Vec<String>)> {
     };
     let mut resources = Vec::with_capacity(page.items.len());
     for (user, groups) in page.items.iter().zip(&groups) {
-        resources.push(shaped_text(ctx, user, groups, &projection)?);
+        resources.push(render::user(ctx, user, groups, &projection)?);
     }
     Ok((page.total, resources))
 }
