@@ -1,16 +1,18 @@
-//! The SQLite store passes the store conformance suite: each check runs in a realm of its
-//! own, in one write transaction, on one database file.
+//! Both stores pass the store conformance suite: each check runs in a realm of its own, in
+//! one write transaction, on one database.
+
+#[path = "../../tests/src/scratch_postgres.rs"]
+mod scratch_postgres;
 
 use scim_directory::conformance::{Subject, run};
-use scim_host::store::{Access, AdminEvent, EventKind, EventQuery, SqliteStore, Store, Transaction};
+use scim_host::store::{Access, AdminEvent, EventKind, EventQuery, PostgresStore, SqliteStore, Store, Transaction};
 
-struct Sqlite {
-    _dir: tempfile::TempDir,
-    store: SqliteStore,
+struct Stored<S> {
+    store: S,
     realms: u32,
 }
 
-impl Subject for Sqlite {
+impl<S: Store> Subject for Stored<S> {
     type Dir = dyn Transaction;
 
     fn fresh(&mut self) -> Box<dyn Transaction> {
@@ -46,5 +48,11 @@ impl Subject for Sqlite {
 fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("conformance.db")).unwrap();
-    run(&mut Sqlite { _dir: dir, store, realms: 0 });
+    run(&mut Stored { store, realms: 0 });
+}
+
+#[test]
+fn postgres_store_conforms() {
+    let store = PostgresStore::open(&scratch_postgres::fresh_database()).unwrap();
+    run(&mut Stored { store, realms: 0 });
 }

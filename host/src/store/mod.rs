@@ -4,12 +4,17 @@
 //! or rolls back whole. No WIT type enters here: the bindings convert at the boundary, so a
 //! second backend (PostgreSQL) implements these traits and nothing else.
 
+mod list_cursors;
 mod organization_scope;
+mod pool;
+mod postgres;
+mod sql_filter;
 mod sqlite;
 
 pub use organization_scope::OrganizationScoped;
 pub use scim_directory::*;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// An admin event as stored.

@@ -13,25 +13,24 @@
 mod admin;
 mod checkpointer;
 mod directory;
-mod filter;
 mod group_commit;
 mod paging;
-mod pool;
 mod rows;
 mod schema;
 mod transaction;
 
+use super::list_cursors::ListCursors;
+use super::pool::{Pool, Pooled, Reusable};
+use super::sql_filter::{self as filter, Dialect, Kind, Param, Sql};
 use super::*;
-use filter::{Kind, Sql};
 use group_commit::{Lease, Writer};
 use paging::*;
-use pool::*;
 use rows::*;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, params_from_iter};
 use schema::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use transaction::*;
 
@@ -49,16 +48,11 @@ pub struct SqliteStore {
     path: PathBuf,
     durability: Durability,
     writer: Arc<Writer>,
-    readers: Arc<Pool>,
+    readers: Arc<Pool<Connection>>,
     /// Wakes the thread that copies the write-ahead log back, off the writer's path.
     checkpoints: checkpointer::Waker,
-    cursors: Arc<Mutex<Cursors>>,
+    cursors: Arc<ListCursors>,
 }
-
-/// The last list place of a page a list query returned, kept under the query and the
-/// offset after the page (clients paging at once through the same list each find theirs).
-/// Keyed by a digest of the query: a filter of any length costs the table 32 bytes.
-type Cursors = HashMap<([u8; 32], u32), i64>;
 
 /// The most bytes of attributes one page of a search carries: the host reads no more for
 /// one call than a guest could take in.
@@ -67,9 +61,6 @@ pub const MAX_PAGE_BYTES: usize = 32 << 20;
 /// The most resources a lookup (by e-mail, by attribute) returns: a lookup by a common
 /// value is a search, which pages.
 pub const MAX_LOOKUP_ROWS: usize = 1_000;
-
-/// The most list queries whose last page is remembered (beyond, the table starts over).
-const MAX_CURSORS: usize = 4096;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, durable at commit, and brings
@@ -141,19 +132,8 @@ impl SqliteStore {
     }
 
     /// A pooled read connection, waited for at most `timeout`.
-    fn checkout(&self, timeout: Duration) -> DirResult<Pooled> {
-        let pool = &self.readers;
-        match pool.take(timeout)? {
-            Some(conn) => Ok(Pooled { conn: Some(conn), pool: pool.clone() }),
-            None => match self.connect(Access::Read) {
-                Ok(conn) => Ok(Pooled { conn: Some(conn), pool: pool.clone() }),
-                Err(e) => {
-                    // The slot taken for the new connection is free again.
-                    pool.give_back(None);
-                    Err(e)
-                }
-            },
-        }
+    fn checkout(&self, timeout: Duration) -> DirResult<Pooled<Connection>> {
+        self.readers.checkout(timeout, || self.connect(Access::Read))
     }
 
     /// Runs `f` in a short write transaction of the store's own (realm and organization set-up).
@@ -168,6 +148,13 @@ impl SqliteStore {
     /// The write connection, lent within its write group's transaction.
     fn join_writer(&self) -> DirResult<Lease> {
         self.writer.join(CHECKOUT_TIMEOUT, || self.connect(Access::Write))
+    }
+}
+
+/// A connection left inside a transaction is not reusable.
+impl Reusable for Connection {
+    fn reusable(&self) -> bool {
+        self.is_autocommit()
     }
 }
 
@@ -189,6 +176,16 @@ fn disable_memory_statistics() {
 /// call runs two, and `execute_batch` parses them anew each time.
 fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
+impl rusqlite::ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Param::Text(text) => text.to_sql(),
+            Param::Int(int) => int.to_sql(),
+            Param::Bool(flag) => flag.to_sql(),
+        }
+    }
 }
 
 fn failed(e: rusqlite::Error) -> DirectoryError {
@@ -237,7 +234,7 @@ pub(crate) mod test_support {
 
     /// The usernames of one page of the whole realm, read with no remembered cursor.
     pub(crate) fn usernames_at(store: &SqliteStore, offset: u32, limit: u32) -> Vec<String> {
-        store.cursors.lock().unwrap().clear();
+        store.cursors.clear();
         let mut read = store.begin("r", Access::Read, "test").unwrap();
         let page = read.search_users(&Query { offset, limit, ..Query::default() }).unwrap();
         page.items.into_iter().map(|u| u.username).collect()

@@ -57,7 +57,7 @@ impl SqliteTransaction {
         row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> DirResult<(u32, Vec<T>)> {
         let (table, alias, columns) = source(kind);
-        let mut sql = Sql::new(&self.realm);
+        let mut sql = Sql::new(Dialect::Sqlite, &self.realm);
         let mut conditions = vec![format!("{alias}.realm = ?1")];
         if let Some(organization) = &query.organization {
             let org = sql.bind(organization.clone());
@@ -88,14 +88,9 @@ impl SqliteTransaction {
         }
         let order = filter::order(kind, query.sort.as_ref(), &mut sql);
         // Only the default order (the list place) can start from a place.
-        let cursor_key = query.sort.is_none().then(|| {
-            use sha2::Digest as _;
-            let key: [u8; 32] = sha2::Sha256::digest(format!("{kind:?}|{condition}|{:?}", sql.params)).into();
-            key
-        });
-        let cursor = cursor_key
-            .filter(|_| query.offset > 0)
-            .and_then(|k| self.store.cursors.lock().expect("cursors").get(&(k, query.offset)).copied());
+        let cursor_key = query.sort.is_none().then(|| ListCursors::key(kind, &condition, &sql.params));
+        let cursor =
+            cursor_key.filter(|_| query.offset > 0).and_then(|k| self.store.cursors.place_before(k, query.offset));
         let in_bucket = buckets.filter(|_| query.sort.is_none()).map(|b| place_of(&b, query.offset));
         let (start, offset) = match (cursor, in_bucket) {
             (Some(after), _) => (Some(after + 1), 0),
@@ -119,12 +114,7 @@ impl SqliteTransaction {
             })
             .map_err(classify)?;
         if let (Some(k), Some((last, _))) = (cursor_key, rows.last()) {
-            let next_offset = query.offset + rows.len() as u32;
-            let mut cursors = self.store.cursors.lock().expect("cursors");
-            if cursors.len() >= MAX_CURSORS {
-                cursors.clear();
-            }
-            cursors.insert((k, next_offset), *last);
+            self.store.cursors.remember(k, query.offset + rows.len() as u32, *last);
         }
         Ok((total, rows.into_iter().map(|(_, item)| item).collect()))
     }
@@ -182,13 +172,11 @@ mod tests {
             page.items.into_iter().map(|u| u.username).collect::<Vec<_>>()
         };
         let by_offset: Vec<Vec<String>> = [20, 0, 10].into_iter().map(page).collect();
-        store.cursors.lock().unwrap().clear();
+        store.cursors.clear();
         let in_order: Vec<Vec<String>> = [0, 10, 20].into_iter().map(page).collect();
         assert_eq!(in_order, [by_offset[1].clone(), by_offset[2].clone(), by_offset[0].clone()]);
         assert_eq!(in_order.concat().len(), 25);
-        let mut ends: Vec<u32> = store.cursors.lock().unwrap().keys().map(|(_, end)| *end).collect();
-        ends.sort();
-        assert_eq!(ends, [10, 20, 25], "each page left its end for the next");
+        assert_eq!(store.cursors.ends(), [10, 20, 25], "each page left its end for the next");
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl SqliteStore {
 pub(super) enum Held {
     /// A reader, and the writes its snapshot holds when none was pending as it began
     /// ([`super::group_commit::Writer::settled_changes`]).
-    Read(Pooled, Option<u64>),
+    Read(Pooled<Connection>, Option<u64>),
     Write(Lease),
 }
 

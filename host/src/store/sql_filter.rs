@@ -1,10 +1,12 @@
 //! Turns a store [`Query`]'s filter and sort into SQL over indexed columns, with every
-//! value bound as a parameter. Case-insensitive comparisons use the `*_lower` twin
-//! columns (lower-cased in Rust, so non-ASCII letters fold too) against a lower-cased
-//! value, which keeps `eq` and `sw` on the indexes.
+//! value bound as a parameter, for both SQL stores: they share the schema's shape (the
+//! `users`/`groups` tables with `*_lower` twin columns, the attribute tables) and differ
+//! only where a [`Dialect`] says. Case-insensitive comparisons use the twin columns
+//! (lower-cased in Rust, so non-ASCII letters fold too) against a lower-cased value, which
+//! keeps `eq` and `sw` on the B-tree indexes; on PostgreSQL `co` and `ew` become `LIKE`
+//! patterns, which its trigram indexes serve.
 
 use crate::store::{Comparator, Condition, DirResult, DirectoryError, Field, FilterNode, SortKey};
-use rusqlite::types::Value;
 
 /// Which table a query searches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,21 +23,69 @@ const MAX_CONDITIONS: usize = 500;
 /// allows (32), so this is above anything it sends.
 pub const MAX_DEPTH: usize = 100;
 
+/// Which SQL the statement is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// Placeholders `?N`; `instr` and `substr` for `co` and `ew`.
+    Sqlite,
+    /// Placeholders `$N`; `LIKE` patterns for `co` and `ew` (trigram-indexed).
+    Postgres,
+}
+
+/// A bound value, converted to each driver's type by its store.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Param {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+}
+
+impl From<String> for Param {
+    fn from(value: String) -> Self {
+        Param::Text(value)
+    }
+}
+
+impl From<i64> for Param {
+    fn from(value: i64) -> Self {
+        Param::Int(value)
+    }
+}
+
+impl From<bool> for Param {
+    fn from(value: bool) -> Self {
+        Param::Bool(value)
+    }
+}
+
 /// The parameters of a statement being built. Parameter 1 is always the realm.
 pub struct Sql {
-    pub params: Vec<Value>,
+    pub dialect: Dialect,
+    pub params: Vec<Param>,
 }
 
 impl Sql {
     /// Starts a statement in `realm`.
-    pub fn new(realm: &str) -> Self {
-        Sql { params: vec![Value::Text(realm.to_string())] }
+    pub fn new(dialect: Dialect, realm: &str) -> Self {
+        Sql { dialect, params: vec![Param::Text(realm.to_string())] }
     }
 
     /// Binds a value and returns its placeholder.
-    pub fn bind(&mut self, value: impl Into<Value>) -> String {
+    pub fn bind(&mut self, value: impl Into<Param>) -> String {
         self.params.push(value.into());
-        format!("?{}", self.params.len())
+        self.placeholder(self.params.len())
+    }
+
+    /// The placeholder of the realm, parameter 1.
+    pub fn realm(&self) -> String {
+        self.placeholder(1)
+    }
+
+    fn placeholder(&self, n: usize) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}"),
+        }
     }
 }
 
@@ -127,7 +177,7 @@ impl Compiler<'_> {
             FilterNode::AllOf(children) | FilterNode::AnyOf(children) => {
                 let joiner = if matches!(self.nodes[index], FilterNode::AllOf(_)) { " AND " } else { " OR " };
                 if children.is_empty() {
-                    return Ok(if joiner == " AND " { "1".into() } else { "0".into() });
+                    return Ok(if joiner == " AND " { "TRUE".into() } else { "FALSE".into() });
                 }
                 let parts = children.iter().map(|&c| self.node(child(c)?, at, depth)).collect::<DirResult<Vec<_>>>()?;
                 Ok(format!("({})", parts.join(joiner)))
@@ -138,12 +188,13 @@ impl Compiler<'_> {
                 let (table, owner, key) = attribute_table(self.kind);
                 self.aliases += 1;
                 let alias = format!("p{}", self.aliases);
+                let realm = self.sql.realm();
                 let low = self.sql.bind(format!("{attribute}."));
                 let high = self.sql.bind(format!("{attribute}/"));
                 let item = Item { list: attribute, position: format!("{alias}.position") };
                 let inner = self.node(child(*node)?, Some(&item), depth)?;
                 Ok(format!(
-                    "EXISTS (SELECT 1 FROM {table} {alias} WHERE {alias}.realm = ?1 AND {alias}.{owner} = {key} \
+                    "EXISTS (SELECT 1 FROM {table} {alias} WHERE {alias}.realm = {realm} AND {alias}.{owner} = {key} \
                      AND {alias}.name > {low} AND {alias}.name < {high} AND {inner})"
                 ))
             }
@@ -164,6 +215,18 @@ fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 
+/// `value` as a `LIKE` pattern that matches it literally (`\` is PostgreSQL's escape).
+fn like_escaped(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len() + 2);
+    for c in value.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
 /// A comparison on one text expression that may be NULL; `ne` holds when no value equals.
 fn text_test(expr: &str, op: Comparator, value: String, sql: &mut Sql) -> String {
     match op {
@@ -171,16 +234,22 @@ fn text_test(expr: &str, op: Comparator, value: String, sql: &mut Sql) -> String
         Comparator::Ne => format!("({expr} IS NULL OR {expr} <> {})", sql.bind(value)),
         Comparator::Pr => format!("({expr} IS NOT NULL AND {expr} <> '')"),
         Comparator::Co if value.is_empty() => format!("{expr} IS NOT NULL"),
-        Comparator::Co => format!("instr({expr}, {}) > 0", sql.bind(value)),
+        Comparator::Co => match sql.dialect {
+            Dialect::Sqlite => format!("instr({expr}, {}) > 0", sql.bind(value)),
+            Dialect::Postgres => format!("{expr} LIKE {}", sql.bind(format!("%{}%", like_escaped(&value)))),
+        },
         Comparator::Sw => {
             let end = prefix_end(&value);
             format!("({expr} >= {} AND {expr} < {})", sql.bind(value), sql.bind(end))
         }
         Comparator::Ew if value.is_empty() => format!("{expr} IS NOT NULL"),
-        Comparator::Ew => {
-            let length = value.chars().count() as i64;
-            format!("substr({expr}, {}) = {}", sql.bind(-length), sql.bind(value))
-        }
+        Comparator::Ew => match sql.dialect {
+            Dialect::Sqlite => {
+                let length = value.chars().count() as i64;
+                format!("substr({expr}, {}) = {}", sql.bind(-length), sql.bind(value))
+            }
+            Dialect::Postgres => format!("{expr} LIKE {}", sql.bind(format!("%{}", like_escaped(&value)))),
+        },
         Comparator::Gt => format!("{expr} > {}", sql.bind(value)),
         Comparator::Ge => format!("{expr} >= {}", sql.bind(value)),
         Comparator::Lt => format!("{expr} < {}", sql.bind(value)),
@@ -188,7 +257,7 @@ fn text_test(expr: &str, op: Comparator, value: String, sql: &mut Sql) -> String
     }
 }
 
-fn integer_test(expr: &str, op: Comparator, value: i64, sql: &mut Sql) -> DirResult<String> {
+fn ordered_test(expr: &str, op: Comparator, value: Param, sql: &mut Sql) -> DirResult<String> {
     let symbol = match op {
         Comparator::Eq => "=",
         Comparator::Ne => "<>",
@@ -196,7 +265,7 @@ fn integer_test(expr: &str, op: Comparator, value: i64, sql: &mut Sql) -> DirRes
         Comparator::Ge => ">=",
         Comparator::Lt => "<",
         Comparator::Le => "<=",
-        Comparator::Pr => return Ok("1".into()),
+        Comparator::Pr => return Ok("TRUE".into()),
         Comparator::Co | Comparator::Sw | Comparator::Ew => {
             return Err(DirectoryError::Invalid(format!("{op:?} does not apply to a date-time or boolean")));
         }
@@ -217,25 +286,25 @@ fn condition(kind: Kind, c: &Condition, sql: &mut Sql, at: Option<&Item>) -> Dir
         }
         Column::Millis(expr) => {
             if c.op == Comparator::Pr {
-                return Ok("1".into());
+                return Ok("TRUE".into());
             }
             let millis = c
                 .value
                 .parse::<i64>()
                 .map_err(|_| DirectoryError::Invalid(format!("\"{}\" is not a time in milliseconds", c.value)))?;
-            integer_test(expr, c.op, millis, sql)
+            ordered_test(expr, c.op, Param::Int(millis), sql)
         }
         Column::Flag(expr) => {
             if c.op == Comparator::Pr {
-                return Ok("1".into());
+                return Ok("TRUE".into());
             }
             let flag = match c.value.to_ascii_lowercase().as_str() {
-                "true" => 1,
-                "false" => 0,
+                "true" => true,
+                "false" => false,
                 other => return Err(DirectoryError::Invalid(format!("\"{other}\" is not true or false"))),
             };
             match c.op {
-                Comparator::Eq | Comparator::Ne => integer_test(expr, c.op, flag, sql),
+                Comparator::Eq | Comparator::Ne => ordered_test(expr, c.op, Param::Bool(flag), sql),
                 op => Err(DirectoryError::Invalid(format!("{op:?} does not apply to a boolean"))),
             }
         }
@@ -249,6 +318,7 @@ fn condition(kind: Kind, c: &Condition, sql: &mut Sql, at: Option<&Item>) -> Dir
                 }
                 _ => String::new(),
             };
+            let realm = sql.realm();
             let name = sql.bind(name);
             let expr = if c.case_exact { "value" } else { "value_lower" };
             // `ne` holds when no value equals; every other comparison when one value does.
@@ -258,14 +328,16 @@ fn condition(kind: Kind, c: &Condition, sql: &mut Sql, at: Option<&Item>) -> Dir
             };
             let test = text_test(expr, op, folded(&c.value), sql);
             Ok(format!(
-                "{key} {membership} (SELECT {owner} FROM {table} WHERE realm = ?1 AND name = {name}{position} AND {test})"
+                "{key} {membership} (SELECT {owner} FROM {table} WHERE realm = {realm} AND name = {name}{position} AND {test})"
             ))
         }
-        Column::Absent => Ok(if c.op == Comparator::Ne { "1".into() } else { "0".into() }),
+        Column::Absent => Ok(if c.op == Comparator::Ne { "TRUE".into() } else { "FALSE".into() }),
     }
 }
 
 /// The ORDER BY terms of a search; ties fall back to the list place (insertion order).
+/// Absent values sort first ascending and last descending, as SQLite sorts NULL by
+/// default and PostgreSQL only when told.
 pub fn order(kind: Kind, sort: Option<&SortKey>, sql: &mut Sql) -> String {
     let (table, owner, _) = attribute_table(kind);
     let alias = match kind {
@@ -274,12 +346,13 @@ pub fn order(kind: Kind, sort: Option<&SortKey>, sql: &mut Sql) -> String {
     };
     let tie = format!("{alias}.seq");
     let Some(sort) = sort else { return tie };
-    let direction = if sort.descending { "DESC" } else { "ASC" };
+    let direction = if sort.descending { "DESC NULLS LAST" } else { "ASC NULLS FIRST" };
     let expr = match column(kind, &sort.field) {
         Column::Text { lower, .. } => lower.to_string(),
         Column::Plain(expr) | Column::Millis(expr) | Column::Flag(expr) => expr.to_string(),
         Column::Attribute(name) => format!(
-            "(SELECT value_lower FROM {table} a WHERE a.realm = ?1 AND a.{owner} = {alias}.id AND a.name = {} ORDER BY a.position LIMIT 1)",
+            "(SELECT value_lower FROM {table} a WHERE a.realm = {} AND a.{owner} = {alias}.id AND a.name = {} ORDER BY a.position LIMIT 1)",
+            sql.realm(),
             sql.bind(name)
         ),
         Column::Absent => return tie,
@@ -303,20 +376,23 @@ mod tests {
             FilterNode::AnyOf(vec![0, 1]),
             FilterNode::Negate(2),
         ];
-        let mut sql = Sql::new("demo");
+        let mut sql = Sql::new(Dialect::Sqlite, "demo");
         let text = filter(Kind::Users, &nodes, &mut sql).unwrap().unwrap();
         assert_eq!(
             text,
             "(NOT (u.username_lower = ?2 OR u.id IN (SELECT user_id FROM user_attributes WHERE realm = ?1 AND name = ?3 AND instr(value_lower, ?4) > 0)))"
         );
-        assert_eq!(sql.params[1], Value::Text("ann".into()));
-        assert_eq!(sql.params[3], Value::Text("@x.org".into()));
+        assert_eq!(sql.params[1], Param::Text("ann".into()));
+        assert_eq!(sql.params[3], Param::Text("@x.org".into()));
     }
 
     #[test]
     fn a_node_that_refers_forward_is_refused() {
         let nodes = vec![FilterNode::AllOf(vec![0])];
-        assert!(matches!(filter(Kind::Users, &nodes, &mut Sql::new("r")), Err(DirectoryError::Invalid(_))));
+        assert!(matches!(
+            filter(Kind::Users, &nodes, &mut Sql::new(Dialect::Sqlite, "r")),
+            Err(DirectoryError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -325,19 +401,22 @@ mod tests {
         for i in 0..40 {
             nodes.push(FilterNode::AllOf(vec![i, i]));
         }
-        assert!(matches!(filter(Kind::Users, &nodes, &mut Sql::new("r")), Err(DirectoryError::Invalid(_))));
+        assert!(matches!(
+            filter(Kind::Users, &nodes, &mut Sql::new(Dialect::Sqlite, "r")),
+            Err(DirectoryError::Invalid(_))
+        ));
     }
 
     #[test]
     fn fields_a_group_lacks_match_nothing_except_ne() {
-        let mut sql = Sql::new("r");
+        let mut sql = Sql::new(Dialect::Sqlite, "r");
         assert_eq!(
             filter(Kind::Groups, &[cond(Field::Username, Comparator::Eq, "a")], &mut sql).unwrap().unwrap(),
-            "0"
+            "FALSE"
         );
         assert_eq!(
             filter(Kind::Groups, &[cond(Field::Username, Comparator::Ne, "a")], &mut sql).unwrap().unwrap(),
-            "1"
+            "TRUE"
         );
     }
 }

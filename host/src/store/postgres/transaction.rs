@@ -1,0 +1,187 @@
+//! One guest call's transaction on the PostgreSQL store: a pooled connection in a
+//! REPEATABLE READ transaction, begun at the call's first directory operation and bounded
+//! by its deadline.
+
+use super::*;
+
+/// One guest call's transaction, begun at its first operation: what a guest does before
+/// it touches the directory holds no connection. One snapshot serves all its reads, so a
+/// page and its total agree; its writes are checked against what others committed since
+/// (a serialization failure, and the call runs again). Dropped without commit, it rolls back.
+pub struct PostgresTransaction {
+    conn: Option<Pooled<Connection>>,
+    pub(super) store: PostgresStore,
+    pub(super) realm: String,
+    /// Stamped on the admin events the call records.
+    pub(super) request_id: String,
+    /// Savepoints the guest holds open.
+    savepoints: u32,
+    deadline: Option<Deadline>,
+    /// Whether the realm was found to exist since the transaction began writing.
+    realm_checked: bool,
+    /// The organization lookups are bound to, if any.
+    pub(super) organization: Option<String>,
+}
+
+/// The deepest nesting of savepoints a call may open.
+const MAX_SAVEPOINTS: u32 = 32;
+
+impl PostgresTransaction {
+    pub(super) fn new(store: &PostgresStore, realm: &str, _access: Access, request_id: &str) -> Self {
+        PostgresTransaction {
+            conn: None,
+            store: store.clone(),
+            realm: realm.to_string(),
+            request_id: request_id.to_string(),
+            savepoints: 0,
+            deadline: None,
+            realm_checked: false,
+            organization: None,
+        }
+    }
+
+    /// The transaction's connection, begun on first use. Its wait for a connection, and
+    /// every statement, end at the call's deadline (`statement_timeout`, counted from now).
+    pub(super) fn conn(&mut self) -> DirResult<&mut Connection> {
+        if self.conn.is_none() {
+            let remaining = self.deadline.map(|d| d.at.saturating_duration_since(std::time::Instant::now()));
+            if remaining.is_some_and(|r| r.is_zero()) {
+                return Err(DirectoryError::PastDeadline);
+            }
+            let mut conn = self.store.checkout(remaining.unwrap_or(CHECKOUT_TIMEOUT).min(CHECKOUT_TIMEOUT))?;
+            let timeout = remaining.map_or(0, |r| r.as_millis().max(1));
+            conn.begin(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ; SET LOCAL statement_timeout = {timeout}"))?;
+            self.conn = Some(conn);
+        }
+        Ok(self.conn.as_mut().expect("just set"))
+    }
+
+    /// Marks a write: the first one makes sure the realm still exists, so that a write
+    /// does not bring back a realm deleted since the request found it.
+    pub(super) fn writing(&mut self) -> DirResult<()> {
+        if !self.realm_checked {
+            let realm = self.realm.clone();
+            if self.conn()?.query_opt("SELECT 1 FROM realms WHERE name = $1", &[&realm])?.is_none() {
+                return Err(DirectoryError::NotFound(format!("realm \"{realm}\"")));
+            }
+            self.realm_checked = true;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PostgresTransaction {
+    fn drop(&mut self) {
+        if let Some(conn) = &mut self.conn {
+            conn.rollback();
+        }
+    }
+}
+
+impl Transaction for PostgresTransaction {
+    fn set_deadline(&mut self, deadline: Deadline) {
+        self.deadline = Some(deadline);
+    }
+
+    fn bind_lookups_to_organization(&mut self, organization_id: &str) {
+        self.organization = Some(organization_id.to_string());
+    }
+
+    fn organization_members_among(&mut self, organization_id: &str, user_ids: &[String]) -> DirResult<Vec<bool>> {
+        let realm = self.realm.clone();
+        let rows = self.conn()?.query(
+            "SELECT user_id FROM organization_members WHERE realm = $1 AND organization_id = $2 AND user_id = ANY($3)",
+            &[&realm, &organization_id, &user_ids],
+        )?;
+        let members: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        Ok(user_ids.iter().map(|id| members.contains(id)).collect())
+    }
+
+    fn organization_groups_among(&mut self, organization_id: &str, group_ids: &[String]) -> DirResult<Vec<bool>> {
+        let realm = self.realm.clone();
+        let rows = self.conn()?.query(
+            "SELECT id FROM groups WHERE realm = $1 AND organization = $2 AND id = ANY($3)",
+            &[&realm, &organization_id, &group_ids],
+        )?;
+        let owned: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        Ok(group_ids.iter().map(|id| owned.contains(id)).collect())
+    }
+
+    fn join_organization(
+        &mut self,
+        organization_id: &str,
+        user_id: &str,
+        membership: MembershipType,
+    ) -> DirResult<bool> {
+        for (table, id) in [("organizations", organization_id), ("users", user_id)] {
+            if !self.exists(table, id)? {
+                return Err(DirectoryError::NotFound(id.to_string()));
+            }
+        }
+        // A member already is one without a write, so that a repeated upsert stays a read.
+        if self.is_organization_member(organization_id, user_id)? {
+            return Ok(false);
+        }
+        self.writing()?;
+        let realm = self.realm.clone();
+        let managed = membership == MembershipType::Managed;
+        let added = self.conn()?.execute(
+            "INSERT INTO organization_members (realm, organization_id, user_id, managed) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+            &[&realm, &organization_id, &user_id, &managed],
+        )?;
+        Ok(added > 0)
+    }
+
+    fn offboard_organization_member(&mut self, organization_id: &str, user_id: &str) -> DirResult<Offboarding> {
+        self.writing()?;
+        let realm = self.realm.clone();
+        // (managed here, memberships of other organizations)
+        let found = self.conn()?.query_opt(
+            "SELECT managed, (SELECT count(*) FROM organization_members o
+                              WHERE o.realm = m.realm AND o.user_id = m.user_id AND o.organization_id <> m.organization_id)
+             FROM organization_members m WHERE m.realm = $1 AND m.organization_id = $2 AND m.user_id = $3",
+            &[&realm, &organization_id, &user_id],
+        )?;
+        match found.map(|r| (r.get::<_, bool>(0), r.get::<_, i64>(1))) {
+            None => Ok(Offboarding::NotMember),
+            Some((true, 0)) => {
+                self.delete_user(user_id)?;
+                Ok(Offboarding::Deleted)
+            }
+            Some(_) => {
+                self.remove_organization_member(organization_id, user_id)?;
+                Ok(Offboarding::Left)
+            }
+        }
+    }
+
+    fn commit(mut self: Box<Self>) -> DirResult<()> {
+        match self.conn.take() {
+            Some(mut conn) => conn.commit(),
+            // The call never touched the directory.
+            None => Ok(()),
+        }
+    }
+}
+
+impl PostgresTransaction {
+    pub(super) fn savepoint_open(&mut self) -> DirResult<()> {
+        if self.savepoints >= MAX_SAVEPOINTS {
+            return Err(DirectoryError::Invalid(format!("at most {MAX_SAVEPOINTS} savepoints may be open at once")));
+        }
+        self.conn()?.batch("SAVEPOINT scim_guest")?;
+        self.savepoints += 1;
+        Ok(())
+    }
+
+    pub(super) fn savepoint_close(&mut self, undo: bool) -> DirResult<()> {
+        if self.savepoints == 0 {
+            return Err(DirectoryError::Invalid("no savepoint is open".into()));
+        }
+        let sql = if undo { "ROLLBACK TO scim_guest; RELEASE scim_guest" } else { "RELEASE scim_guest" };
+        self.conn()?.batch(sql)?;
+        self.savepoints -= 1;
+        Ok(())
+    }
+}

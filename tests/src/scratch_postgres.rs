@@ -1,0 +1,72 @@
+//! Scratch PostgreSQL databases for the tests: one new database per store a test opens,
+//! on the cluster `SCIM_TEST_POSTGRES` names (`.ci/run` starts one), or else on a
+//! throw-away cluster this process starts with `scripts/postgres-scratch` and stops at exit.
+//!
+//! Shared by the end-to-end harness and, through `#[path]`, the host's own tests.
+
+use std::sync::OnceLock;
+
+/// The cluster's URL (its `postgres` database).
+pub fn cluster() -> &'static str {
+    static CLUSTER: OnceLock<String> = OnceLock::new();
+    CLUSTER.get_or_init(|| match std::env::var("SCIM_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => url,
+        _ => start_cluster(),
+    })
+}
+
+/// The URL of a new, empty database on the cluster.
+pub fn fresh_database() -> String {
+    let url = cluster().to_string();
+    let name = format!("scim_{}", uuid_like());
+    // The sync client runs a runtime of its own: keep it off the caller's (async) thread.
+    let create = format!("CREATE DATABASE {name}");
+    std::thread::spawn(move || {
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("cannot reach the test cluster {url}: {e}"));
+        admin.batch_execute(&create).expect("a scratch database");
+    })
+    .join()
+    .expect("creating a scratch database");
+    let (base, _) = cluster().rsplit_once('/').expect("a database URL ends in /name");
+    format!("{base}/{name}")
+}
+
+/// Whether the tests run the host on PostgreSQL (`SCIM_TEST_STORE=postgres`) rather than
+/// on its embedded SQLite store.
+#[allow(dead_code)] // the host's tests choose their store otherwise
+pub fn selected() -> bool {
+    std::env::var("SCIM_TEST_STORE").is_ok_and(|store| store == "postgres")
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{}_{nanos}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn start_cluster() -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres-scratch");
+    let out = std::process::Command::new("bash").arg(script).output().expect("bash runs");
+    assert!(
+        out.status.success(),
+        "no PostgreSQL for the tests: set SCIM_TEST_POSTGRES to a cluster's URL, or install PostgreSQL \
+         (apt-get install postgresql) for {script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8(out.stdout).expect("a URL").trim().to_string();
+    STOP_URL.set(url.clone()).expect("one cluster per process");
+    // SAFETY: registers a plain function to run at process exit.
+    unsafe { libc::atexit(stop_cluster) };
+    url
+}
+
+static STOP_URL: OnceLock<String> = OnceLock::new();
+
+extern "C" fn stop_cluster() {
+    if let Some(url) = STOP_URL.get() {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres-scratch");
+        let _ = std::process::Command::new("bash").args([script, "stop", url]).status();
+    }
+}
