@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::modules::ModuleStore;
 use crate::runtime::{PoolSize, Runtime};
-use crate::store::{SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store};
 use crate::tenants::Tenants;
 use anyhow::Context as _;
 use std::net::SocketAddr;
@@ -50,17 +50,27 @@ impl App {
 
     /// Like [`App::new`] with a runtime shared with other servers of the process (tests).
     pub fn with_runtime(config: Config, runtime: Arc<Runtime>) -> anyhow::Result<App> {
-        let store = Arc::new(Self::open_store(&config)?);
+        let store = Self::open_store(&config)?;
         Self::with_store(config, runtime, store)
     }
 
-    /// The embedded store under the configuration's data directory.
-    pub fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    /// The configuration's store: PostgreSQL at its `store` URL, else the embedded one
+    /// under its data directory.
+    pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+        if let Some(url) = &config.store {
+            anyhow::ensure!(
+                url.starts_with("postgres://") || url.starts_with("postgresql://"),
+                "the store must be a postgres:// URL (or absent, for SQLite under the data directory)"
+            );
+            let store = PostgresStore::open(url).context("cannot open the PostgreSQL store")?;
+            return Ok(Arc::new(store));
+        }
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
         let database = config.data_dir.join("scim-host.db");
-        SqliteStore::open_with(&database, config.durability)
-            .with_context(|| format!("cannot open the database {}", database.display()))
+        let store = SqliteStore::open_with(&database, config.durability)
+            .with_context(|| format!("cannot open the database {}", database.display()))?;
+        Ok(Arc::new(store))
     }
 
     /// An app over a store of the caller's choosing.

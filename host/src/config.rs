@@ -5,6 +5,7 @@
 //! ```toml
 //! listen = "127.0.0.1:8080"
 //! data_dir = "data"
+//! store = "postgres://scim@db.internal/scim"   # absent: SQLite under data_dir
 //! admin_tokens = ["sha256:…"]
 //! max_module_bytes = 67108864   # the largest component the admin API accepts
 //!
@@ -46,6 +47,11 @@ pub struct Config {
     /// lose the last answered writes, never corrupt the database).
     #[serde(default)]
     pub durability: crate::store::Durability,
+    /// The store every realm lives in: a `postgres://user:password@host/database` URL
+    /// (several hosts may share it), or, when absent, the embedded SQLite file
+    /// `scim-host.db` under `data_dir`.
+    #[serde(default)]
+    pub store: Option<String>,
     /// Hashes of the tokens that may call `/admin`.
     #[serde(default)]
     pub admin_tokens: Vec<TokenHash>,
@@ -271,6 +277,7 @@ impl Config {
             public_url: None,
             trust_host_header: false,
             durability: Default::default(),
+            store: None,
             admin_tokens: Vec::new(),
             limits: Limits::default(),
             concurrent_calls: default_concurrent_calls(),

@@ -2,6 +2,7 @@
 //! one write transaction, on one database.
 
 #[path = "../../tests/src/scratch_postgres.rs"]
+#[allow(dead_code)]
 mod scratch_postgres;
 
 use scim_directory::conformance::{Subject, run};

@@ -1,5 +1,7 @@
 //! The end-to-end harness: starts the real host, with the real bundled guest and a
 //! fixture guest, on an ephemeral port over a temporary SQLite file, and speaks HTTP.
+//! With `SCIM_TEST_STORE=postgres`, every server stores in a scratch PostgreSQL database
+//! instead (see [`scratch_postgres`]): the same tests, on the other backend.
 //!
 //! Realms of every test server:
 //! - `demo`: bundled guest, organizations `acme` and `globex`;
@@ -12,10 +14,12 @@ use reqwest::{Method, StatusCode};
 use scim_host::auth::TokenHash;
 use scim_host::config::{Config, Limits, ModuleSource, OrganizationConfig, RealmConfig};
 use scim_host::runtime::{PoolSize, Runtime};
-use scim_host::store::{SqliteStore, Store};
+use scim_host::store::Store;
 use scim_host::{App, Server};
 use serde_json::{Value, json};
 use std::sync::{Arc, OnceLock};
+
+pub mod scratch_postgres;
 
 pub use reqwest;
 pub use serde_json;
@@ -53,6 +57,12 @@ pub enum Scope {
     Organization(&'static str),
 }
 
+/// The store of a new test server: a scratch PostgreSQL database when the tests run on
+/// PostgreSQL, else none (SQLite under its data directory).
+fn fresh_store() -> Option<String> {
+    scratch_postgres::selected().then(scratch_postgres::fresh_database)
+}
+
 /// Both scopes, for tests of shared behaviour.
 pub const BOTH_SCOPES: [Scope; 2] = [Scope::Realm, Scope::Organization("acme")];
 
@@ -63,6 +73,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     server: Option<Server>,
     _data: tempfile::TempDir,
+    /// The PostgreSQL database of the server, when the tests run on PostgreSQL.
+    store_url: Option<String>,
 }
 
 /// An HTTP answer, its body parsed as JSON when it is JSON.
@@ -115,17 +127,18 @@ impl Answer {
 impl TestServer {
     /// Starts a server with its own empty database.
     pub async fn start() -> TestServer {
-        Self::start_in(tempfile::tempdir().expect("a temporary directory")).await
+        Self::start_in(tempfile::tempdir().expect("a temporary directory"), fresh_store()).await
     }
 
     /// Starts a server whose store is the embedded one seen through `wrap`.
-    pub async fn start_with_store(wrap: fn(SqliteStore) -> Arc<dyn Store>) -> TestServer {
-        Self::start_wrapped(tempfile::tempdir().expect("a temporary directory"), wrap, |_| {}).await
+    pub async fn start_with_store(wrap: fn(Arc<dyn Store>) -> Arc<dyn Store>) -> TestServer {
+        Self::start_wrapped(tempfile::tempdir().expect("a temporary directory"), fresh_store(), wrap, |_| {}).await
     }
 
     /// Starts a server whose configuration `change` alters first.
     pub async fn start_with_config(change: fn(&mut Config)) -> TestServer {
-        Self::start_wrapped(tempfile::tempdir().expect("a temporary directory"), |store| Arc::new(store), change).await
+        Self::start_wrapped(tempfile::tempdir().expect("a temporary directory"), fresh_store(), |store| store, change)
+            .await
     }
 
     /// Stops the server and starts a new one on the same data directory.
@@ -133,19 +146,21 @@ impl TestServer {
         if let Some(server) = self.server.take() {
             server.stop().await.expect("the server stops cleanly");
         }
-        Self::start_in(self._data).await
+        Self::start_in(self._data, self.store_url.take()).await
     }
 
-    async fn start_in(data: tempfile::TempDir) -> TestServer {
-        Self::start_wrapped(data, |store| Arc::new(store), |_| {}).await
+    async fn start_in(data: tempfile::TempDir, store_url: Option<String>) -> TestServer {
+        Self::start_wrapped(data, store_url, |store| store, |_| {}).await
     }
 
     async fn start_wrapped(
         data: tempfile::TempDir,
-        wrap: fn(SqliteStore) -> Arc<dyn Store>,
+        store_url: Option<String>,
+        wrap: fn(Arc<dyn Store>) -> Arc<dyn Store>,
         change: fn(&mut Config),
     ) -> TestServer {
         let mut config = Config::empty(data.path().to_path_buf());
+        config.store = store_url.clone();
         config.admin_tokens = vec![TokenHash::of(ADMIN_TOKEN)];
         config.realms.insert(
             "demo".into(),
@@ -201,6 +216,7 @@ impl TestServer {
             client: reqwest::Client::new(),
             server: Some(server),
             _data: data,
+            store_url,
         }
     }
 
@@ -211,14 +227,36 @@ impl TestServer {
         }
     }
 
-    /// The server's SQLite database, opened read-only, to check what it stores.
-    pub fn database(&self) -> rusqlite::Connection {
-        let path = self._data.path().join("scim-host.db");
-        let connection = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("the database");
-        // The server may be checkpointing its log: wait for it rather than fail on SQLITE_BUSY.
-        connection.busy_timeout(std::time::Duration::from_secs(10)).expect("a busy timeout");
-        connection
+    /// The first column of the rows a query of the server's database selects, as text
+    /// (the query casts what is not text). Its parameters are `$1`, `$2`…, which both
+    /// stores read.
+    pub fn stored(&self, sql: &str, params: &[&str]) -> Vec<String> {
+        match &self.store_url {
+            Some(url) => {
+                let (url, sql) = (url.clone(), sql.to_string());
+                let params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
+                std::thread::spawn(move || {
+                    let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("the database");
+                    let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                        params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect();
+                    let rows = client.query(&sql, &params).expect("the query runs");
+                    rows.iter().map(|r| r.get::<_, String>(0)).collect()
+                })
+                .join()
+                .expect("the query thread")
+            }
+            None => {
+                let path = self._data.path().join("scim-host.db");
+                let db = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .expect("the database");
+                // The server may be checkpointing its log: wait for it rather than fail on SQLITE_BUSY.
+                db.busy_timeout(std::time::Duration::from_secs(10)).expect("a busy timeout");
+                let mut statement = db.prepare(sql).expect("the query prepares");
+                let rows =
+                    statement.query_map(rusqlite::params_from_iter(params), |r| r.get(0)).expect("the query runs");
+                rows.map(|r| r.expect("a text column")).collect()
+            }
+        }
     }
 
     /// The SCIM base URL of a scope of realm `demo`.

@@ -34,7 +34,6 @@ pub fn fresh_database() -> String {
 
 /// Whether the tests run the host on PostgreSQL (`SCIM_TEST_STORE=postgres`) rather than
 /// on its embedded SQLite store.
-#[allow(dead_code)] // the host's tests choose their store otherwise
 pub fn selected() -> bool {
     std::env::var("SCIM_TEST_STORE").is_ok_and(|store| store == "postgres")
 }

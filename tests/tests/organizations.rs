@@ -45,7 +45,7 @@ async fn organization_token_cannot_adopt_a_user_outside_its_organization() {
     let alice = server.post(&format!("{realm}/Users"), alice).await.expect(201);
     let id = alice.id();
     let hash = |server: &TestServer| -> String {
-        server.database().query_row("SELECT secret FROM credentials WHERE user_id = ?1", [&id], |r| r.get(0)).unwrap()
+        server.stored("SELECT secret FROM credentials WHERE user_id = $1", &[&id]).pop().expect("a credential")
     };
     let hash_before = hash(&server);
 

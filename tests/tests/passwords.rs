@@ -16,25 +16,19 @@ async fn passwords_are_stored_as_argon2id_hashes_and_never_returned() {
         assert!(created.body.get("password").is_none());
         let id = created.id();
 
-        let stored: String = server
-            .database()
-            .query_row("SELECT secret FROM credentials WHERE user_id = ?1 AND type = 'password'", [&id], |r| r.get(0))
+        let stored = server
+            .stored("SELECT secret FROM credentials WHERE user_id = $1 AND type = 'password'", &[&id])
+            .pop()
             .expect("a password credential");
         assert!(stored.starts_with("$argon2id$"), "{stored}");
         assert!(!stored.contains("Sup3r-Secret!"));
-        let documents: i64 = server
-            .database()
-            .query_row("SELECT count(*) FROM user_attributes WHERE value LIKE '%Sup3r-Secret!%'", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(documents, 0, "the password is in no stored attribute");
+        let documents = server.stored("SELECT value FROM user_attributes WHERE value LIKE '%Sup3r-Secret!%'", &[]);
+        assert!(documents.is_empty(), "the password is in no stored attribute");
 
         let patch = json!({ "Operations": [{ "op": "replace", "path": "password", "value": "An0ther-one" }] });
         let patched = server.patch(&format!("{base}/Users/{id}"), patch).await.expect(200);
         assert!(patched.body.get("password").is_none());
-        let changed: String = server
-            .database()
-            .query_row("SELECT secret FROM credentials WHERE user_id = ?1", [&id], |r| r.get(0))
-            .unwrap();
+        let changed = server.stored("SELECT secret FROM credentials WHERE user_id = $1", &[&id]).pop().unwrap();
         assert_ne!(changed, stored, "a new password, a new hash");
         let listed = server.get(&format!("{base}/Users?attributes=password,userName")).await.expect(200);
         assert!(!listed.text.contains("password"), "{}", listed.text);

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// The embedded store, except that the first `create_user` of each of the first calls
 /// fails as if another writer had got in the way.
 struct Flaky {
-    inner: SqliteStore,
+    inner: Arc<dyn Store>,
     failures_left: Arc<AtomicU32>,
 }
 

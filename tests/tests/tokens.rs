@@ -39,11 +39,7 @@ async fn an_organization_token_opens_its_organization_and_nothing_else() {
         .expect(200);
     assert_eq!(listed.body["tokens"].as_array().unwrap().len(), 2);
     assert!(!listed.text.contains(&token) && !listed.text.contains(&realm_token));
-    let stored: Vec<String> = {
-        let db = server.database();
-        let mut statement = db.prepare("SELECT hash FROM tokens").unwrap();
-        statement.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
-    };
+    let stored = server.stored("SELECT hash FROM tokens", &[]);
     assert!(stored.iter().all(|h| h.starts_with("sha256:") && !h.contains(&token)));
 
     // Revoked: refused from the next request on.

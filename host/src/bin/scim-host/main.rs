@@ -39,6 +39,10 @@ enum Command {
         /// Where the database lives (overrides the configuration).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// The store (overrides the configuration): a `postgres://` URL, else SQLite
+        /// under the data directory.
+        #[arg(long, env = "SCIM_HOST_STORE")]
+        store: Option<String>,
     },
     /// Prints the hash to put in a configuration for a token (a new random one if none is given).
     HashToken {
@@ -62,7 +66,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { config, demo, listen, data_dir } => serve(config, demo, listen, data_dir),
+        Command::Serve { config, demo, listen, data_dir, store } => serve(config, demo, listen, data_dir, store),
         Command::HashToken { token } => {
             let token = token.unwrap_or_else(new_token);
             println!("token: {token}\nhash:  {}", TokenHash::of(&token));
@@ -88,6 +92,7 @@ fn serve(
     demo: bool,
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    store: Option<String>,
 ) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .json()
@@ -109,6 +114,9 @@ fn serve(
     }
     if let Some(data_dir) = data_dir {
         config.data_dir = data_dir;
+    }
+    if store.is_some() {
+        config.store = store;
     }
     config.check()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
