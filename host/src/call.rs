@@ -60,7 +60,7 @@ pub async fn run(
 
     // A write turn (before the slot: writes waiting for a turn hold no slot from reads),
     // then an instance slot.
-    let turn = match begins_as_write {
+    let turn = match begins_as_write && !app.store.writes_in_parallel() {
         true => {
             let asked = std::time::Instant::now();
             let turn = app.write_turns.take().await;

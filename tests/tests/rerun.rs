@@ -71,6 +71,12 @@ impl Store for Flaky {
     fn prune_events(&self, before: i64, batch: u32) -> DirResult<u64> {
         self.inner.prune_events(before, batch)
     }
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.inner.register_metrics(registry)
+    }
+    fn writes_in_parallel(&self) -> bool {
+        self.inner.writes_in_parallel()
+    }
 }
 
 impl Directory for FlakyTransaction {

@@ -128,6 +128,11 @@ pub trait Store: Send + Sync + 'static {
     fn revoke_token(&self, realm: &str, id: &str, event: &OperatorEvent) -> DirResult<bool>;
     /// Adds the store's own metrics to the server's (a store may have none).
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
+    /// Whether calls write in parallel (PostgreSQL), rather than through one writer
+    /// (SQLite) that write turns keep from being crowded.
+    fn writes_in_parallel(&self) -> bool {
+        false
+    }
 }
 
 /// How a user belongs to an organization (Keycloak's membership types).

@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../tests/src/scratch_postgres.rs"]
+pub mod scratch_postgres;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -20,10 +23,14 @@ pub fn start(data_dir: &std::path::Path, env_tokens: Option<(&str, &str)>) -> De
     command
         .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .env_remove("SCIM_HOST_STORE")
         .env_remove("SCIM_HOST_DEMO_TOKEN")
         .env_remove("SCIM_HOST_DEMO_ADMIN_TOKEN")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    if let Some(url) = postgres_store(data_dir) {
+        command.arg("--store").arg(url);
+    }
     if let Some((realm, admin)) = env_tokens {
         command.env("SCIM_HOST_DEMO_TOKEN", realm).env("SCIM_HOST_DEMO_ADMIN_TOKEN", admin);
     }
@@ -49,6 +56,21 @@ pub fn start(data_dir: &std::path::Path, env_tokens: Option<(&str, &str)>) -> De
         }
     }
     demo
+}
+
+/// With `SCIM_TEST_STORE=postgres`, the database that stands for `data_dir`: a fresh one
+/// at the first start, the same one at the next (its URL is kept in `data_dir`).
+pub fn postgres_store(data_dir: &std::path::Path) -> Option<String> {
+    if !scratch_postgres::selected() {
+        return None;
+    }
+    let kept = data_dir.join("store-url");
+    let url = std::fs::read_to_string(&kept).unwrap_or_else(|_| {
+        let url = scratch_postgres::fresh_database();
+        std::fs::write(&kept, &url).expect("the data directory is writable");
+        url
+    });
+    Some(url)
 }
 
 /// A test that fails midway leaves no server behind.

@@ -188,6 +188,14 @@ impl Store for PostgresStore {
         })
     }
 
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.register(registry);
+    }
+
+    fn writes_in_parallel(&self) -> bool {
+        true
+    }
+
     fn prune_events(&self, before: i64, batch: u32) -> DirResult<u64> {
         self.write(|c| {
             // The oldest events first, by the primary key, without a scan for their time.

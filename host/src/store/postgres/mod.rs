@@ -46,6 +46,23 @@ pub struct PostgresStore {
     config: pg::Config,
     pool: Arc<Pool<Connection>>,
     cursors: Arc<ListCursors>,
+    metrics: Arc<StoreMetrics>,
+}
+
+/// What the store measures for operators: the wait for a pooled connection (the pool
+/// bounds what one host asks of the database), and the call transactions that wrote.
+struct StoreMetrics {
+    connection_wait_seconds: prometheus_client::metrics::histogram::Histogram,
+    write_transactions: prometheus_client::metrics::counter::Counter,
+}
+
+impl Default for StoreMetrics {
+    fn default() -> Self {
+        StoreMetrics {
+            connection_wait_seconds: crate::metrics::latency_histogram(),
+            write_transactions: Default::default(),
+        }
+    }
 }
 
 /// A bound value, as PostgreSQL reads it.
@@ -57,7 +74,12 @@ impl PostgresStore {
     pub fn open(url: &str) -> DirResult<Self> {
         let config: pg::Config =
             url.parse().map_err(|e| DirectoryError::Unavailable(format!("the store URL is not valid: {e}")))?;
-        let store = PostgresStore { config, pool: Arc::new(Pool::new(MAX_CONNECTIONS)), cursors: Arc::default() };
+        let store = PostgresStore {
+            config,
+            pool: Arc::new(Pool::new(MAX_CONNECTIONS)),
+            cursors: Arc::default(),
+            metrics: Arc::default(),
+        };
         let mut conn = store.checkout(CHECKOUT_TIMEOUT)?;
         schema::migrate(&mut conn)?;
         Ok(store)
@@ -79,7 +101,24 @@ impl PostgresStore {
 
     /// A pooled connection, waited for at most `timeout`.
     fn checkout(&self, timeout: Duration) -> DirResult<Pooled<Connection>> {
-        self.pool.checkout(timeout, || self.connect())
+        let asked = std::time::Instant::now();
+        let conn = self.pool.checkout(timeout, || self.connect());
+        self.metrics.connection_wait_seconds.observe(asked.elapsed().as_secs_f64());
+        conn
+    }
+
+    /// Adds the store's metrics to the server's.
+    fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register(
+            "connection_wait_seconds",
+            "Time a call or an operator waited for a pooled connection",
+            self.metrics.connection_wait_seconds.clone(),
+        );
+        registry.register(
+            "write_transactions",
+            "Call transactions that wrote, counted at their first write",
+            self.metrics.write_transactions.clone(),
+        );
     }
 
     /// Runs `f` in a short transaction of the store's own (tenant administration); a

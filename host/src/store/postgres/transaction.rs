@@ -17,8 +17,9 @@ pub struct PostgresTransaction {
     /// Savepoints the guest holds open.
     savepoints: u32,
     deadline: Option<Deadline>,
-    /// Whether the realm was found to exist since the transaction began writing.
-    realm_checked: bool,
+    /// Since when the transaction writes (and holds row locks), its first write having
+    /// found the realm still there.
+    writing_since: Option<std::time::Instant>,
     /// The organization lookups are bound to, if any.
     pub(super) organization: Option<String>,
 }
@@ -35,7 +36,7 @@ impl PostgresTransaction {
             request_id: request_id.to_string(),
             savepoints: 0,
             deadline: None,
-            realm_checked: false,
+            writing_since: None,
             organization: None,
         }
     }
@@ -57,14 +58,23 @@ impl PostgresTransaction {
     }
 
     /// Marks a write: the first one makes sure the realm still exists, so that a write
-    /// does not bring back a realm deleted since the request found it.
+    /// does not bring back a realm deleted since the request found it, and starts the
+    /// call's write hold (it may hold row locks from now on).
     pub(super) fn writing(&mut self) -> DirResult<()> {
-        if !self.realm_checked {
-            let realm = self.realm.clone();
-            if self.conn()?.query_opt("SELECT 1 FROM realms WHERE name = $1", &[&realm])?.is_none() {
+        if self.writing_since.is_none() {
+            let (realm, now) = (self.realm.clone(), std::time::Instant::now());
+            // Statements end at the write hold's cut-off from now on (same round trip).
+            let cutoff = self.deadline.map(|d| d.cutoff(Some(now)).saturating_duration_since(now));
+            let timeout = cutoff.map_or(0, |c| c.as_millis().max(1)).to_string();
+            let found = self.conn()?.query_opt(
+                "SELECT set_config('statement_timeout', $2, TRUE) FROM realms WHERE name = $1",
+                &[&realm, &timeout],
+            )?;
+            if found.is_none() {
                 return Err(DirectoryError::NotFound(format!("realm \"{realm}\"")));
             }
-            self.realm_checked = true;
+            self.writing_since = Some(now);
+            self.store.metrics.write_transactions.inc();
         }
         Ok(())
     }
@@ -85,6 +95,10 @@ impl Transaction for PostgresTransaction {
 
     fn bind_lookups_to_organization(&mut self, organization_id: &str) {
         self.organization = Some(organization_id.to_string());
+    }
+
+    fn writer_since(&self) -> Option<std::time::Instant> {
+        self.writing_since
     }
 
     fn organization_members_among(&mut self, organization_id: &str, user_ids: &[String]) -> DirResult<Vec<bool>> {
