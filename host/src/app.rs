@@ -3,7 +3,7 @@
 //! start it the same way.
 
 use crate::config::Config;
-use crate::modules::ModuleStore;
+use crate::modules::{DiskModules, Modules};
 use crate::runtime::{PoolSize, Runtime};
 use crate::store::{PostgresStore, SqliteStore, Store};
 use crate::tenants::Tenants;
@@ -19,7 +19,7 @@ pub struct App {
     pub runtime: Arc<Runtime>,
     pub tenants: Tenants,
     /// Modules installed through the admin API, and each realm's history of them.
-    pub modules: ModuleStore,
+    pub modules: Arc<dyn Modules>,
     pub metrics: crate::metrics::Metrics,
     /// Set when the server stops: long-lived responses (event streams) end on it, so a
     /// graceful shutdown does not wait for clients that never hang up.
@@ -75,8 +75,11 @@ impl App {
 
     /// An app over a store of the caller's choosing.
     pub fn with_store(config: Config, runtime: Arc<Runtime>, store: Arc<dyn Store>) -> anyhow::Result<App> {
-        let modules = ModuleStore::open(&config.data_dir)?;
-        let tenants = Tenants::load(&config, store.as_ref(), &runtime, &modules)?;
+        let modules = match store.modules() {
+            Some(modules) => modules,
+            None => Arc::new(DiskModules::open(&config.data_dir)?),
+        };
+        let tenants = Tenants::load(&config, store.as_ref(), &runtime, modules.as_ref())?;
         let closing = tokio::sync::watch::Sender::new(false);
         let mut metrics = crate::metrics::Metrics::default();
         metrics.add_store(store.as_ref());
@@ -174,6 +177,7 @@ impl Server {
         let app = Arc::new(app);
         let router = crate::http::router(app.clone());
         crate::retention::start(app.clone());
+        crate::changes::follow(&app);
         let header_timeout = app.config.header_read_timeout();
         let task = tokio::spawn(serve(listener, router, header_timeout, app.closing.subscribe()));
         Ok(Server { addr, app, task })

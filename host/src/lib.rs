@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod bindings;
 pub mod call;
+pub mod changes;
 pub mod config;
 pub mod credentials;
 pub mod http;

@@ -1,7 +1,8 @@
-//! Uploaded tenant modules on disk: every component ever installed, kept by content hash
-//! (`modules/<sha256>.wasm` under the data directory), and for each realm the module it
-//! runs and the ones it ran before (`modules/realms.json`), so that an upload survives a
-//! restart and a realm can be rolled back to any earlier module.
+//! Uploaded tenant modules: every component ever installed, kept by content hash, and for
+//! each realm the module it runs and the ones it ran before, so that an upload survives a
+//! restart and a realm can be rolled back to any earlier module. One host on SQLite keeps
+//! them in its data directory ([`DiskModules`]); hosts sharing a PostgreSQL store keep
+//! them in it, so that every host serves every realm's module.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -23,16 +24,36 @@ pub struct RealmModules {
     pub history: Vec<Installed>,
 }
 
-/// The module store of a data directory.
-pub struct ModuleStore {
+/// Where installed modules are kept.
+pub trait Modules: Send + Sync {
+    /// Keeps a component's bytes under its digest (once).
+    fn keep(&self, digest: &str, bytes: &[u8]) -> std::io::Result<()>;
+    /// The bytes of a kept component.
+    fn bytes(&self, digest: &str) -> std::io::Result<Vec<u8>>;
+    /// A realm's modules, oldest first.
+    fn history(&self, realm: &str) -> std::io::Result<Vec<Installed>>;
+    /// Records that a realm now runs `digest` (after `previous`, when the history is empty).
+    fn record(&self, realm: &str, digest: &str, previous: &str) -> std::io::Result<()>;
+    /// Forgets a deleted realm's modules (the components stay, for other realms).
+    fn forget(&self, realm: &str) -> std::io::Result<()>;
+
+    /// The module a realm runs, when one was installed through the admin API.
+    fn current(&self, realm: &str) -> std::io::Result<Option<Installed>> {
+        Ok(self.history(realm)?.pop())
+    }
+}
+
+/// The modules of a data directory: `modules/<sha256>.wasm`, and the realms' histories in
+/// `modules/realms.json`.
+pub struct DiskModules {
     dir: PathBuf,
     /// A std Mutex: held only around small file writes, never across an await.
     realms: Mutex<BTreeMap<String, RealmModules>>,
 }
 
-impl ModuleStore {
+impl DiskModules {
     /// Opens (creating) `data_dir/modules`.
-    pub fn open(data_dir: &Path) -> anyhow::Result<ModuleStore> {
+    pub fn open(data_dir: &Path) -> anyhow::Result<DiskModules> {
         let dir = data_dir.join("modules");
         std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
         let index = dir.join("realms.json");
@@ -43,20 +64,11 @@ impl ModuleStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => anyhow::bail!("cannot read {}: {e}", index.display()),
         };
-        Ok(ModuleStore { dir, realms: Mutex::new(realms) })
+        Ok(DiskModules { dir, realms: Mutex::new(realms) })
     }
 
     fn path_of(&self, digest: &str) -> PathBuf {
         self.dir.join(format!("{digest}.wasm"))
-    }
-
-    /// Keeps a component's bytes under its digest (once).
-    pub fn keep(&self, digest: &str, bytes: &[u8]) -> std::io::Result<()> {
-        let path = self.path_of(digest);
-        if path.exists() {
-            return Ok(());
-        }
-        self.write_durably(&format!("{digest}.wasm"), &path, bytes)
     }
 
     /// Writes a file whole and durably before the caller acknowledges anything: to a
@@ -72,23 +84,30 @@ impl ModuleStore {
         std::fs::File::open(&self.dir)?.sync_all()
     }
 
-    /// The bytes of a kept component.
-    pub fn bytes(&self, digest: &str) -> std::io::Result<Vec<u8>> {
+    fn write_index(&self, realms: &BTreeMap<String, RealmModules>) -> std::io::Result<()> {
+        let index = serde_json::to_vec_pretty(realms).expect("the index serializes");
+        self.write_durably("realms.json", &self.dir.join("realms.json"), &index)
+    }
+}
+
+impl Modules for DiskModules {
+    fn keep(&self, digest: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let path = self.path_of(digest);
+        if path.exists() {
+            return Ok(());
+        }
+        self.write_durably(&format!("{digest}.wasm"), &path, bytes)
+    }
+
+    fn bytes(&self, digest: &str) -> std::io::Result<Vec<u8>> {
         std::fs::read(self.path_of(digest))
     }
 
-    /// The module a realm runs, when one was installed through the admin API.
-    pub fn current(&self, realm: &str) -> Option<Installed> {
-        self.realms.lock().expect("module index").get(realm).and_then(|r| r.history.last().cloned())
+    fn history(&self, realm: &str) -> std::io::Result<Vec<Installed>> {
+        Ok(self.realms.lock().expect("module index").get(realm).map(|r| r.history.clone()).unwrap_or_default())
     }
 
-    /// A realm's modules, oldest first.
-    pub fn history(&self, realm: &str) -> Vec<Installed> {
-        self.realms.lock().expect("module index").get(realm).map(|r| r.history.clone()).unwrap_or_default()
-    }
-
-    /// Records that a realm now runs `digest` (after `previous`, when the history is empty).
-    pub fn record(&self, realm: &str, digest: &str, previous: &str) -> std::io::Result<()> {
+    fn record(&self, realm: &str, digest: &str, previous: &str) -> std::io::Result<()> {
         let now = crate::store::now_millis();
         let mut realms = self.realms.lock().expect("module index");
         let entry = realms.entry(realm.to_string()).or_default();
@@ -99,18 +118,12 @@ impl ModuleStore {
         self.write_index(&realms)
     }
 
-    /// Forgets a deleted realm's modules (the components stay, for other realms).
-    pub fn forget(&self, realm: &str) -> std::io::Result<()> {
+    fn forget(&self, realm: &str) -> std::io::Result<()> {
         let mut realms = self.realms.lock().expect("module index");
         if realms.remove(realm).is_some() {
             self.write_index(&realms)?;
         }
         Ok(())
-    }
-
-    fn write_index(&self, realms: &BTreeMap<String, RealmModules>) -> std::io::Result<()> {
-        let index = serde_json::to_vec_pretty(realms).expect("the index serializes");
-        self.write_durably("realms.json", &self.dir.join("realms.json"), &index)
     }
 }
 
@@ -121,14 +134,14 @@ mod tests {
     #[test]
     fn modules_and_histories_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let store = ModuleStore::open(dir.path()).unwrap();
+        let store = DiskModules::open(dir.path()).unwrap();
         store.keep("abc", b"component").unwrap();
         store.record("demo", "abc", "bundled-digest").unwrap();
-        let reopened = ModuleStore::open(dir.path()).unwrap();
+        let reopened = DiskModules::open(dir.path()).unwrap();
         assert_eq!(reopened.bytes("abc").unwrap(), b"component");
-        assert_eq!(reopened.current("demo").unwrap().digest, "abc");
-        let digests: Vec<_> = reopened.history("demo").into_iter().map(|i| i.digest).collect();
+        assert_eq!(reopened.current("demo").unwrap().unwrap().digest, "abc");
+        let digests: Vec<_> = reopened.history("demo").unwrap().into_iter().map(|i| i.digest).collect();
         assert_eq!(digests, ["bundled-digest", "abc"]);
-        assert!(reopened.current("other").is_none());
+        assert!(reopened.current("other").unwrap().is_none());
     }
 }

@@ -7,7 +7,7 @@ use crate::auth::TokenHash;
 use crate::bindings::types;
 use crate::config::{Config, Limits, ModuleSource, OrganizationConfig, RealmConfig};
 use crate::limits::RealmLimiter;
-use crate::modules::ModuleStore;
+use crate::modules::Modules;
 use crate::runtime::{Module, Runtime};
 use crate::store::{Store, StoredRealm, StoredToken};
 use crate::write_plan::WritePlans;
@@ -207,7 +207,7 @@ impl Tenants {
         config: &Config,
         store: &dyn Store,
         runtime: &Runtime,
-        modules: &ModuleStore,
+        modules: &dyn Modules,
     ) -> anyhow::Result<Tenants> {
         let stored: HashMap<String, StoredRealm> = store
             .realms()
@@ -258,11 +258,13 @@ impl Tenants {
         overrides: Overrides,
         store: &dyn Store,
         runtime: &Runtime,
-        modules: &ModuleStore,
+        modules: &dyn Modules,
     ) -> anyhow::Result<Tenant> {
         let name = spec.name;
         let unloadable = |why: String| anyhow::Error::new(UnloadableModule(format!("realm \"{name}\": {why}")));
-        let bytes = match (modules.current(name), &spec.module) {
+        let installed =
+            modules.current(name).map_err(|e| unloadable(format!("cannot read its installed module: {e}")))?;
+        let bytes = match (installed, &spec.module) {
             (Some(installed), _) => Cow::Owned(
                 modules
                     .bytes(&installed.digest)
@@ -324,6 +326,12 @@ impl Tenants {
         }
         realms.insert(tenant.name.clone(), Arc::new(tenant));
         true
+    }
+
+    /// Serves a realm's tenant, in place of the one of that name if there is one.
+    pub fn put(&self, tenant: Tenant) {
+        self.broken.write().expect("broken realms").remove(&tenant.name);
+        self.realms.write().expect("tenant table").insert(tenant.name.clone(), Arc::new(tenant));
     }
 
     /// Stops serving a realm (calls already running finish); returns it.

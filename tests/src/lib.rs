@@ -141,6 +141,20 @@ impl TestServer {
             .await
     }
 
+    /// Starts a server on a fresh PostgreSQL database, whichever store the other tests run
+    /// on: the first of several hosts (see [`TestServer::another_host`]).
+    pub async fn start_on_postgres() -> TestServer {
+        let store = Some(scratch_postgres::fresh_database());
+        Self::start_in(tempfile::tempdir().expect("a temporary directory"), store).await
+    }
+
+    /// Starts another host on this server's PostgreSQL database, with the same
+    /// configuration and a data directory of its own: the hosts share nothing else.
+    pub async fn another_host(&self) -> TestServer {
+        let store = self.store_url.clone().expect("hosts share a PostgreSQL store");
+        Self::start_in(tempfile::tempdir().expect("a temporary directory"), Some(store)).await
+    }
+
     /// Stops the server and starts a new one on the same data directory.
     pub async fn restart(mut self) -> TestServer {
         if let Some(server) = self.server.take() {

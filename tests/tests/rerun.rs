@@ -77,6 +77,12 @@ impl Store for Flaky {
     fn writes_in_parallel(&self) -> bool {
         self.inner.writes_in_parallel()
     }
+    fn modules(&self) -> Option<std::sync::Arc<dyn scim_host::modules::Modules>> {
+        self.inner.modules()
+    }
+    fn follow_changes(&self, follower: std::sync::Arc<dyn scim_host::store::ChangeFollower>) {
+        self.inner.follow_changes(follower)
+    }
 }
 
 impl Directory for FlakyTransaction {

@@ -7,6 +7,7 @@ use super::RequestId;
 use super::admin::{admin_realm, authenticate, event, not_allowed, optional_json, unknown_realm, with_store};
 use super::error::ScimError;
 use crate::app::App;
+use crate::modules::Modules;
 use crate::runtime::Module;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -16,6 +17,20 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
+
+/// Runs an operation on the kept modules off the async threads (it reads or writes a
+/// file, or the database); `what` names it in the error.
+pub(super) async fn with_modules<T: Send + 'static>(
+    app: &Arc<App>,
+    what: &'static str,
+    operation: impl FnOnce(&dyn Modules) -> std::io::Result<T> + Send + 'static,
+) -> Result<T, ScimError> {
+    let modules = app.modules.clone();
+    tokio::task::spawn_blocking(move || operation(modules.as_ref()))
+        .await
+        .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} panicked: {e}")))?
+        .map_err(|e| ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{what} failed: {e}")))
+}
 
 /// Compiles a component off the async threads (it takes a while) and checks its world.
 async fn compile(app: &Arc<App>, bytes: Vec<u8>) -> Result<Arc<Module>, ScimError> {
@@ -42,15 +57,16 @@ async fn install(
     how: &'static str,
     request_id: &RequestId,
 ) -> Result<Response, ScimError> {
-    let unavailable = |e: std::io::Error| {
-        ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot keep the module in the data directory: {e}"))
-    };
     let _changing = app.admin_changes.lock().await;
     let current = app.tenants.get(realm).ok_or_else(|| unknown_realm(realm))?;
-    // Keep both components on disk first: a rollback must always find its bytes.
-    app.modules.keep(&current.module.digest, &current.module.bytes).map_err(unavailable)?;
-    app.modules.keep(&module.digest, &module.bytes).map_err(unavailable)?;
-    app.modules.record(realm, &module.digest, &current.module.digest).map_err(unavailable)?;
+    // Keep both components first: a rollback must always find its bytes.
+    let (name, from, to) = (realm.to_string(), current.module.clone(), module.clone());
+    with_modules(app, "keeping the module", move |modules| {
+        modules.keep(&from.digest, &from.bytes)?;
+        modules.keep(&to.digest, &to.bytes)?;
+        modules.record(&name, &to.digest, &from.digest)
+    })
+    .await?;
     let previous = app.tenants.swap_module(realm, module.clone()).ok_or_else(|| unknown_realm(realm))?;
     // The failures that cooled the realm down were the old module's.
     previous.limiter.forgive();
@@ -80,7 +96,8 @@ pub async fn module(
         let tenant = admin_realm(&app, &headers, &realm)?;
         match method {
             Method::GET => {
-                let history = app.modules.history(&realm);
+                let name = realm.clone();
+                let history = with_modules(&app, "reading the module history", move |m| m.history(&name)).await?;
                 Ok(Json(json!({ "realm": realm, "digest": tenant.module.digest, "history": history })).into_response())
             }
             Method::PUT => {
@@ -123,7 +140,8 @@ pub async fn rollback(
         }
         let tenant = app.tenants.get(&realm).ok_or_else(|| unknown_realm(&realm))?;
         let wanted: Rollback = optional_json(&body, r#"{"digest": "…"}"#)?;
-        let history = app.modules.history(&realm);
+        let name = realm.clone();
+        let history = with_modules(&app, "reading the module history", move |m| m.history(&name)).await?;
         let digest = match wanted.digest {
             Some(digest) if history.iter().any(|i| i.digest == digest) => digest,
             Some(digest) => {
@@ -133,9 +151,8 @@ pub async fn rollback(
                 || ScimError::new(StatusCode::CONFLICT, format!("realm \"{realm}\" has no earlier module")),
             )?,
         };
-        let bytes = app.modules.bytes(&digest).map_err(|e| {
-            ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("module {digest} cannot be read: {e}"))
-        })?;
+        let wanted = digest.clone();
+        let bytes = with_modules(&app, "reading the module", move |m| m.bytes(&wanted)).await?;
         let module = compile(&app, bytes).await?;
         install(&app, &realm, module, "rollback", &request_id).await
     }

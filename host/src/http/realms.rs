@@ -132,7 +132,7 @@ async fn create_realm(app: &Arc<App>, wanted: NewRealm, request_id: &RequestId) 
     let name = wanted.name.clone();
     let tenant = tokio::task::spawn_blocking(move || {
         let spec = RealmSpec::managed(&app2.config, &name);
-        Tenants::open(spec, overrides, app2.store.as_ref(), &app2.runtime, &app2.modules)
+        Tenants::open(spec, overrides, app2.store.as_ref(), &app2.runtime, app2.modules.as_ref())
     })
     .await
     .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("loading the realm panicked: {e}")))?
@@ -245,9 +245,8 @@ async fn delete_realm(app: &Arc<App>, tenant: &Tenant, request_id: &RequestId) -
     app.tenants.remove(&realm).ok_or_else(|| unknown_realm(&realm))?;
     let name = realm.clone();
     with_store(app, move |store| store.delete_realm(&name)).await?;
-    app.modules
-        .forget(&realm)
-        .map_err(|e| ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot update the module index: {e}")))?;
+    let name = realm.clone();
+    super::modules::with_modules(app, "forgetting the realm's modules", move |m| m.forget(&name)).await?;
     tracing::info!(realm, request_id = %request_id.0, "realm deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

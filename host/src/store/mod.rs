@@ -133,6 +133,27 @@ pub trait Store: Send + Sync + 'static {
     fn writes_in_parallel(&self) -> bool {
         false
     }
+    /// Where the store keeps installed modules, if it keeps them (else the data directory does).
+    fn modules(&self) -> Option<std::sync::Arc<dyn crate::modules::Modules>> {
+        None
+    }
+    /// Tells `follower` of every change to a realm's tenant (the realm, its organizations,
+    /// tokens, limits, settings or module) committed by any host, from now on. A store
+    /// only one host opens has no other host's changes to follow.
+    fn follow_changes(&self, _follower: std::sync::Arc<dyn ChangeFollower>) {}
+    /// One realm's record.
+    fn realm(&self, name: &str) -> DirResult<Option<StoredRealm>> {
+        Ok(self.realms()?.into_iter().find(|r| r.name == name))
+    }
+}
+
+/// What hears of the tenant changes a store follows.
+pub trait ChangeFollower: Send + Sync {
+    /// A realm changed; `None` when changes may have been missed (a lost connection): every
+    /// realm is then read again.
+    fn changed(&self, realm: Option<&str>);
+    /// Whether to stop following (the server stopped).
+    fn done(&self) -> bool;
 }
 
 /// How a user belongs to an organization (Keycloak's membership types).

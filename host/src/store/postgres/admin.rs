@@ -4,10 +4,14 @@
 use super::*;
 
 /// Records an operator's change among the realm's events.
+/// Numbered under the realm's event lock, as a call's events are (see `write_events`); every
+/// host hears of the change at the commit (see [`changes`]).
 fn insert_event(c: &mut Connection, realm: &str, event: &OperatorEvent) -> DirResult<()> {
     c.execute(
-        "INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id)
-         VALUES ($1, $2, $3, $4, NULL, $5, $6)",
+        "WITH turn AS (SELECT pg_advisory_xact_lock(hashtext('events ' || $1::TEXT))),
+              heard AS (SELECT pg_notify('scim_host_changes', $1::TEXT))
+         INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id)
+         SELECT $1::TEXT, $2::BIGINT, $3::TEXT, $4::TEXT, NULL, $5::TEXT, $6::TEXT FROM turn, heard",
         &[&realm, &now_millis(), &event.kind, &event.resource_id, &event.details, &event.request_id],
     )
     .map(drop)
@@ -81,6 +85,7 @@ impl Store for PostgresStore {
         self.write(|c| {
             // Users, groups, organizations and tokens cascade from the realm; events do not.
             c.execute("DELETE FROM events WHERE realm = $1", &[&realm])?;
+            changes::notify(c, realm)?;
             Ok(c.execute("DELETE FROM realms WHERE name = $1", &[&realm])? > 0)
         })
     }
@@ -194,6 +199,14 @@ impl Store for PostgresStore {
 
     fn writes_in_parallel(&self) -> bool {
         true
+    }
+
+    fn modules(&self) -> Option<Arc<dyn crate::modules::Modules>> {
+        Some(Arc::new(self.clone()))
+    }
+
+    fn follow_changes(&self, follower: Arc<dyn ChangeFollower>) {
+        self.follow(follower)
     }
 
     fn prune_events(&self, before: i64, batch: u32) -> DirResult<u64> {

@@ -581,23 +581,10 @@ impl Directory for PostgresTransaction {
     }
 
     fn emit(&mut self, event: &AdminEvent) -> DirResult<()> {
+        // A write like any other; recorded at the commit (see `write_events`).
         self.writing()?;
-        let (realm, request_id) = (self.realm.clone(), self.request_id.clone());
-        self.conn()?
-            .execute(
-                "INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &realm,
-                    &now_millis(),
-                    &event.kind.name(),
-                    &event.resource_id,
-                    &event.related_id,
-                    &event.details,
-                    &request_id,
-                ],
-            )
-            .map(drop)
+        self.pending_events.push((now_millis(), event.clone()));
+        Ok(())
     }
 
     fn savepoint(&mut self) -> DirResult<()> {

@@ -12,7 +12,9 @@
 //! transaction, and the directory contract; filters come from [`super::sql_filter`].
 
 mod admin;
+mod changes;
 mod directory;
+mod modules;
 mod schema;
 mod transaction;
 
@@ -85,12 +87,15 @@ impl PostgresStore {
         Ok(store)
     }
 
-    fn connect(&self) -> DirResult<Connection> {
+    /// A new session with the database.
+    fn client(&self) -> DirResult<pg::Client> {
         let mut config = self.config.clone();
         config.connect_timeout(CHECKOUT_TIMEOUT).application_name("scim-host");
-        let mut client = config
-            .connect(pg::NoTls)
-            .map_err(|e| DirectoryError::Unavailable(format!("cannot connect to the store: {e}")))?;
+        config.connect(pg::NoTls).map_err(|e| DirectoryError::Unavailable(format!("cannot connect to the store: {e}")))
+    }
+
+    fn connect(&self) -> DirResult<Connection> {
+        let mut client = self.client()?;
         // A host that stops mid-call (kill -9, a lost network) must not hold row locks
         // for long: the server ends such a session's transaction itself.
         client

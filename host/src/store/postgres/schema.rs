@@ -10,7 +10,7 @@ use super::*;
 
 /// The schema's history, one step a version: the step at index `i` brings a database at
 /// version `i` to `i + 1`. A step is never changed once released.
-const STEPS: &[&str] = &[SCHEMA_1];
+const STEPS: &[&str] = &[SCHEMA_1, SCHEMA_2];
 
 /// The advisory lock the migrations hold (any constant of this store's own).
 const MIGRATION_LOCK: i64 = 0x5c1_4057;
@@ -183,4 +183,21 @@ CREATE TABLE events (
     request_id TEXT NOT NULL
 );
 CREATE INDEX events_by_realm ON events (realm, seq);
+"#;
+
+/// Version 2: installed modules, kept by digest, and each realm's history of them, so that
+/// every host on the database serves every realm's module.
+const SCHEMA_2: &str = r#"
+CREATE TABLE modules (
+    digest TEXT COLLATE "C" PRIMARY KEY,
+    bytes BYTEA NOT NULL,
+    kept_at BIGINT NOT NULL
+);
+CREATE TABLE realm_modules (
+    realm TEXT COLLATE "C" NOT NULL REFERENCES realms (name) ON DELETE CASCADE,
+    n BIGSERIAL,
+    digest TEXT COLLATE "C" NOT NULL REFERENCES modules (digest),
+    installed_at BIGINT NOT NULL,
+    PRIMARY KEY (realm, n)
+);
 "#;

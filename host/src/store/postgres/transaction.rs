@@ -14,8 +14,11 @@ pub struct PostgresTransaction {
     pub(super) realm: String,
     /// Stamped on the admin events the call records.
     pub(super) request_id: String,
-    /// Savepoints the guest holds open.
-    savepoints: u32,
+    /// For each savepoint the guest holds open, how many events were pending at its start.
+    savepoints: Vec<usize>,
+    /// The events the call emitted, with their times: written at its commit (see
+    /// [`write_events`]).
+    pub(super) pending_events: Vec<(i64, AdminEvent)>,
     deadline: Option<Deadline>,
     /// Since when the transaction writes (and holds row locks), its first write having
     /// found the realm still there.
@@ -25,7 +28,7 @@ pub struct PostgresTransaction {
 }
 
 /// The deepest nesting of savepoints a call may open.
-const MAX_SAVEPOINTS: u32 = 32;
+const MAX_SAVEPOINTS: usize = 32;
 
 impl PostgresTransaction {
     pub(super) fn new(store: &PostgresStore, realm: &str, _access: Access, request_id: &str) -> Self {
@@ -34,7 +37,8 @@ impl PostgresTransaction {
             store: store.clone(),
             realm: realm.to_string(),
             request_id: request_id.to_string(),
-            savepoints: 0,
+            savepoints: Vec::new(),
+            pending_events: Vec::new(),
             deadline: None,
             writing_since: None,
             organization: None,
@@ -171,6 +175,11 @@ impl Transaction for PostgresTransaction {
     }
 
     fn commit(mut self: Box<Self>) -> DirResult<()> {
+        let events = std::mem::take(&mut self.pending_events);
+        if !events.is_empty() {
+            let (realm, request_id) = (self.realm.clone(), self.request_id.clone());
+            write_events(self.conn()?, &realm, &request_id, &events)?;
+        }
         match self.conn.take() {
             Some(mut conn) => conn.commit(),
             // The call never touched the directory.
@@ -181,21 +190,46 @@ impl Transaction for PostgresTransaction {
 
 impl PostgresTransaction {
     pub(super) fn savepoint_open(&mut self) -> DirResult<()> {
-        if self.savepoints >= MAX_SAVEPOINTS {
+        if self.savepoints.len() >= MAX_SAVEPOINTS {
             return Err(DirectoryError::Invalid(format!("at most {MAX_SAVEPOINTS} savepoints may be open at once")));
         }
         self.conn()?.batch("SAVEPOINT scim_guest")?;
-        self.savepoints += 1;
+        self.savepoints.push(self.pending_events.len());
         Ok(())
     }
 
     pub(super) fn savepoint_close(&mut self, undo: bool) -> DirResult<()> {
-        if self.savepoints == 0 {
+        let Some(&pending) = self.savepoints.last() else {
             return Err(DirectoryError::Invalid("no savepoint is open".into()));
-        }
+        };
         let sql = if undo { "ROLLBACK TO scim_guest; RELEASE scim_guest" } else { "RELEASE scim_guest" };
         self.conn()?.batch(sql)?;
-        self.savepoints -= 1;
+        self.savepoints.pop();
+        if undo {
+            self.pending_events.truncate(pending);
+        }
         Ok(())
     }
+}
+
+/// Writes a committing call's events. Their numbers must follow the order in which their
+/// transactions become visible, or a reader that resumes after the last number it saw (an
+/// event stream) would skip an event numbered before it and committed after: so each
+/// realm's events are numbered under a lock held from here to the commit, a moment.
+fn write_events(conn: &mut Connection, realm: &str, request_id: &str, events: &[(i64, AdminEvent)]) -> DirResult<()> {
+    let times: Vec<i64> = events.iter().map(|(time, _)| *time).collect();
+    let kinds: Vec<&str> = events.iter().map(|(_, e)| e.kind.name()).collect();
+    let resources: Vec<&str> = events.iter().map(|(_, e)| e.resource_id.as_str()).collect();
+    let related: Vec<Option<&str>> = events.iter().map(|(_, e)| e.related_id.as_deref()).collect();
+    let details: Vec<&str> = events.iter().map(|(_, e)| e.details.as_str()).collect();
+    conn.execute(
+        "WITH turn AS (SELECT pg_advisory_xact_lock(hashtext('events ' || $1::TEXT)))
+         INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id)
+         SELECT $1::TEXT, e.at, e.kind, e.resource_id, e.related_id, e.details, $2::TEXT
+         FROM turn, unnest($3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[])
+              WITH ORDINALITY AS e(at, kind, resource_id, related_id, details, n)
+         ORDER BY e.n",
+        &[&realm, &request_id, &times, &kinds, &resources, &related, &details],
+    )
+    .map(drop)
 }

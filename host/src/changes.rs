@@ -1,0 +1,94 @@
+//! Changes made through other hosts: hosts that share a store serve the same realms, and
+//! a realm, organization, token, limit, setting or module changed through one of them
+//! reaches the others as soon as the store tells them (on PostgreSQL, at the change's
+//! commit). Each host then reads the realm's tenant again from the store: what it serves
+//! is what the store holds, whatever the order in which the news arrives.
+
+use crate::app::App;
+use crate::store::ChangeFollower;
+use crate::tenants::{Overrides, RealmSpec, Tenants, UnloadableModule};
+use std::sync::{Arc, Weak};
+
+/// Starts following the store's changes for `app`, until it stops.
+pub fn follow(app: &Arc<App>) {
+    let follower = Follower { app: Arc::downgrade(app), runtime: tokio::runtime::Handle::current() };
+    app.store.follow_changes(Arc::new(follower));
+}
+
+struct Follower {
+    app: Weak<App>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl ChangeFollower for Follower {
+    fn changed(&self, realm: Option<&str>) {
+        let Some(app) = self.app.upgrade() else { return };
+        let realm = realm.map(str::to_string);
+        self.runtime.spawn(async move {
+            // In turn with this host's own admin changes, which change the tenants too.
+            let _changing = app.admin_changes.lock().await;
+            let reading = app.clone();
+            let read = tokio::task::spawn_blocking(move || match &realm {
+                Some(realm) => reload(&reading, realm),
+                None => reload_all(&reading),
+            });
+            match read.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("cannot follow a change made through another host: {e:#}"),
+                Err(e) => tracing::error!("following a change panicked: {e}"),
+            }
+        });
+    }
+
+    fn done(&self) -> bool {
+        self.app.upgrade().is_none_or(|app| *app.closing.borrow())
+    }
+}
+
+/// Every realm, read again: those of the store, and those this host serves.
+fn reload_all(app: &App) -> anyhow::Result<()> {
+    let mut names: Vec<String> = app.store.realms()?.into_iter().map(|r| r.name).collect();
+    names.extend(app.tenants.all().iter().map(|t| t.name.clone()));
+    names.sort();
+    names.dedup();
+    for name in names {
+        reload(app, &name)?;
+    }
+    Ok(())
+}
+
+/// Reads a realm's tenant again from the store and serves it (calls already running keep
+/// the tenant they began with). A realm the store no longer holds stops being served,
+/// unless this host's configuration declares it. The realm's rate limiter and write plans
+/// carry over, unless its limits changed.
+pub fn reload(app: &App, realm: &str) -> anyhow::Result<()> {
+    let configured = app.config.realms.contains_key(realm);
+    let Some(stored) = app.store.realm(realm)?.filter(|r| r.managed || configured) else {
+        if !configured && app.tenants.remove(realm).is_some() {
+            tracing::info!(realm, "realm deleted through another host");
+        }
+        return Ok(());
+    };
+    let spec = RealmSpec::of(&app.config, realm);
+    let opened = Tenants::open(spec, Overrides::of(&stored)?, app.store.as_ref(), &app.runtime, app.modules.as_ref());
+    let mut fresh = match opened {
+        Ok(tenant) => tenant,
+        Err(e) if e.is::<UnloadableModule>() => {
+            // The host that installed the module checked it: this one keeps serving the last.
+            tracing::error!(realm, "the realm's new module does not load here, it keeps its last: {e:#}");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(current) = app.tenants.get(realm) {
+        if current.limits == fresh.limits {
+            fresh.limiter = current.limiter.clone();
+        }
+        if current.module.digest != fresh.module.digest {
+            tracing::info!(realm, from = %current.module.digest, to = %fresh.module.digest, "module swapped through another host");
+        }
+        fresh.write_plans = current.write_plans.clone();
+    }
+    app.tenants.put(fresh);
+    Ok(())
+}
