@@ -19,6 +19,11 @@ pub struct Demo {
 }
 
 pub fn start(data_dir: &std::path::Path, env_tokens: Option<(&str, &str)>) -> Demo {
+    start_on(data_dir, env_tokens, postgres_store(data_dir).as_deref())
+}
+
+/// Like [`start`], on the PostgreSQL store at `store` (if given).
+pub fn start_on(data_dir: &std::path::Path, env_tokens: Option<(&str, &str)>, store: Option<&str>) -> Demo {
     let mut command = Command::new(env!("CARGO_BIN_EXE_scim-host"));
     command
         .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -28,7 +33,7 @@ pub fn start(data_dir: &std::path::Path, env_tokens: Option<(&str, &str)>) -> De
         .env_remove("SCIM_HOST_DEMO_ADMIN_TOKEN")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    if let Some(url) = postgres_store(data_dir) {
+    if let Some(url) = store {
         command.arg("--store").arg(url);
     }
     if let Some((realm, admin)) = env_tokens {
