@@ -36,6 +36,8 @@ pub trait Modules: Send + Sync {
     fn record(&self, realm: &str, digest: &str, previous: &str) -> std::io::Result<()>;
     /// Forgets a deleted realm's modules (the components stay, for other realms).
     fn forget(&self, realm: &str) -> std::io::Result<()>;
+    /// Gives a realm this history (an imported realm's), in place of any it had.
+    fn restore(&self, realm: &str, history: &[Installed]) -> std::io::Result<()>;
 
     /// The module a realm runs, when one was installed through the admin API.
     fn current(&self, realm: &str) -> std::io::Result<Option<Installed>> {
@@ -124,6 +126,12 @@ impl Modules for DiskModules {
             self.write_index(&realms)?;
         }
         Ok(())
+    }
+
+    fn restore(&self, realm: &str, history: &[Installed]) -> std::io::Result<()> {
+        let mut realms = self.realms.lock().expect("module index");
+        realms.insert(realm.to_string(), RealmModules { history: history.to_vec() });
+        self.write_index(&realms)
     }
 }
 

@@ -155,6 +155,29 @@ impl TestServer {
         Self::start_in(tempfile::tempdir().expect("a temporary directory"), Some(store)).await
     }
 
+    /// Starts a server on this data directory and store (`None`: SQLite in the directory).
+    pub async fn start_at(data: tempfile::TempDir, store_url: Option<String>) -> TestServer {
+        Self::start_in(data, store_url).await
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
+    /// Its PostgreSQL database, when it runs on one.
+    pub fn store_url(&self) -> Option<&str> {
+        self.store_url.as_deref()
+    }
+
+    /// Stops the server, and gives back its data directory.
+    pub async fn stop_keeping_data(mut self) -> tempfile::TempDir {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("the server stops cleanly");
+        }
+        self._data
+    }
+
     /// Stops the server and starts a new one on the same data directory.
     pub async fn restart(mut self) -> TestServer {
         if let Some(server) = self.server.take() {

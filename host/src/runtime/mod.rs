@@ -128,6 +128,11 @@ impl wasmtime::ResourceLimiter for MemoryCap {
     }
 }
 
+/// A component's digest: the hex SHA-256 of its bytes, by which it is kept and named.
+pub fn digest_of(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 impl Runtime {
     /// An engine with a pool sized for `pool` and a ticker thread driving deadlines.
     /// `cache_dir`, when given, keeps compiled code on disk so that a restart (or another
@@ -215,7 +220,7 @@ impl Runtime {
     /// Compiles a component (or returns the one already compiled from the same bytes) and
     /// checks that it implements the `scim-handler` world.
     pub fn load(&self, bytes: &[u8]) -> wasmtime::Result<Arc<Module>> {
-        let digest = hex::encode(Sha256::digest(bytes));
+        let digest = digest_of(bytes);
         if let Some(module) = self.modules.lock().expect("module table").get(&digest).and_then(Weak::upgrade) {
             return Ok(module);
         }

@@ -12,6 +12,7 @@ mod sql_filter;
 mod sqlite;
 
 pub use organization_scope::OrganizationScoped;
+pub mod dump;
 pub use scim_directory::*;
 
 pub use postgres::PostgresStore;
@@ -141,6 +142,21 @@ pub trait Store: Send + Sync + 'static {
     /// tokens, limits, settings or module) committed by any host, from now on. A store
     /// only one host opens has no other host's changes to follow.
     fn follow_changes(&self, _follower: std::sync::Arc<dyn ChangeFollower>) {}
+    /// Writes every row of a realm from one snapshot, table by table (see [`dump`]).
+    fn export_realm(
+        &self,
+        realm: &str,
+        out: &mut dyn FnMut(&'static dump::Table, serde_json::Map<String, serde_json::Value>) -> std::io::Result<()>,
+    ) -> DirResult<()> {
+        let _ = (realm, out);
+        Err(DirectoryError::Unavailable("this store cannot export a realm".into()))
+    }
+    /// Loads a realm's rows, its `realms` row first, in one transaction: whole, or not at
+    /// all. A realm of that name must not exist in the store.
+    fn import_realm(&self, realm: &str, rows: &mut dump::Rows) -> DirResult<()> {
+        let _ = (realm, rows);
+        Err(DirectoryError::Unavailable("this store cannot import a realm".into()))
+    }
     /// One realm's record.
     fn realm(&self, name: &str) -> DirResult<Option<StoredRealm>> {
         Ok(self.realms()?.into_iter().find(|r| r.name == name))

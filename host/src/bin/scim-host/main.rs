@@ -1,7 +1,9 @@
 //! The `scim-host` command: serve (from a configuration file, or a ready-made demo), hash
-//! a token, check a configuration or a module, and drive a running server's admin API.
+//! a token, check a configuration or a module, drive a running server's admin API, and
+//! move a realm between stores.
 
 mod admin;
+mod realm_dump;
 
 use clap::{Parser, Subcommand};
 use scim_host::auth::{TokenHash, new_token};
@@ -61,6 +63,9 @@ enum Command {
     },
     /// Manages a running server: realms, organizations, tokens, modules, events.
     Admin(admin::AdminArgs),
+    /// Moves a realm between stores, or backs it up: export as JSON lines, import.
+    #[command(subcommand)]
+    Realm(realm_dump::RealmCommand),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
         }),
         Command::CheckModule { module } => check_module(&module),
         Command::Admin(args) => admin::run(args),
+        Command::Realm(command) => realm_dump::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -209,6 +209,21 @@ impl Store for PostgresStore {
         self.follow(follower)
     }
 
+    fn export_realm(
+        &self,
+        realm: &str,
+        out: &mut dyn FnMut(
+            &'static crate::store::dump::Table,
+            serde_json::Map<String, serde_json::Value>,
+        ) -> std::io::Result<()>,
+    ) -> DirResult<()> {
+        self.export(realm, out)
+    }
+
+    fn import_realm(&self, realm: &str, rows: &mut crate::store::dump::Rows) -> DirResult<()> {
+        self.import(realm, rows)
+    }
+
     fn prune_events(&self, before: i64, batch: u32) -> DirResult<u64> {
         self.write(|c| {
             // The oldest events first, by the primary key, without a scan for their time.

@@ -14,6 +14,7 @@
 mod admin;
 mod changes;
 mod directory;
+mod dump;
 mod modules;
 mod schema;
 mod transaction;

@@ -61,4 +61,18 @@ impl Modules for PostgresStore {
     fn forget(&self, realm: &str) -> std::io::Result<()> {
         self.write(|c| c.execute("DELETE FROM realm_modules WHERE realm = $1", &[&realm]).map(drop)).map_err(io)
     }
+
+    fn restore(&self, realm: &str, history: &[Installed]) -> std::io::Result<()> {
+        self.write(|c| {
+            c.execute("DELETE FROM realm_modules WHERE realm = $1", &[&realm])?;
+            for installed in history {
+                c.execute(
+                    "INSERT INTO realm_modules (realm, digest, installed_at) VALUES ($1, $2, $3)",
+                    &[&realm, &installed.digest, &installed.installed_at],
+                )?;
+            }
+            Ok(())
+        })
+        .map_err(io)
+    }
 }

@@ -231,6 +231,21 @@ impl Store for SqliteStore {
         self.writer.register_metrics(registry);
     }
 
+    fn export_realm(
+        &self,
+        realm: &str,
+        out: &mut dyn FnMut(
+            &'static crate::store::dump::Table,
+            serde_json::Map<String, serde_json::Value>,
+        ) -> std::io::Result<()>,
+    ) -> DirResult<()> {
+        self.export(realm, out)
+    }
+
+    fn import_realm(&self, realm: &str, rows: &mut crate::store::dump::Rows) -> DirResult<()> {
+        self.import(realm, rows)
+    }
+
     fn prune_events(&self, before: i64, batch: u32) -> DirResult<u64> {
         self.write(|c| {
             // Events are numbered in the order they were recorded: the old ones come first,

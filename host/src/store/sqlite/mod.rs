@@ -13,6 +13,7 @@
 mod admin;
 mod checkpointer;
 mod directory;
+mod dump;
 mod group_commit;
 mod paging;
 mod rows;
