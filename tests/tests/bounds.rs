@@ -107,3 +107,29 @@ async fn event_streams_per_realm_are_capped() {
     drop(open);
     server.stop().await;
 }
+
+/// Values longer than a database index entry: an attribute of any length is kept and found
+/// (on PostgreSQL by a digest of it); a userName or displayName past the indexed bound is
+/// refused with a SCIM error on either store, never a 5xx.
+#[tokio::test]
+async fn oversized_values_are_kept_or_refused_never_a_server_error() {
+    let server = TestServer::start().await;
+    let base = server.base(Scope::Realm);
+    let long = "x".repeat(20_000);
+    let mut body = user("long-values", &format!("ext-{long}"));
+    body["title"] = serde_json::json!(long);
+    let created = server.post(&format!("{base}/Users"), body.clone()).await.expect(201);
+    let filter = encode(&format!("title eq \"{long}\""));
+    let found = server.get(&format!("{base}/Users?filter={filter}")).await.expect(200);
+    assert_eq!(found.body["totalResults"], 1, "found by its long title");
+    // The long externalId adopts on a re-POST, as a short one does.
+    let again = server.post(&format!("{base}/Users"), body).await.expect(200);
+    assert_eq!(again.id(), created.id());
+
+    let refused = server.post(&format!("{base}/Users"), user(&"u".repeat(3_000), "x-long-name")).await;
+    refused.assert_scim_error(400);
+    assert!(refused.text.contains("longer than 2048 bytes"), "{}", refused.text);
+    let refused = server.post(&format!("{base}/Groups"), group(&"g".repeat(3_000), "g-long", &[])).await;
+    refused.assert_scim_error(400);
+    server.stop().await;
+}

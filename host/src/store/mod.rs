@@ -163,6 +163,34 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// The longest userName, e-mail address, given or family name and group displayName a
+/// store keeps, in bytes: they are indexed whole, and an entry of PostgreSQL's B-tree
+/// holds at most 2,704 bytes. Both stores refuse longer ones alike.
+pub const MAX_INDEXED_BYTES: usize = 2048;
+
+/// Refuses a user whose indexed fields are too long (see [`MAX_INDEXED_BYTES`]).
+pub fn check_user_lengths(draft: &UserDraft) -> DirResult<()> {
+    let fields = [
+        ("userName", Some(draft.username.as_str())),
+        ("the e-mail address", draft.email.as_deref()),
+        ("the given name", draft.first_name.as_deref()),
+        ("the family name", draft.last_name.as_deref()),
+    ];
+    check_lengths(&fields)
+}
+
+/// Refuses a group whose displayName is too long (see [`MAX_INDEXED_BYTES`]).
+pub fn check_group_lengths(draft: &GroupDraft) -> DirResult<()> {
+    check_lengths(&[("displayName", Some(draft.name.as_str()))])
+}
+
+fn check_lengths(fields: &[(&str, Option<&str>)]) -> DirResult<()> {
+    match fields.iter().find(|(_, value)| value.is_some_and(|v| v.len() > MAX_INDEXED_BYTES)) {
+        Some((what, _)) => Err(DirectoryError::Invalid(format!("{what} is longer than {MAX_INDEXED_BYTES} bytes"))),
+        None => Ok(()),
+    }
+}
+
 /// What hears of the tenant changes a store follows.
 pub trait ChangeFollower: Send + Sync {
     /// A realm changed; `None` when changes may have been missed (a lost connection): every

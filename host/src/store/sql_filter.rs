@@ -326,7 +326,11 @@ fn condition(kind: Kind, c: &Condition, sql: &mut Sql, at: Option<&Item>) -> Dir
                 Comparator::Ne => ("NOT IN", Comparator::Eq),
                 op => ("IN", op),
             };
-            let test = text_test(expr, op, folded(&c.value), sql);
+            let mut test = text_test(expr, op, folded(&c.value), sql);
+            if sql.dialect == Dialect::Postgres && op == Comparator::Eq && expr == "value_lower" {
+                // PostgreSQL indexes a digest of the value, which any length fits.
+                test = format!("{test} AND md5(value_lower) = md5({})", sql.bind(folded(&c.value)));
+            }
             Ok(format!(
                 "{key} {membership} (SELECT {owner} FROM {table} WHERE realm = {realm} AND name = {name}{position} AND {test})"
             ))

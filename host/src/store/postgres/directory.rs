@@ -362,7 +362,7 @@ impl Directory for PostgresTransaction {
 
     fn get_users_by_attribute(&mut self, name: &str, value: &str) -> DirResult<Vec<User>> {
         self.users_where(
-            "u.id IN (SELECT user_id FROM user_attributes WHERE realm = $1 AND name = $2 AND value_lower = $3 AND value = $4)",
+            "u.id IN (SELECT user_id FROM user_attributes WHERE realm = $1 AND name = $2 AND md5(value_lower) = md5($3) AND value_lower = $3 AND value = $4)",
             &[&name, &value.to_lowercase(), &value],
             true,
         )
@@ -377,6 +377,7 @@ impl Directory for PostgresTransaction {
     }
 
     fn create_user(&mut self, draft: &UserDraft) -> DirResult<User> {
+        check_user_lengths(draft)?;
         self.writing()?;
         self.check_user_unique(draft, None)?;
         let (id, now) = (new_id(), now_millis());
@@ -386,6 +387,7 @@ impl Directory for PostgresTransaction {
     }
 
     fn update_user(&mut self, id: &str, draft: &UserDraft) -> DirResult<User> {
+        check_user_lengths(draft)?;
         self.writing()?;
         self.check_user_unique(draft, Some(id))?;
         if !self.write_user(id, draft, now_millis(), false)? {
@@ -408,7 +410,7 @@ impl Directory for PostgresTransaction {
 
     fn get_groups_by_attribute(&mut self, name: &str, value: &str) -> DirResult<Vec<Group>> {
         self.groups_where(
-            "g.id IN (SELECT group_id FROM group_attributes WHERE realm = $1 AND name = $2 AND value_lower = $3 AND value = $4)",
+            "g.id IN (SELECT group_id FROM group_attributes WHERE realm = $1 AND name = $2 AND md5(value_lower) = md5($3) AND value_lower = $3 AND value = $4)",
             &[&name, &value.to_lowercase(), &value],
             true,
         )
@@ -419,6 +421,7 @@ impl Directory for PostgresTransaction {
     }
 
     fn create_group(&mut self, draft: &GroupDraft) -> DirResult<Group> {
+        check_group_lengths(draft)?;
         self.writing()?;
         self.check_external_id(Kind::Groups, &draft.attributes, None)?;
         if let Some(organization) = &draft.organization
@@ -437,6 +440,7 @@ impl Directory for PostgresTransaction {
     }
 
     fn update_group(&mut self, id: &str, draft: &GroupDraft) -> DirResult<Group> {
+        check_group_lengths(draft)?;
         self.writing()?;
         self.check_external_id(Kind::Groups, &draft.attributes, Some(id))?;
         let realm = self.realm.clone();

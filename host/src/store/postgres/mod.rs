@@ -257,6 +257,8 @@ impl ToSql for Param {
 fn classify(e: pg::Error) -> DirectoryError {
     use pg::error::SqlState;
     let Some(code) = e.code() else { return DirectoryError::Unavailable(e.to_string()) };
+    // The server's message may quote stored values: it goes to the log, its code to the caller.
+    let message = e.as_db_error().map_or_else(|| e.to_string(), |db| db.message().to_string());
     if *code == SqlState::QUERY_CANCELED {
         DirectoryError::PastDeadline
     } else if [
@@ -268,9 +270,10 @@ fn classify(e: pg::Error) -> DirectoryError {
     ]
     .contains(code)
     {
-        DirectoryError::Transient(e.to_string())
+        DirectoryError::Transient(format!("database error {}", code.code()))
     } else {
-        DirectoryError::Unavailable(e.to_string())
+        tracing::error!(code = code.code(), "the database refused a statement: {message}");
+        DirectoryError::Unavailable(format!("database error {}", code.code()))
     }
 }
 

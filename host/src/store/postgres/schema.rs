@@ -10,7 +10,7 @@ use super::*;
 
 /// The schema's history, one step a version: the step at index `i` brings a database at
 /// version `i` to `i + 1`. A step is never changed once released.
-const STEPS: &[&str] = &[SCHEMA_1, SCHEMA_2];
+const STEPS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3];
 
 /// The advisory lock the migrations hold (any constant of this store's own).
 const MIGRATION_LOCK: i64 = 0x5c1_4057;
@@ -200,4 +200,18 @@ CREATE TABLE realm_modules (
     installed_at BIGINT NOT NULL,
     PRIMARY KEY (realm, n)
 );
+"#;
+
+/// Version 3: attribute values of any length. A B-tree entry holds at most 2,704 bytes, so
+/// the indexes by value (lookups, `eq` filters, unique external ids) hold a digest of it;
+/// `co`, `sw` and `ew` stay on the trigram indexes.
+const SCHEMA_3: &str = r#"
+DROP INDEX user_attributes_by_value;
+CREATE INDEX user_attributes_by_value ON user_attributes (realm, name, md5(value_lower));
+DROP INDEX group_attributes_by_value;
+CREATE INDEX group_attributes_by_value ON group_attributes (realm, name, md5(value_lower));
+DROP INDEX user_external_ids;
+CREATE UNIQUE INDEX user_external_ids ON user_attributes (realm, md5(value)) WHERE name = 'externalId';
+DROP INDEX group_external_ids;
+CREATE UNIQUE INDEX group_external_ids ON group_attributes (realm, md5(value)) WHERE name = 'externalId';
 "#;
