@@ -27,6 +27,8 @@ pub struct App {
     /// Held by admin requests that change realms, organizations or modules, so that the
     /// store and the tenant table see their changes in the same order.
     pub admin_changes: tokio::sync::Mutex<()>,
+    /// The hosts serving the store now, this one included: realms' rates are shared among them.
+    pub hosts: Arc<crate::limits::HostCount>,
     /// Write calls wait for a turn before they run.
     pub write_turns: crate::write_turns::WriteTurns,
     /// The admin event streams open now.
@@ -79,7 +81,8 @@ impl App {
             Some(modules) => modules,
             None => Arc::new(DiskModules::open(&config.data_dir)?),
         };
-        let tenants = Tenants::load(&config, store.as_ref(), &runtime, modules.as_ref())?;
+        let hosts = Arc::new(crate::limits::HostCount::default());
+        let tenants = Tenants::load(&config, store.as_ref(), &runtime, modules.as_ref(), &hosts)?;
         let closing = tokio::sync::watch::Sender::new(false);
         let mut metrics = crate::metrics::Metrics::default();
         metrics.add_store(store.as_ref());
@@ -92,6 +95,7 @@ impl App {
             metrics,
             closing,
             admin_changes: Default::default(),
+            hosts,
             write_turns: crate::write_turns::WriteTurns::per_core(),
             public_base: std::sync::OnceLock::new(),
             event_streams: Arc::default(),
@@ -178,6 +182,7 @@ impl Server {
         let router = crate::http::router(app.clone());
         crate::retention::start(app.clone());
         crate::changes::follow(&app);
+        crate::hosts::start(app.clone());
         let header_timeout = app.config.header_read_timeout();
         let task = tokio::spawn(serve(listener, router, header_timeout, app.closing.subscribe()));
         Ok(Server { addr, app, task })

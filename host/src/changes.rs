@@ -70,7 +70,8 @@ pub fn reload(app: &App, realm: &str) -> anyhow::Result<()> {
         return Ok(());
     };
     let spec = RealmSpec::of(&app.config, realm);
-    let opened = Tenants::open(spec, Overrides::of(&stored)?, app.store.as_ref(), &app.runtime, app.modules.as_ref());
+    let overrides = Overrides::of(&stored)?;
+    let opened = Tenants::open(spec, overrides, app.store.as_ref(), &app.runtime, app.modules.as_ref(), &app.hosts);
     let mut fresh = match opened {
         Ok(tenant) => tenant,
         Err(e) if e.is::<UnloadableModule>() => {

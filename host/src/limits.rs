@@ -12,6 +12,7 @@
 //! across an await); a rate-limiting crate would bring more than it saves here.
 
 use crate::config::Limits;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -70,17 +71,45 @@ struct Bucket {
     refilled: Instant,
 }
 
+/// How many hosts serve the store now (they share it: see `hosts.rs`). A realm's request
+/// rate and burst are the realm's over all hosts; each host admits its share, which holds
+/// the realm to its limits when a balancer spreads its requests evenly.
+#[derive(Debug)]
+pub struct HostCount(AtomicUsize);
+
+impl Default for HostCount {
+    fn default() -> Self {
+        HostCount(AtomicUsize::new(1))
+    }
+}
+
+impl HostCount {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed).max(1)
+    }
+
+    pub fn set(&self, hosts: usize) {
+        self.0.store(hosts.max(1), Ordering::Relaxed);
+    }
+}
+
 /// The admission state of one realm, shared by every version of its tenant.
 pub struct RealmLimiter {
     rate: Option<(f64, f64)>,
     bucket: Mutex<Bucket>,
     calls: Option<(u32, Arc<Semaphore>)>,
     strikes: Mutex<Strikes>,
+    hosts: Arc<HostCount>,
 }
 
 impl RealmLimiter {
-    /// A limiter for these limits (unlimited where they set nothing).
+    /// A limiter for these limits (unlimited where they set nothing), on one host.
     pub fn new(limits: &Limits) -> Self {
+        Self::shared(limits, Arc::default())
+    }
+
+    /// A limiter whose rate and burst are shared among `hosts`.
+    pub fn shared(limits: &Limits, hosts: Arc<HostCount>) -> Self {
         let rate = limits.requests_per_second.map(|per_second| {
             let burst = limits.burst.map(f64::from).unwrap_or(per_second.ceil()).max(1.0);
             (per_second, burst)
@@ -91,6 +120,7 @@ impl RealmLimiter {
             bucket: Mutex::new(Bucket { tokens: full, refilled: Instant::now() }),
             calls: limits.concurrent_calls.map(|n| (n, Arc::new(Semaphore::new(n as usize)))),
             strikes: Mutex::default(),
+            hosts,
         }
     }
 
@@ -132,6 +162,9 @@ impl RealmLimiter {
             }
         }
         if let Some((per_second, burst)) = self.rate {
+            // This host's share.
+            let hosts = self.hosts.get() as f64;
+            let (per_second, burst) = (per_second / hosts, (burst / hosts).max(1.0));
             let mut bucket = self.bucket.lock().expect("rate bucket");
             let now = Instant::now();
             let earned = now.duration_since(bucket.refilled).as_secs_f64() * per_second;
@@ -200,6 +233,20 @@ mod tests {
         assert_eq!(next, [FIRST_COOLDOWN * 2]);
         limiter.forgive();
         assert!(limiter.admit().is_ok(), "a new module starts afresh");
+    }
+
+    #[test]
+    fn each_of_several_hosts_admits_its_share_of_the_rate() {
+        let hosts = Arc::new(HostCount::default());
+        let limiter = RealmLimiter::shared(&limits(Some(4.0), Some(8), None), hosts.clone());
+        hosts.set(2);
+        let admitted = (0..20).filter(|_| limiter.admit().is_ok()).count();
+        assert_eq!(admitted, 4, "half the burst of 8");
+        hosts.set(1);
+        std::thread::sleep(Duration::from_millis(600));
+        // Alone again: the whole rate (4/s: at least two tokens in 0.6 s; its share, one).
+        let admitted = (0..20).filter(|_| limiter.admit().is_ok()).count();
+        assert!(admitted >= 2, "{admitted}");
     }
 
     #[test]

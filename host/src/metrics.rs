@@ -60,6 +60,7 @@ pub struct Metrics {
     pub reruns: Counter,
     pub guest_failures: Family<FailureLabels, Counter>,
     pub module_swaps: Family<RealmLabels, Counter>,
+    pub hosts: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Default for Metrics {
@@ -107,6 +108,8 @@ impl Default for Metrics {
         );
         let module_swaps = Family::<RealmLabels, Counter>::default();
         registry.register("module_swaps", "Modules swapped in through the admin API", module_swaps.clone());
+        let hosts = prometheus_client::metrics::gauge::Gauge::default();
+        registry.register("hosts", "Hosts serving the store, this one included", hosts.clone());
         Metrics {
             registry,
             requests,
@@ -119,6 +122,7 @@ impl Default for Metrics {
             reruns,
             guest_failures,
             module_swaps,
+            hosts,
         }
     }
 }

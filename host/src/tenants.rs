@@ -6,7 +6,7 @@
 use crate::auth::TokenHash;
 use crate::bindings::types;
 use crate::config::{Config, Limits, ModuleSource, OrganizationConfig, RealmConfig};
-use crate::limits::RealmLimiter;
+use crate::limits::{HostCount, RealmLimiter};
 use crate::modules::Modules;
 use crate::runtime::{Module, Runtime};
 use crate::store::{Store, StoredRealm, StoredToken};
@@ -208,6 +208,7 @@ impl Tenants {
         store: &dyn Store,
         runtime: &Runtime,
         modules: &dyn Modules,
+        hosts: &Arc<HostCount>,
     ) -> anyhow::Result<Tenants> {
         let stored: HashMap<String, StoredRealm> = store
             .realms()
@@ -232,11 +233,14 @@ impl Tenants {
         for (name, realm) in &config.realms {
             store.ensure_realm(name).with_context(|| format!("realm \"{name}\": cannot create it in the store"))?;
             let overrides = stored.get(name).map(Overrides::of).transpose()?.unwrap_or_default();
-            place(name, Self::open(RealmSpec::configured(config, name, realm), overrides, store, runtime, modules))?;
+            place(
+                name,
+                Self::open(RealmSpec::configured(config, name, realm), overrides, store, runtime, modules, hosts),
+            )?;
         }
         for realm in stored.values().filter(|r| r.managed && !config.realms.contains_key(&r.name)) {
             let spec = RealmSpec::managed(config, &realm.name);
-            place(&realm.name, Self::open(spec, Overrides::of(realm)?, store, runtime, modules))?;
+            place(&realm.name, Self::open(spec, Overrides::of(realm)?, store, runtime, modules, hosts))?;
         }
         Ok(Tenants { realms: RwLock::new(realms), broken: RwLock::new(broken) })
     }
@@ -259,6 +263,7 @@ impl Tenants {
         store: &dyn Store,
         runtime: &Runtime,
         modules: &dyn Modules,
+        hosts: &Arc<HostCount>,
     ) -> anyhow::Result<Tenant> {
         let name = spec.name;
         let unloadable = |why: String| anyhow::Error::new(UnloadableModule(format!("realm \"{name}\": {why}")));
@@ -299,7 +304,7 @@ impl Tenants {
             configured_organizations: spec.organizations.iter().map(|o| o.alias.clone()).collect(),
             managed: spec.managed,
             limits,
-            limiter: Arc::new(RealmLimiter::new(&limits)),
+            limiter: Arc::new(RealmLimiter::shared(&limits, hosts.clone())),
             write_plans: Arc::default(),
             guest_config: types::Config { realm: name.to_string(), settings: settings.into_iter().collect() },
             overrides,

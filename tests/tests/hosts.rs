@@ -211,3 +211,26 @@ async fn realm_created_on_one_host_serves_on_the_other_and_its_deletion_too() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// The `limited` realm allows 2 requests a second with bursts of 10, over all hosts: with
+/// two hosts up, each admits half, so a burst spread over both is held to 10, not 20.
+#[tokio::test]
+async fn rate_limit_holds_across_two_hosts() {
+    let (a, b) = two_hosts().await;
+    for host in [&a, &b] {
+        host.metric_reaches("scim_host_hosts", 2.0).await;
+    }
+    let mut admitted = 0;
+    for i in 0..30 {
+        let host = if i % 2 == 0 { &a } else { &b };
+        let url = format!("{}/realms/limited/scim/v2/anything", host.origin);
+        let answer = host.call_with(Method::POST, &url, None, Some(MISBEHAVING_TOKEN)).await;
+        match answer.status.as_u16() {
+            200 => admitted += 1,
+            429 => {}
+            other => panic!("{other}: {}", answer.text),
+        }
+    }
+    // The burst, and what the rate earned meanwhile (a request or two a host).
+    assert!((10..=14).contains(&admitted), "{admitted} admitted over two hosts, for a burst of 10");
+}

@@ -83,6 +83,12 @@ impl Store for Flaky {
     fn follow_changes(&self, follower: std::sync::Arc<dyn scim_host::store::ChangeFollower>) {
         self.inner.follow_changes(follower)
     }
+    fn heartbeat(&self, host: &str, alive: std::time::Duration) -> DirResult<usize> {
+        self.inner.heartbeat(host, alive)
+    }
+    fn heartbeat_stop(&self, host: &str) -> DirResult<()> {
+        self.inner.heartbeat_stop(host)
+    }
 }
 
 impl Directory for FlakyTransaction {

@@ -132,7 +132,7 @@ async fn create_realm(app: &Arc<App>, wanted: NewRealm, request_id: &RequestId) 
     let name = wanted.name.clone();
     let tenant = tokio::task::spawn_blocking(move || {
         let spec = RealmSpec::managed(&app2.config, &name);
-        Tenants::open(spec, overrides, app2.store.as_ref(), &app2.runtime, app2.modules.as_ref())
+        Tenants::open(spec, overrides, app2.store.as_ref(), &app2.runtime, app2.modules.as_ref(), &app2.hosts)
     })
     .await
     .map_err(|e| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("loading the realm panicked: {e}")))?
@@ -219,7 +219,7 @@ async fn change_realm(
         .update(realm, |t| {
             // A new limiter: the new rate and concurrency hold from the next request.
             if t.limits != effective {
-                t.limiter = Arc::new(RealmLimiter::new(&effective));
+                t.limiter = Arc::new(RealmLimiter::shared(&effective, app.hosts.clone()));
             }
             t.limits = effective;
             t.guest_config.settings = settings.into_iter().collect();

@@ -157,6 +157,15 @@ pub trait Store: Send + Sync + 'static {
         let _ = (realm, rows);
         Err(DirectoryError::Unavailable("this store cannot import a realm".into()))
     }
+    /// Says host `host` is alive; returns how many hosts said so within `alive`, itself
+    /// included. A store only one host opens has one.
+    fn heartbeat(&self, _host: &str, _alive: std::time::Duration) -> DirResult<usize> {
+        Ok(1)
+    }
+    /// Says host `host` stopped.
+    fn heartbeat_stop(&self, _host: &str) -> DirResult<()> {
+        Ok(())
+    }
     /// One realm's record.
     fn realm(&self, name: &str) -> DirResult<Option<StoredRealm>> {
         Ok(self.realms()?.into_iter().find(|r| r.name == name))

@@ -209,6 +209,25 @@ impl Store for PostgresStore {
         self.follow(follower)
     }
 
+    fn heartbeat(&self, host: &str, alive: Duration) -> DirResult<usize> {
+        let now = now_millis();
+        let since = now - alive.as_millis() as i64;
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO hosts (id, seen_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET seen_at = $2",
+                &[&host, &now],
+            )?;
+            // Hosts killed long ago are forgotten.
+            c.execute("DELETE FROM hosts WHERE seen_at < $1", &[&(since - 60_000)])?;
+            let alive: i64 = c.query("SELECT count(*) FROM hosts WHERE seen_at >= $1", &[&since])?[0].get(0);
+            Ok(alive as usize)
+        })
+    }
+
+    fn heartbeat_stop(&self, host: &str) -> DirResult<()> {
+        self.write(|c| c.execute("DELETE FROM hosts WHERE id = $1", &[&host]).map(drop))
+    }
+
     fn export_realm(
         &self,
         realm: &str,

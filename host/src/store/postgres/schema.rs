@@ -10,7 +10,7 @@ use super::*;
 
 /// The schema's history, one step a version: the step at index `i` brings a database at
 /// version `i` to `i + 1`. A step is never changed once released.
-const STEPS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3];
+const STEPS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4];
 
 /// The advisory lock the migrations hold (any constant of this store's own).
 const MIGRATION_LOCK: i64 = 0x5c1_4057;
@@ -214,4 +214,12 @@ DROP INDEX user_external_ids;
 CREATE UNIQUE INDEX user_external_ids ON user_attributes (realm, md5(value)) WHERE name = 'externalId';
 DROP INDEX group_external_ids;
 CREATE UNIQUE INDEX group_external_ids ON group_attributes (realm, md5(value)) WHERE name = 'externalId';
+"#;
+
+/// Version 4: the hosts serving the database, each with the time it last said it was alive.
+const SCHEMA_4: &str = r#"
+CREATE TABLE hosts (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    seen_at BIGINT NOT NULL
+);
 "#;
