@@ -10,7 +10,9 @@ Run through bench/run.sh, which installs what this needs.
 """
 
 import argparse
+import atexit
 import datetime
+import glob
 import http.client
 import json
 import os
@@ -46,6 +48,11 @@ SCENARIOS = [
     ("post_existing", "POST existing user (upsert)", "a seeded user again"),
     ("put_group", "PUT group, 1,000 members, 10 changed", "two member lists 10 apart, alternately"),
     ("patch_member", "PATCH add/remove member", "one member added, then one removed"),
+]
+# Scenarios of scim-host alone (its stores side by side): writes of many realms at once,
+# where SQLite's one writer binds and PostgreSQL's parallel writes should not.
+HOST_SCENARIOS = [
+    ("post_new_realms", "POST new user, spread over 10 realms", "a fresh userName each request, realms in turn"),
 ]
 SCALE_SCENARIOS = ["get", "filter", "list", "list_in_order", "post_new"]
 # Measured again with one request at a time: the latency of a request itself. At 16
@@ -114,6 +121,9 @@ class ScimHost(Server):
         super().__init__(name, closes_connections=False)
         self.binary = binary
 
+    def store_line(self):
+        return ""
+
     def base_path(self):
         return "/realms/bench/scim/v2"
 
@@ -123,9 +133,12 @@ class ScimHost(Server):
         config = os.path.join(self.workdir, "scim-host.toml")
         with open(config, "w") as f:
             f.write(f'listen = "127.0.0.1:{self.port}"\ndata_dir = "data"\nadmin_tokens = ["{hashed(ADMIN)}"]\n'
-                    f'[realms.bench]\ntokens = ["{hashed(TOKEN)}"]\n'
-                    # Throughput is measured, not the realm's fair share: lift it.
-                    'limits = { concurrent_calls = 1024, requests_per_second = 1000000000.0 }\n')
+                    f'{self.store_line()}')
+            # Realm `bench`, and ten more for the writes spread over realms. Throughput is
+            # measured, not a realm's fair share: lift it.
+            for realm in ["bench"] + [f"bench{i}" for i in range(10)]:
+                f.write(f'[realms.{realm}]\ntokens = ["{hashed(TOKEN)}"]\n'
+                        'limits = { concurrent_calls = 1024, requests_per_second = 1000000000.0 }\n')
         return [self.binary, "serve", "--config", config]
 
     def environment(self):
@@ -134,6 +147,30 @@ class ScimHost(Server):
     def database_mib(self):
         path = os.path.join(self.workdir, "data")
         return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path) if f.startswith("scim-host.db")) / 2**20
+
+
+class ScimHostPostgres(ScimHost):
+    """scim-host on a fresh database of a throw-away PostgreSQL cluster on this machine
+    (`scripts/postgres-scratch`, started once for the run)."""
+    cluster = None
+
+    def __init__(self):
+        super().__init__("scim-host (PostgreSQL)")
+
+    def store_line(self):
+        if ScimHostPostgres.cluster is None:
+            ScimHostPostgres.cluster = subprocess.run([os.path.join(ROOT, "scripts/postgres-scratch")],
+                                                      capture_output=True, text=True, check=True).stdout.strip()
+            atexit.register(lambda: subprocess.run([os.path.join(ROOT, "scripts/postgres-scratch"), "stop",
+                                                    ScimHostPostgres.cluster]))
+        database = f"bench_{int(time.time() * 1000)}"
+        psql = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))[-1]
+        subprocess.run([psql, ScimHostPostgres.cluster, "-qc", f"CREATE DATABASE {database}"], check=True)
+        url = ScimHostPostgres.cluster.rsplit("/", 1)[0] + "/" + database
+        return f'store = "{url}"\n'
+
+    def database_mib(self):
+        return float("nan")
 
 
 class Scim2Server(Server):
@@ -304,7 +341,8 @@ def side_by_side(servers, args):
             seed(server, args.seed_users, data_dir)
             seeded = time.time() - started
             figures = {"seed_seconds": seeded, "closes_connections": server.closes_connections}
-            for key, label, _ in SCENARIOS:
+            scenarios = SCENARIOS + (HOST_SCENARIOS if isinstance(server, ScimHost) else [])
+            for key, label, _ in scenarios:
                 figures[key] = wrk(server, key, data_dir, args.duration, args.connections)
                 print(f"   {label}: {figures[key]['rps']:.0f} req/s, p99 {figures[key]['p99_ms']:.2f} ms"
                       f" ({figures[key]['non2xx']} non-2xx)", flush=True)
@@ -379,18 +417,22 @@ def markdown(report):
                f"connections, 2 threads (one per connection for pages in order), {report['settings']['duration']} s per scenario after 2 s of warm-up; {report['settings']['seed_users']:,} "
                "users and a group of 1,000 members seeded alike on every server.\n")
     names = list(report["servers"].keys())
-    peers = [n for n in names if n != "scim-host"]
+    peers = [n for n in names if not n.startswith("scim-host")]
     out.append("## Side by side\n")
     header = "| scenario | " + " | ".join(f"{n} req/s | p50 ms | p99 ms" for n in names) + " | vs best peer |"
     out.append(header)
     out.append("|---|" + "---:|---:|---:|" * len(names) + "---:|")
-    for key, label, _ in SCENARIOS + [("resync", "re-sync of 10,000 users (probe, then POST or PUT; 10 connections)", "")]:
+    resync = ("resync", "re-sync of 10,000 users (probe, then POST or PUT; 10 connections)", "")
+    for key, label, _ in SCENARIOS + HOST_SCENARIOS + [resync]:
         cells = []
         for n in names:
-            f = report["servers"][n][key]
+            f = report["servers"][n].get(key)
+            if f is None:
+                cells.append("– | – | –")
+                continue
             mark = f" ({fmt(f['non2xx'])} non-2xx)" if f["non2xx"] else ""
             cells.append(f"{fmt(f['rps'])}{mark} | {fmt(f['p50_ms'], 2)} | {fmt(f['p99_ms'], 2)}")
-        best = max(report["servers"][p][key]["rps"] for p in peers) if peers else 0
+        best = max((report["servers"][p][key]["rps"] for p in peers if key in report["servers"][p]), default=0)
         ratio = report["servers"]["scim-host"][key]["rps"] / best if best else float("nan")
         out.append(f"| {label} | " + " | ".join(cells) + f" | {ratio:.1f}× |")
     out.append("")
@@ -517,7 +559,7 @@ def main():
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seed-users", type=int, default=1010)
     parser.add_argument("--resync-users", type=int, default=10000)
-    parser.add_argument("--servers", default="scim-host,scim2-server,scimmy")
+    parser.add_argument("--servers", default="scim-host,scim-host-postgres,scim2-server,scimmy")
     parser.add_argument("--scale", default="1000,100000,1000000",
                         type=lambda s: [int(x) for x in s.split(",") if x])
     parser.add_argument("--realms", default="1,100,1000", type=lambda s: [int(x) for x in s.split(",") if x])
@@ -525,7 +567,8 @@ def main():
                         "before this one; the ratio column then compares with it")
     parser.add_argument("--results", default=RESULTS, help="where the results go")
     args = parser.parse_args()
-    known = {"scim-host": ScimHost, "scim2-server": Scim2Server, "scimmy": Scimmy}
+    known = {"scim-host": ScimHost, "scim-host-postgres": ScimHostPostgres, "scim2-server": Scim2Server,
+             "scimmy": Scimmy}
     servers = [known[n]() for n in args.servers.split(",")]
     if args.baseline:
         servers.insert(0, ScimHost("scim-host (baseline)", os.path.abspath(args.baseline)))

@@ -10,6 +10,11 @@ if ! command -v wrk >/dev/null; then
     sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk
 fi
+# PostgreSQL's binaries, for scim-host on PostgreSQL (a throw-away cluster, no service).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends postgresql
+fi
 command -v node >/dev/null || { echo "bench/run.sh: Node.js (18+) is needed for the scimmy peer" >&2; exit 1; }
 
 [ -x bench/.venv/bin/python ] || python3 -m venv bench/.venv

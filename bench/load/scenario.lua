@@ -104,6 +104,11 @@ function request()
   elseif scenario == "post_new" then
     local name = "new-" .. wrk.thread:get("id") .. "-" .. counter
     return wrk.format("POST", base .. "/Users", nil, user_body(name))
+  elseif scenario == "post_new_realms" then
+    -- The same, each request to one of ten realms (bench0 … bench9) in turn.
+    local name = "new-" .. wrk.thread:get("id") .. "-" .. counter
+    local realm_base = base:gsub("/realms/bench/", "/realms/bench" .. (counter % 10) .. "/")
+    return wrk.format("POST", realm_base .. "/Users", nil, user_body(name))
   elseif scenario == "post_existing" then
     return wrk.format("POST", base .. "/Users", nil, user_body(names.at(pick())))
   elseif scenario == "put_group" then
