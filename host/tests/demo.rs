@@ -169,3 +169,64 @@ async fn admin_commands_drive_a_running_server() {
     assert_eq!(names, ["demo"]);
     demo.stop();
 }
+
+/// `scim-host realm export` and `realm import` through the binary: a realm created through
+/// the admin API leaves one server's data directory as a file and is served by another,
+/// under a new name, with its users and its issued token.
+#[tokio::test]
+async fn realm_export_and_import_move_a_realm_through_the_cli() {
+    let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let demo = start(from.path(), Some(("realm-secret", "admin-secret")));
+    let (ok, _, err) = admin(&demo.origin, "admin-secret", &["realm", "create", "tenant-a"]);
+    assert!(ok, "{err}");
+    let (ok, issued, err) = admin(&demo.origin, "admin-secret", &["token", "issue", "tenant-a", "--label", "okta"]);
+    assert!(ok, "{err}");
+    let token = issued["token"].as_str().unwrap().to_string();
+    let client = reqwest::Client::new();
+    let body =
+        serde_json::json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "moved-ann" });
+    let created: serde_json::Value = client
+        .post(format!("{}/realms/tenant-a/scim/v2/Users", demo.origin))
+        .bearer_auth(&token)
+        .header("content-type", "application/scim+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    demo.stop();
+
+    let cli = |args: &[&str], data: &std::path::Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_scim-host"));
+        command.args(args).arg("--data-dir").arg(data).env_remove("SCIM_HOST_STORE");
+        if let Some(url) = support::postgres_store(data) {
+            command.arg("--store").arg(url);
+        }
+        let output = command.output().unwrap();
+        (output.status.success(), String::from_utf8(output.stderr).unwrap())
+    };
+    let file = from.path().join("tenant-a.jsonl");
+    let (ok, err) = cli(&["realm", "export", "tenant-a", "-o", file.to_str().unwrap()], from.path());
+    assert!(ok && err.contains("exported realm tenant-a"), "{err}");
+    let (ok, err) = cli(&["realm", "import", file.to_str().unwrap(), "--as", "tenant-b"], to.path());
+    assert!(ok && err.contains("imported realm tenant-b"), "{err}");
+    let (ok, err) = cli(&["realm", "import", file.to_str().unwrap(), "--as", "tenant-b"], to.path());
+    assert!(!ok && err.contains("already exists"), "{err}");
+
+    let moved = start(to.path(), Some(("realm-secret", "admin-secret")));
+    let id = created["id"].as_str().unwrap();
+    let read: serde_json::Value = client
+        .get(format!("{}/realms/tenant-b/scim/v2/Users/{id}", moved.origin))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["userName"], "moved-ann", "{read}");
+    assert_eq!(read["meta"]["version"], created["meta"]["version"]);
+    moved.stop();
+}

@@ -295,8 +295,13 @@ pub fn import(
             };
             match line {
                 _ if ended => return Some(Err("the dump goes on after its end line".into())),
-                DumpLine::Row { table: name, row } => {
+                DumpLine::Row { table: name, mut row } => {
                     let Some(table) = table(&name) else { return Some(Err(format!("no table {name} in a realm"))) };
+                    if table.name == REALMS.name {
+                        // Served wherever it lands: a configuration that declares it makes
+                        // it the configuration's again at the next start.
+                        row.insert("managed".into(), Value::Bool(true));
+                    }
                     if let Err(e) = table.check(&row) {
                         return Some(Err(e));
                     }
