@@ -172,6 +172,25 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// A new resource id.
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Adds one value to attributes read in (name, position) order: to the last attribute
+/// when it has this name, else as a new attribute.
+fn push_value(attributes: &mut Vec<Attribute>, name: String, value: String) {
+    match attributes.last_mut() {
+        Some(last) if last.name == name => last.values.push(value),
+        _ => attributes.push(Attribute { name, values: vec![value] }),
+    }
+}
+
+/// The lower-case copy a store keeps of a value, for comparisons without regard to case.
+fn lower(value: &Option<String>) -> Option<String> {
+    value.as_ref().map(|v| v.to_lowercase())
+}
+
 /// The longest userName, e-mail address, given or family name and group displayName a
 /// store keeps, in bytes: they are indexed whole, and an entry of PostgreSQL's B-tree
 /// holds at most 2,704 bytes. Both stores refuse longer ones alike.

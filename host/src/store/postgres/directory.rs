@@ -43,9 +43,6 @@ fn source(kind: Kind) -> (&'static str, &'static str, &'static str, &'static str
     }
 }
 
-fn lower(value: &Option<String>) -> Option<String> {
-    value.as_ref().map(|v| v.to_lowercase())
-}
 
 impl PostgresTransaction {
     /// The attributes of many owners in one query, by owner id; only those named, when

@@ -277,14 +277,3 @@ fn classify(e: pg::Error) -> DirectoryError {
     }
 }
 
-fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-/// Adds one value to attributes read in (name, position) order.
-fn push_value(attributes: &mut Vec<Attribute>, name: String, value: String) {
-    match attributes.last_mut() {
-        Some(last) if last.name == name => last.values.push(value),
-        _ => attributes.push(Attribute { name, values: vec![value] }),
-    }
-}

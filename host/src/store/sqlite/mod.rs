@@ -205,18 +205,6 @@ fn classify(e: rusqlite::Error) -> DirectoryError {
     }
 }
 
-fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-/// Adds one value to attributes read in (name, position) order: to the last attribute
-/// when it has this name, else as a new attribute.
-fn push_value(attributes: &mut Vec<Attribute>, name: String, value: String) {
-    match attributes.last_mut() {
-        Some(last) if last.name == name => last.values.push(value),
-        _ => attributes.push(Attribute { name, values: vec![value] }),
-    }
-}
 
 #[cfg(test)]
 pub(crate) mod test_support {

@@ -35,9 +35,6 @@ pub(super) fn group_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Group> {
     })
 }
 
-pub(super) fn lower(value: &Option<String>) -> Option<String> {
-    value.as_ref().map(|v| v.to_lowercase())
-}
 
 /// The externalId among a draft's attributes.
 pub(super) fn external_id(attributes: &[Attribute]) -> Option<&str> {
