@@ -202,14 +202,26 @@ impl Table {
         Ok(())
     }
 
-    /// The lower-case copy of a column's value in a row.
-    pub fn lowered_value(row: &Map<String, Value>, source: &str) -> Option<String> {
-        row.get(source).and_then(Value::as_str).map(str::to_lowercase)
+    /// What an importer inserts for a row of realm `realm`: the columns, and each one's
+    /// type and value (the realm's name, the row's columns, the lower-case copies).
+    pub fn insert(&self, realm: &str, row: &Map<String, Value>) -> (Vec<&'static str>, Vec<(Column, Value)>) {
+        let mut columns = vec![if self.name == REALMS.name { "name" } else { "realm" }];
+        let mut values = vec![(Text, Value::String(realm.to_string()))];
+        for (name, column) in self.columns {
+            columns.push(name);
+            values.push((*column, row.get(*name).cloned().unwrap_or(Value::Null)));
+        }
+        for (name, source) in self.lowered {
+            columns.push(name);
+            let lowered = row.get(*source).and_then(Value::as_str).map(str::to_lowercase);
+            values.push((Text, lowered.map_or(Value::Null, Value::String)));
+        }
+        (columns, values)
     }
 }
 
 /// One row an importer reads: a table and its row, or why the dump cannot be loaded (the
-/// importer then rolls back whatever it wrote).
+/// importer then rolls back whatever it wrote). The first row is the realm's, and only it.
 pub type Row = Result<(&'static Table, Map<String, Value>), String>;
 
 /// The rows an importer reads.
@@ -297,6 +309,9 @@ pub fn import(
                 _ if ended => return Some(Err("the dump goes on after its end line".into())),
                 DumpLine::Row { table: name, mut row } => {
                     let Some(table) = table(&name) else { return Some(Err(format!("no table {name} in a realm"))) };
+                    if (rows == 0) != (table.name == REALMS.name) {
+                        return Some(Err("a dump begins with its realm, once".into()));
+                    }
                     if table.name == REALMS.name {
                         // Served wherever it lands: a configuration that declares it makes
                         // it the configuration's again at the next start.
@@ -324,6 +339,7 @@ pub fn import(
                     }
                     history.push(crate::modules::Installed { digest, installed_at });
                 }
+                DumpLine::End { .. } if rows == 0 => return Some(Err("the dump holds no realm".into())),
                 DumpLine::End { rows: expected } if expected == rows => ended = true,
                 DumpLine::End { rows: expected } => {
                     return Some(Err(format!("the dump says {expected} rows but holds {rows}")));

@@ -43,7 +43,6 @@ fn source(kind: Kind) -> (&'static str, &'static str, &'static str, &'static str
     }
 }
 
-
 impl PostgresTransaction {
     /// The attributes of many owners in one query, by owner id; only those named, when
     /// names are given.

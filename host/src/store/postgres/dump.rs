@@ -14,6 +14,14 @@ fn to_json(row: &pg::Row, i: usize, column: Column) -> Value {
     }
 }
 
+fn sql_type(column: Column) -> &'static str {
+    match column {
+        Column::Text => "TEXT",
+        Column::Int => "BIGINT",
+        Column::Bool => "BOOLEAN",
+    }
+}
+
 fn to_sql(value: Option<&Value>, column: Column) -> Box<dyn ToSql + Sync> {
     match column {
         Column::Text => Box::new(value.and_then(Value::as_str).map(str::to_string)),
@@ -67,31 +75,13 @@ impl PostgresStore {
                 detail: format!("realm \"{realm}\" already exists in this store"),
             });
         }
-        let mut first = true;
         let loaded = (|| {
             for row in rows {
                 let (table, row) = row.map_err(DirectoryError::Invalid)?;
-                if first != (table.name == REALMS.name) {
-                    return Err(DirectoryError::Invalid("a dump begins with its realm, once".into()));
-                }
-                first = false;
-                let mut columns = vec![if table.name == REALMS.name { "name" } else { "realm" }];
-                let mut values: Vec<Box<dyn ToSql + Sync>> = vec![Box::new(realm.to_string())];
-                let mut types = vec!["TEXT"];
-                for (name, column) in table.columns {
-                    columns.push(name);
-                    values.push(to_sql(row.get(*name), *column));
-                    types.push(match column {
-                        Column::Text => "TEXT",
-                        Column::Int => "BIGINT",
-                        Column::Bool => "BOOLEAN",
-                    });
-                }
-                for (name, source) in table.lowered {
-                    columns.push(name);
-                    values.push(Box::new(Table::lowered_value(&row, source)));
-                    types.push("TEXT");
-                }
+                let (columns, typed) = table.insert(realm, &row);
+                let types: Vec<&str> = typed.iter().map(|(column, _)| sql_type(*column)).collect();
+                let values: Vec<Box<dyn ToSql + Sync>> =
+                    typed.iter().map(|(column, value)| to_sql(Some(value), *column)).collect();
                 // Typed placeholders: a BIGINT goes into an INTEGER column by assignment.
                 let placeholders: Vec<String> =
                     types.iter().enumerate().map(|(i, kind)| format!("${}::{kind}", i + 1)).collect();
@@ -99,9 +89,6 @@ impl PostgresStore {
                     format!("INSERT INTO {} ({}) VALUES ({})", table.name, columns.join(", "), placeholders.join(", "));
                 let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
                 conn.execute(&sql, &params)?;
-            }
-            if first {
-                return Err(DirectoryError::Invalid("the dump holds no realm".into()));
             }
             changes::notify(&mut conn, realm)
         })();

@@ -276,4 +276,3 @@ fn classify(e: pg::Error) -> DirectoryError {
         DirectoryError::Unavailable(format!("database error {}", code.code()))
     }
 }
-

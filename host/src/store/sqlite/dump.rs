@@ -70,23 +70,10 @@ impl SqliteStore {
                 detail: format!("realm \"{realm}\" already exists in this store"),
             });
         }
-        let mut first = true;
         for row in rows {
             let (table, row) = row.map_err(DirectoryError::Invalid)?;
-            if first != (table.name == REALMS.name) {
-                return Err(DirectoryError::Invalid("a dump begins with its realm, once".into()));
-            }
-            first = false;
-            let mut columns = vec![if table.name == REALMS.name { "name" } else { "realm" }];
-            let mut values = vec![Sql::Text(realm.to_string())];
-            for (name, _) in table.columns {
-                columns.push(name);
-                values.push(to_sql(row.get(*name)));
-            }
-            for (name, source) in table.lowered {
-                columns.push(name);
-                values.push(Table::lowered_value(&row, source).map_or(Sql::Null, Sql::Text));
-            }
+            let (mut columns, typed) = table.insert(realm, &row);
+            let values: Vec<Sql> = typed.iter().map(|(_, value)| to_sql(Some(value))).collect();
             let mut placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
             if table.placed {
                 columns.push("seq");
@@ -98,9 +85,6 @@ impl SqliteStore {
                 .prepare_cached(&sql)
                 .and_then(|mut s| s.execute(rusqlite::params_from_iter(values)))
                 .map_err(classify)?;
-        }
-        if first {
-            return Err(DirectoryError::Invalid("the dump holds no realm".into()));
         }
         lease.commit()
     }

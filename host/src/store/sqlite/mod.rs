@@ -205,7 +205,6 @@ fn classify(e: rusqlite::Error) -> DirectoryError {
     }
 }
 
-
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;

@@ -35,7 +35,6 @@ pub(super) fn group_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Group> {
     })
 }
 
-
 /// The externalId among a draft's attributes.
 pub(super) fn external_id(attributes: &[Attribute]) -> Option<&str> {
     attributes.iter().find(|a| a.name == "externalId").and_then(|a| a.values.first()).map(String::as_str)
