@@ -133,3 +133,20 @@ async fn oversized_values_are_kept_or_refused_never_a_server_error() {
     refused.assert_scim_error(400);
     server.stop().await;
 }
+
+/// A NUL character, which PostgreSQL cannot keep in text: refused alike on both stores with
+/// a SCIM error, in a core field or an attribute, and nothing is kept.
+#[tokio::test]
+async fn nul_character_in_a_value_is_refused_on_either_store() {
+    let server = TestServer::start().await;
+    let base = server.base(Scope::Realm);
+    let refused = server.post(&format!("{base}/Users"), user("nul\u{0}name", "x-nul")).await;
+    refused.assert_scim_error(400);
+    assert!(refused.text.contains("NUL"), "{}", refused.text);
+    let mut body = user("nul-title", "x-nul-title");
+    body["title"] = serde_json::json!("a\u{0}b");
+    server.post(&format!("{base}/Users"), body).await.assert_scim_error(400);
+    let listed = server.get(&format!("{base}/Users")).await.expect(200);
+    assert_eq!(listed.body["totalResults"], 0, "nothing was kept");
+    server.stop().await;
+}

@@ -191,32 +191,47 @@ fn lower(value: &Option<String>) -> Option<String> {
     value.as_ref().map(|v| v.to_lowercase())
 }
 
-/// The longest userName, e-mail address, given or family name and group displayName a
-/// store keeps, in bytes: they are indexed whole, and an entry of PostgreSQL's B-tree
-/// holds at most 2,704 bytes. Both stores refuse longer ones alike.
+/// The longest userName, e-mail address, given or family name, group displayName and
+/// attribute name a store keeps, in bytes: they are indexed whole, and an entry of
+/// PostgreSQL's B-tree holds at most 2,704 bytes. Both stores refuse longer ones alike.
 pub const MAX_INDEXED_BYTES: usize = 2048;
 
-/// Refuses a user whose indexed fields are too long (see [`MAX_INDEXED_BYTES`]).
-pub fn check_user_lengths(draft: &UserDraft) -> DirResult<()> {
+/// Refuses a user the stores could not keep alike: an indexed field too long (see
+/// [`MAX_INDEXED_BYTES`]), or text with a NUL character (PostgreSQL keeps none).
+pub fn check_user(draft: &UserDraft) -> DirResult<()> {
     let fields = [
         ("userName", Some(draft.username.as_str())),
         ("the e-mail address", draft.email.as_deref()),
         ("the given name", draft.first_name.as_deref()),
         ("the family name", draft.last_name.as_deref()),
     ];
-    check_lengths(&fields)
+    check_fields(&fields, &draft.attributes)
 }
 
-/// Refuses a group whose displayName is too long (see [`MAX_INDEXED_BYTES`]).
-pub fn check_group_lengths(draft: &GroupDraft) -> DirResult<()> {
-    check_lengths(&[("displayName", Some(draft.name.as_str()))])
+/// Refuses a group the stores could not keep alike (see [`check_user`]).
+pub fn check_group(draft: &GroupDraft) -> DirResult<()> {
+    check_fields(&[("displayName", Some(draft.name.as_str()))], &draft.attributes)
 }
 
-fn check_lengths(fields: &[(&str, Option<&str>)]) -> DirResult<()> {
-    match fields.iter().find(|(_, value)| value.is_some_and(|v| v.len() > MAX_INDEXED_BYTES)) {
-        Some((what, _)) => Err(DirectoryError::Invalid(format!("{what} is longer than {MAX_INDEXED_BYTES} bytes"))),
-        None => Ok(()),
+fn check_fields(fields: &[(&str, Option<&str>)], attributes: &[Attribute]) -> DirResult<()> {
+    let too_long = |what: &str| DirectoryError::Invalid(format!("{what} is longer than {MAX_INDEXED_BYTES} bytes"));
+    let nul = |what: &str| DirectoryError::Invalid(format!("{what} holds a NUL character"));
+    for (what, value) in fields {
+        match value {
+            Some(v) if v.len() > MAX_INDEXED_BYTES => return Err(too_long(what)),
+            Some(v) if v.contains('\0') => return Err(nul(what)),
+            _ => {}
+        }
     }
+    for attribute in attributes {
+        if attribute.name.len() > MAX_INDEXED_BYTES {
+            return Err(too_long("an attribute name"));
+        }
+        if attribute.name.contains('\0') || attribute.values.iter().any(|v| v.contains('\0')) {
+            return Err(nul(&format!("attribute \"{}\"", attribute.name)));
+        }
+    }
+    Ok(())
 }
 
 /// What hears of the tenant changes a store follows.

@@ -373,7 +373,7 @@ impl Directory for PostgresTransaction {
     }
 
     fn create_user(&mut self, draft: &UserDraft) -> DirResult<User> {
-        check_user_lengths(draft)?;
+        check_user(draft)?;
         self.writing()?;
         self.check_user_unique(draft, None)?;
         let (id, now) = (new_id(), now_millis());
@@ -383,7 +383,7 @@ impl Directory for PostgresTransaction {
     }
 
     fn update_user(&mut self, id: &str, draft: &UserDraft) -> DirResult<User> {
-        check_user_lengths(draft)?;
+        check_user(draft)?;
         self.writing()?;
         self.check_user_unique(draft, Some(id))?;
         if !self.write_user(id, draft, now_millis(), false)? {
@@ -417,7 +417,7 @@ impl Directory for PostgresTransaction {
     }
 
     fn create_group(&mut self, draft: &GroupDraft) -> DirResult<Group> {
-        check_group_lengths(draft)?;
+        check_group(draft)?;
         self.writing()?;
         self.check_external_id(Kind::Groups, &draft.attributes, None)?;
         if let Some(organization) = &draft.organization
@@ -436,7 +436,7 @@ impl Directory for PostgresTransaction {
     }
 
     fn update_group(&mut self, id: &str, draft: &GroupDraft) -> DirResult<Group> {
-        check_group_lengths(draft)?;
+        check_group(draft)?;
         self.writing()?;
         self.check_external_id(Kind::Groups, &draft.attributes, Some(id))?;
         let realm = self.realm.clone();

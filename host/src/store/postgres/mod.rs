@@ -102,7 +102,7 @@ impl PostgresStore {
         client
             .batch_execute("SET idle_in_transaction_session_timeout = '60s'")
             .map_err(|e| DirectoryError::Unavailable(e.to_string()))?;
-        Ok(Connection { client: Some(client), statements: HashMap::new(), in_transaction: false })
+        Ok(Connection { client: Some(client), statements: HashMap::new(), in_transaction: false, failed: false })
     }
 
     /// A pooled connection, waited for at most `timeout`.
@@ -152,6 +152,9 @@ pub(super) struct Connection {
     statements: HashMap<String, pg::Statement>,
     /// Inside a transaction begun by [`Connection::begin`].
     in_transaction: bool,
+    /// The transaction's last statement failed: PostgreSQL has aborted it (only a
+    /// `ROLLBACK TO` a savepoint revives it), and a COMMIT would roll it back in silence.
+    failed: bool,
 }
 
 impl Reusable for Connection {
@@ -188,34 +191,49 @@ impl Connection {
         Ok(statement)
     }
 
+    /// Notes whether a statement of the transaction failed (see `failed`).
+    fn tracked<T>(&mut self, result: DirResult<T>) -> DirResult<T> {
+        if self.in_transaction {
+            self.failed = result.is_err();
+        }
+        result
+    }
+
     pub(super) fn query(&mut self, sql: &str, params: &Params) -> DirResult<Vec<pg::Row>> {
-        let statement = self.statement(sql)?;
-        self.client().query(&statement, params).map_err(classify)
+        let result = self.statement(sql).and_then(|s| self.client().query(&s, params).map_err(classify));
+        self.tracked(result)
     }
 
     pub(super) fn query_opt(&mut self, sql: &str, params: &Params) -> DirResult<Option<pg::Row>> {
-        let statement = self.statement(sql)?;
-        self.client().query_opt(&statement, params).map_err(classify)
+        let result = self.statement(sql).and_then(|s| self.client().query_opt(&s, params).map_err(classify));
+        self.tracked(result)
     }
 
     pub(super) fn execute(&mut self, sql: &str, params: &Params) -> DirResult<u64> {
-        let statement = self.statement(sql)?;
-        self.client().execute(&statement, params).map_err(classify)
+        let result = self.statement(sql).and_then(|s| self.client().execute(&s, params).map_err(classify));
+        self.tracked(result)
     }
 
     /// Runs statements without parameters in one round trip.
     pub(super) fn batch(&mut self, sql: &str) -> DirResult<()> {
-        self.client().batch_execute(sql).map_err(classify)
+        let result = self.client().batch_execute(sql).map_err(classify);
+        self.tracked(result)
     }
 
     /// Begins a transaction with `begin` (which may set it up further).
     pub(super) fn begin(&mut self, begin: &str) -> DirResult<()> {
         self.batch(begin)?;
-        self.in_transaction = true;
+        (self.in_transaction, self.failed) = (true, false);
         Ok(())
     }
 
+    /// Commits; a transaction a failed statement aborted is rolled back and reported, never
+    /// answered as kept.
     pub(super) fn commit(&mut self) -> DirResult<()> {
+        if self.failed {
+            self.rollback();
+            return Err(DirectoryError::Unavailable("a statement of the transaction failed: nothing was kept".into()));
+        }
         let committed = self.batch("COMMIT");
         // A failed COMMIT ends the transaction too (PostgreSQL rolls it back).
         self.in_transaction = false;
@@ -261,6 +279,10 @@ fn classify(e: pg::Error) -> DirectoryError {
     let message = e.as_db_error().map_or_else(|| e.to_string(), |db| db.message().to_string());
     if *code == SqlState::QUERY_CANCELED {
         DirectoryError::PastDeadline
+    } else if *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE || *code == SqlState::UNTRANSLATABLE_CHARACTER {
+        DirectoryError::Invalid("a value holds a character the store cannot keep (NUL)".into())
+    } else if *code == SqlState::PROGRAM_LIMIT_EXCEEDED {
+        DirectoryError::Invalid("a value is longer than the store can index".into())
     } else if [
         SqlState::T_R_SERIALIZATION_FAILURE,
         SqlState::T_R_DEADLOCK_DETECTED,
@@ -274,5 +296,37 @@ fn classify(e: pg::Error) -> DirectoryError {
     } else {
         tracing::error!(code = code.code(), "the database refused a statement: {message}");
         DirectoryError::Unavailable(format!("database error {}", code.code()))
+    }
+}
+
+#[cfg(test)]
+#[path = "../../../../tests/src/scratch_postgres.rs"]
+#[allow(dead_code)]
+mod scratch_postgres;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A guest that swallows a store error and answers 2xx must not be told its write was
+    /// kept: PostgreSQL aborted the transaction at the error, and COMMIT would roll it back
+    /// without a word.
+    #[test]
+    fn commit_after_a_failed_statement_keeps_nothing_and_says_so() {
+        let store = PostgresStore::open(&scratch_postgres::fresh_database()).unwrap();
+        let mut conn = store.checkout(CHECKOUT_TIMEOUT).unwrap();
+        conn.begin("BEGIN").unwrap();
+        conn.execute("INSERT INTO realms (name, created_at) VALUES ('swallowed', 0)", &[]).unwrap();
+        assert!(conn.batch("SELECT 1 / 0").is_err());
+        assert!(conn.commit().is_err(), "a commit of an aborted transaction is a failure");
+        assert!(conn.query_opt("SELECT 1 FROM realms WHERE name = 'swallowed'", &[]).unwrap().is_none());
+        // A savepoint rolled back revives the transaction: the commit keeps the rest.
+        conn.begin("BEGIN").unwrap();
+        conn.execute("INSERT INTO realms (name, created_at) VALUES ('kept', 0)", &[]).unwrap();
+        conn.batch("SAVEPOINT s").unwrap();
+        assert!(conn.batch("SELECT 1 / 0").is_err());
+        conn.batch("ROLLBACK TO s").unwrap();
+        conn.commit().unwrap();
+        assert!(conn.query_opt("SELECT 1 FROM realms WHERE name = 'kept'", &[]).unwrap().is_some());
     }
 }

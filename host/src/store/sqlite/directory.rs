@@ -40,7 +40,7 @@ impl Directory for SqliteTransaction {
     }
 
     fn create_user(&mut self, draft: &UserDraft) -> DirResult<User> {
-        check_user_lengths(draft)?;
+        check_user(draft)?;
         let _writing = self.writing()?;
         self.check_user_unique(draft, None)?;
         let (id, now) = (new_id(), now_millis());
@@ -74,7 +74,7 @@ impl Directory for SqliteTransaction {
     }
 
     fn update_user(&mut self, id: &str, draft: &UserDraft) -> DirResult<User> {
-        check_user_lengths(draft)?;
+        check_user(draft)?;
         let _writing = self.writing()?;
         self.check_user_unique(draft, Some(id))?;
         let changed = self
@@ -151,7 +151,7 @@ impl Directory for SqliteTransaction {
     }
 
     fn create_group(&mut self, draft: &GroupDraft) -> DirResult<Group> {
-        check_group_lengths(draft)?;
+        check_group(draft)?;
         let _writing = self.writing()?;
         self.check_group_unique(draft, None)?;
         if let Some(organization) = &draft.organization
@@ -175,7 +175,7 @@ impl Directory for SqliteTransaction {
     }
 
     fn update_group(&mut self, id: &str, draft: &GroupDraft) -> DirResult<Group> {
-        check_group_lengths(draft)?;
+        check_group(draft)?;
         let _writing = self.writing()?;
         self.check_group_unique(draft, Some(id))?;
         let changed = self
