@@ -6,7 +6,7 @@
 
 use crate::app::App;
 use crate::store::ChangeFollower;
-use crate::tenants::{Overrides, RealmSpec, Tenants, UnloadableModule};
+use crate::tenants::{IssuedToken, Overrides, RealmSpec, Tenants, UnloadableModule};
 use std::sync::{Arc, Weak};
 
 /// Starts following the store's changes for `app`, until it stops.
@@ -20,22 +20,39 @@ struct Follower {
     runtime: tokio::runtime::Handle,
 }
 
+/// How long a host waits before it reads again a realm it could not read (the store busy
+/// or away): it tries until it succeeds, so that no change, a revoked token least of all,
+/// is left unheard.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl ChangeFollower for Follower {
     fn changed(&self, realm: Option<&str>) {
         let Some(app) = self.app.upgrade() else { return };
         let realm = realm.map(str::to_string);
+        let follower = Follower { app: self.app.clone(), runtime: self.runtime.clone() };
         self.runtime.spawn(async move {
-            // In turn with this host's own admin changes, which change the tenants too.
-            let _changing = app.admin_changes.lock().await;
-            let reading = app.clone();
-            let read = tokio::task::spawn_blocking(move || match &realm {
-                Some(realm) => reload(&reading, realm),
-                None => reload_all(&reading),
-            });
-            match read.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!("cannot follow a change made through another host: {e:#}"),
-                Err(e) => tracing::error!("following a change panicked: {e}"),
+            let failed = {
+                // In turn with this host's own admin changes, which change the tenants too.
+                let _changing = app.admin_changes.lock().await;
+                let reading = app.clone();
+                let read = tokio::task::spawn_blocking(move || match realm {
+                    Some(realm) => reload(&reading, &realm).err().map(|e| (vec![realm], e)),
+                    None => reload_all(&reading),
+                });
+                match read.await {
+                    Ok(failed) => failed,
+                    Err(e) => {
+                        tracing::error!("following a change panicked: {e}");
+                        None
+                    }
+                }
+            };
+            let Some((realms, e)) = failed else { return };
+            tracing::warn!(?realms, "cannot read a change made through another host yet, trying again: {e:#}");
+            drop(app);
+            tokio::time::sleep(RETRY).await;
+            for realm in realms {
+                follower.changed(Some(&realm));
             }
         });
     }
@@ -45,16 +62,24 @@ impl ChangeFollower for Follower {
     }
 }
 
-/// Every realm, read again: those of the store, and those this host serves.
-fn reload_all(app: &App) -> anyhow::Result<()> {
-    let mut names: Vec<String> = app.store.realms()?.into_iter().map(|r| r.name).collect();
+/// Every realm, read again: those of the store, and those this host serves. Returns the
+/// realms it could not read, and the last reason.
+fn reload_all(app: &App) -> Option<(Vec<String>, anyhow::Error)> {
+    let mut names: Vec<String> = match app.store.realms() {
+        Ok(realms) => realms.into_iter().map(|r| r.name).collect(),
+        Err(e) => return Some((app.tenants.all().iter().map(|t| t.name.clone()).collect(), e.into())),
+    };
     names.extend(app.tenants.all().iter().map(|t| t.name.clone()));
     names.sort();
     names.dedup();
+    let (mut failed, mut last) = (Vec::new(), None);
     for name in names {
-        reload(app, &name)?;
+        if let Err(e) = reload(app, &name) {
+            failed.push(name);
+            last = Some(e);
+        }
     }
-    Ok(())
+    last.map(|e| (failed, e))
 }
 
 /// Reads a realm's tenant again from the store and serves it (calls already running keep
@@ -75,8 +100,11 @@ pub fn reload(app: &App, realm: &str) -> anyhow::Result<()> {
     let mut fresh = match opened {
         Ok(tenant) => tenant,
         Err(e) if e.is::<UnloadableModule>() => {
-            // The host that installed the module checked it: this one keeps serving the last.
-            tracing::error!(realm, "the realm's new module does not load here, it keeps its last: {e:#}");
+            // The host that installed the module checked it: this one keeps serving the
+            // last, with the realm's tokens as they are now.
+            tracing::error!(realm, "the realm's module does not load here, it keeps its last: {e:#}");
+            let issued = IssuedToken::load(app.store.as_ref(), realm)?;
+            app.tenants.update(realm, |tenant| tenant.issued = issued);
             return Ok(());
         }
         Err(e) => return Err(e),

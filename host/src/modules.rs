@@ -18,6 +18,12 @@ pub struct Installed {
     pub installed_at: i64,
 }
 
+/// Whether `text` is a digest as modules are named by: 64 lower-case hex digits (and so
+/// nothing a path could be made of).
+pub fn is_digest(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// A realm's modules, newest last; the last is the one it runs.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RealmModules {
@@ -69,8 +75,11 @@ impl DiskModules {
         Ok(DiskModules { dir, realms: Mutex::new(realms) })
     }
 
-    fn path_of(&self, digest: &str) -> PathBuf {
-        self.dir.join(format!("{digest}.wasm"))
+    fn path_of(&self, digest: &str) -> std::io::Result<PathBuf> {
+        match is_digest(digest) {
+            true => Ok(self.dir.join(format!("{digest}.wasm"))),
+            false => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{digest:?} is not a digest"))),
+        }
     }
 
     /// Writes a file whole and durably before the caller acknowledges anything: to a
@@ -94,7 +103,7 @@ impl DiskModules {
 
 impl Modules for DiskModules {
     fn keep(&self, digest: &str, bytes: &[u8]) -> std::io::Result<()> {
-        let path = self.path_of(digest);
+        let path = self.path_of(digest)?;
         if path.exists() {
             return Ok(());
         }
@@ -102,7 +111,7 @@ impl Modules for DiskModules {
     }
 
     fn bytes(&self, digest: &str) -> std::io::Result<Vec<u8>> {
-        std::fs::read(self.path_of(digest))
+        std::fs::read(self.path_of(digest)?)
     }
 
     fn history(&self, realm: &str) -> std::io::Result<Vec<Installed>> {

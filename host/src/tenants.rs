@@ -267,8 +267,9 @@ impl Tenants {
     ) -> anyhow::Result<Tenant> {
         let name = spec.name;
         let unloadable = |why: String| anyhow::Error::new(UnloadableModule(format!("realm \"{name}\": {why}")));
+        // A store that cannot be read is not a broken module: the caller may try again.
         let installed =
-            modules.current(name).map_err(|e| unloadable(format!("cannot read its installed module: {e}")))?;
+            modules.current(name).with_context(|| format!("realm \"{name}\": cannot read its installed module"))?;
         let bytes = match (installed, &spec.module) {
             (Some(installed), _) => Cow::Owned(
                 modules

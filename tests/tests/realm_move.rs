@@ -179,6 +179,26 @@ async fn damaged_or_cut_short_dump_imports_nothing() {
     let damaged = all.iter().map(|l| l.replace("\"username\"", "\"user_name\"")).collect::<Vec<_>>().join("\n");
     let refused = dump::import(into.0.as_ref(), into.1.as_ref(), damaged.as_bytes(), Some("copy")).unwrap_err();
     assert!(format!("{refused:#}").contains("no column user_name"), "{refused:#}");
+    // A crafted module line cannot name a file outside the modules, or a module it does
+    // not carry; crafted limits cannot keep the hosts from starting.
+    for (from, to, why) in [
+        (
+            "\"kind\":\"end\"",
+            "\"kind\":\"module\",\"digest\":\"../../x\",\"installed_at\":0}\n{\"kind\":\"end\"",
+            "not a module digest",
+        ),
+        (
+            "\"kind\":\"end\"",
+            &format!("\"kind\":\"module\",\"digest\":\"{}\",\"installed_at\":0}}\n{{\"kind\":\"end\"", "a".repeat(64)),
+            "without its bytes",
+        ),
+        ("\"limits\":null", "\"limits\":\"{\"", "limits kept in the store are damaged"),
+    ] {
+        let crafted = text.replacen(from, to, 1);
+        assert_ne!(crafted, text, "{why}");
+        let refused = dump::import(into.0.as_ref(), into.1.as_ref(), crafted.as_bytes(), Some("copy")).unwrap_err();
+        assert!(format!("{refused:#}").contains(why), "{refused:#}");
+    }
     assert!(into.0.realm("copy").unwrap().is_none(), "nothing of the refused dumps was kept");
 
     // Whole, it loads under another name; a second time, the realm exists.

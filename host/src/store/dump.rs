@@ -316,6 +316,18 @@ pub fn import(
                         // Served wherever it lands: a configuration that declares it makes
                         // it the configuration's again at the next start.
                         row.insert("managed".into(), Value::Bool(true));
+                        // Limits and settings every host will read at its start.
+                        let text = |column: &str| row.get(column).and_then(Value::as_str).map(str::to_string);
+                        let stored = super::StoredRealm {
+                            name: realm.clone(),
+                            managed: true,
+                            created_at: row.get("created_at").and_then(Value::as_i64).unwrap_or_default(),
+                            limits: text("limits"),
+                            settings: text("settings"),
+                        };
+                        if let Err(e) = crate::tenants::Overrides::of(&stored) {
+                            return Some(Err(format!("{e:#}")));
+                        }
                     }
                     if let Err(e) = table.check(&row) {
                         return Some(Err(e));
@@ -324,6 +336,12 @@ pub fn import(
                     return Some(Ok((table, row)));
                 }
                 DumpLine::Module { digest, installed_at, bytes } => {
+                    if !crate::modules::is_digest(&digest) {
+                        return Some(Err(format!("{digest:?} is not a module digest")));
+                    }
+                    if bytes.is_none() && !history.iter().any(|i: &crate::modules::Installed| i.digest == digest) {
+                        return Some(Err(format!("module {digest} comes without its bytes")));
+                    }
                     if let Some(bytes) = bytes {
                         let kept = hex::decode(&bytes).map_err(|e| format!("module {digest}: {e}")).and_then(|bytes| {
                             match crate::runtime::digest_of(&bytes) == digest {

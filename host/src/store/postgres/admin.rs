@@ -53,11 +53,20 @@ impl Store for PostgresStore {
 
     fn create_realm(&self, realm: &StoredRealm, event: &OperatorEvent) -> DirResult<()> {
         self.write(|c| {
-            c.execute(
+            // A realm another host created a moment ago (this one has not heard yet) is
+            // not taken over: only one a configuration declared and no longer does.
+            let created = c.execute(
                 "INSERT INTO realms (name, created_at, managed, limits, settings) VALUES ($1, $2, TRUE, $3, $4)
-                 ON CONFLICT (name) DO UPDATE SET managed = TRUE, limits = excluded.limits, settings = excluded.settings",
+                 ON CONFLICT (name) DO UPDATE SET managed = TRUE, limits = excluded.limits, settings = excluded.settings
+                 WHERE realms.managed = FALSE",
                 &[&realm.name, &realm.created_at, &realm.limits, &realm.settings],
             )?;
+            if created == 0 {
+                return Err(DirectoryError::Conflict {
+                    constraint: "realm".into(),
+                    detail: format!("realm \"{}\" already exists", realm.name),
+                });
+            }
             insert_event(c, &realm.name, event)
         })
     }
@@ -210,17 +219,21 @@ impl Store for PostgresStore {
     }
 
     fn heartbeat(&self, host: &str, alive: Duration) -> DirResult<usize> {
-        let now = now_millis();
-        let since = now - alive.as_millis() as i64;
+        // The database's clock, not the hosts' (which may disagree by seconds).
+        const NOW: &str = "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)";
+        let alive = alive.as_millis() as i64;
         self.write(|c| {
             c.execute(
-                "INSERT INTO hosts (id, seen_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET seen_at = $2",
-                &[&host, &now],
+                &format!(
+                    "INSERT INTO hosts (id, seen_at) VALUES ($1, {NOW}) ON CONFLICT (id) DO UPDATE SET seen_at = {NOW}"
+                ),
+                &[&host],
             )?;
             // Hosts killed long ago are forgotten.
-            c.execute("DELETE FROM hosts WHERE seen_at < $1", &[&(since - 60_000)])?;
-            let alive: i64 = c.query("SELECT count(*) FROM hosts WHERE seen_at >= $1", &[&since])?[0].get(0);
-            Ok(alive as usize)
+            c.execute(&format!("DELETE FROM hosts WHERE seen_at < {NOW} - $1 - 60000"), &[&alive])?;
+            let hosts: i64 =
+                c.query(&format!("SELECT count(*) FROM hosts WHERE seen_at >= {NOW} - $1"), &[&alive])?[0].get(0);
+            Ok(hosts as usize)
         })
     }
 

@@ -273,7 +273,9 @@ impl PostgresTransaction {
         let Some(value) = first_value(attributes, "externalId") else { return Ok(()) };
         let (.., table, owner) = source(kind);
         let realm = self.realm.clone();
-        let sql = format!("SELECT {owner} FROM {table} WHERE realm = $1 AND name = 'externalId' AND value = $2");
+        let sql = format!(
+            "SELECT {owner} FROM {table} WHERE realm = $1 AND name = 'externalId' AND md5(value) = md5($2) AND value = $2"
+        );
         let taken = self.conn()?.query_opt(&sql, &[&realm, &value])?;
         if taken.is_some_and(|r| Some(r.get::<_, &str>(0)) != own) {
             let noun = if kind == Kind::Users { "user" } else { "group" };

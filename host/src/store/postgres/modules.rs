@@ -71,7 +71,8 @@ impl Modules for PostgresStore {
                     &[&realm, &installed.digest, &installed.installed_at],
                 )?;
             }
-            Ok(())
+            // Hosts that read the realm before its history came read it again.
+            super::changes::notify(c, realm)
         })
         .map_err(io)
     }

@@ -207,6 +207,12 @@ impl PostgresTransaction {
         self.savepoints.pop();
         if undo {
             self.pending_events.truncate(pending);
+            // ROLLBACK TO undid the write hold's `statement_timeout` too, if it came after.
+            if let (Some(since), Some(deadline)) = (self.writing_since, self.deadline) {
+                let left = deadline.cutoff(Some(since)).saturating_duration_since(std::time::Instant::now());
+                let timeout = left.as_millis().max(1).to_string();
+                self.conn()?.query("SELECT set_config('statement_timeout', $1, TRUE)", &[&timeout])?;
+            }
         }
         Ok(())
     }
