@@ -150,15 +150,27 @@ mod tests {
 
     #[test]
     fn modules_and_histories_survive_a_reopen() {
+        let (component, bundled) = (crate::runtime::digest_of(b"component"), crate::runtime::digest_of(b"bundled"));
         let dir = tempfile::tempdir().unwrap();
         let store = DiskModules::open(dir.path()).unwrap();
-        store.keep("abc", b"component").unwrap();
-        store.record("demo", "abc", "bundled-digest").unwrap();
+        store.keep(&component, b"component").unwrap();
+        store.record("demo", &component, &bundled).unwrap();
         let reopened = DiskModules::open(dir.path()).unwrap();
-        assert_eq!(reopened.bytes("abc").unwrap(), b"component");
-        assert_eq!(reopened.current("demo").unwrap().unwrap().digest, "abc");
+        assert_eq!(reopened.bytes(&component).unwrap(), b"component");
+        assert_eq!(reopened.current("demo").unwrap().unwrap().digest, component);
         let digests: Vec<_> = reopened.history("demo").unwrap().into_iter().map(|i| i.digest).collect();
-        assert_eq!(digests, ["bundled-digest", "abc"]);
+        assert_eq!(digests, [bundled, component]);
         assert!(reopened.current("other").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_digest_that_is_not_one_names_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret.wasm"), b"not a module of this store").unwrap();
+        let store = DiskModules::open(&dir.path().join("data")).unwrap();
+        for digest in ["../../secret", "../secret", "/etc/passwd", &"A".repeat(64)] {
+            assert_eq!(store.bytes(digest).unwrap_err().kind(), std::io::ErrorKind::InvalidInput, "{digest}");
+            assert!(store.keep(digest, b"x").is_err(), "{digest}");
+        }
     }
 }
