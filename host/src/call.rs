@@ -123,7 +123,10 @@ impl Running {
         let mut last = String::new();
         let ran = |answer, wrote| Ran { tenant: tenant.clone(), answer, wrote };
         for attempt in 1..=MAX_ATTEMPTS {
-            let transaction = match self.begin(access) {
+            // A store that writes in parallel runs a first attempt beside the realm's other
+            // writes, and one run again alone among them (it queues instead of failing).
+            let parallel_first = attempt == 1 && app.store.writes_in_parallel();
+            let transaction = match self.begin(if parallel_first { Access::Read } else { access }) {
                 Ok(transaction) => transaction,
                 Err(DirectoryError::Transient(why)) => {
                     last = why;

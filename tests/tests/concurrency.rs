@@ -65,3 +65,41 @@ async fn racing_group_pushes_leave_one_consistent_membership() {
     let second: Vec<&str> = ids[3..6].iter().map(String::as_str).collect();
     assert!(members == sorted(&first) || members == sorted(&second), "a mix of two pushes: {members:?}");
 }
+
+/// Sixteen clients PATCHing members into one group at once, as a provisioning burst does:
+/// on PostgreSQL they meet on the group's row and run again, and those that keep meeting
+/// queue behind the realm's write lock: every PATCH is answered 2xx and every member is in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_clients_patching_one_group_all_succeed() {
+    let server = std::sync::Arc::new(TestServer::start().await);
+    let base = server.base(Scope::Realm);
+    let mut users = Vec::new();
+    for i in 0..64 {
+        users.push(server.create_user(Scope::Realm, &format!("member-{i}"), &format!("x-member-{i}")).await);
+    }
+    let group = server.post(&format!("{base}/Groups"), group("Busy", "g-busy", &[])).await.expect(201).id();
+    let url = format!("{base}/Groups/{group}");
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(16));
+    let tasks: Vec<_> = users
+        .chunks(4)
+        .map(|chunk| {
+            let (server, url, start, chunk) = (server.clone(), url.clone(), start.clone(), chunk.to_vec());
+            tokio::spawn(async move {
+                start.wait().await;
+                let mut statuses = Vec::new();
+                for id in chunk {
+                    let patch = serde_json::json!({ "schemas": [PATCH_SCHEMA],
+                        "Operations": [{ "op": "add", "path": "members", "value": [{ "value": id }] }] });
+                    statuses.push(server.patch(&url, patch).await.status.as_u16());
+                }
+                statuses
+            })
+        })
+        .collect();
+    for task in tasks {
+        let statuses = task.await.unwrap();
+        assert!(statuses.iter().all(|s| (200..300).contains(s)), "{statuses:?}");
+    }
+    let members = member_ids(&server.get(&url).await.expect(200).body);
+    assert_eq!(members.len(), 64, "every member is in");
+}

@@ -102,7 +102,13 @@ impl PostgresStore {
         client
             .batch_execute("SET idle_in_transaction_session_timeout = '60s'")
             .map_err(|e| DirectoryError::Unavailable(e.to_string()))?;
-        Ok(Connection { client: Some(client), statements: HashMap::new(), in_transaction: false, failed: false })
+        Ok(Connection {
+            client: Some(client),
+            statements: HashMap::new(),
+            in_transaction: false,
+            failed: false,
+            realm_lock: None,
+        })
     }
 
     /// A pooled connection, waited for at most `timeout`.
@@ -155,11 +161,13 @@ pub(super) struct Connection {
     /// The transaction's last statement failed: PostgreSQL has aborted it (only a
     /// `ROLLBACK TO` a savepoint revives it), and a COMMIT would roll it back in silence.
     failed: bool,
+    /// A realm's write lock this session holds beyond its transaction (see `transaction`).
+    pub(super) realm_lock: Option<i64>,
 }
 
 impl Reusable for Connection {
     fn reusable(&self) -> bool {
-        !self.in_transaction && self.client.as_ref().is_some_and(|c| !c.is_closed())
+        !self.in_transaction && self.realm_lock.is_none() && self.client.as_ref().is_some_and(|c| !c.is_closed())
     }
 }
 
@@ -222,7 +230,11 @@ impl Connection {
 
     /// Begins a transaction with `begin` (which may set it up further).
     pub(super) fn begin(&mut self, begin: &str) -> DirResult<()> {
-        self.batch(begin)?;
+        if let Err(e) = self.batch(begin) {
+            // What `begin` opened before it failed (a lock not granted in time) ends here.
+            let _ = self.client().batch_execute("ROLLBACK");
+            return Err(e);
+        }
         (self.in_transaction, self.failed) = (true, false);
         Ok(())
     }

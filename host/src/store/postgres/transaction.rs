@@ -1,6 +1,13 @@
 //! One guest call's transaction on the PostgreSQL store: a pooled connection in a
 //! REPEATABLE READ transaction, begun at the call's first directory operation and bounded
 //! by its deadline.
+//!
+//! Writes of a realm run in parallel, and two that touch the same rows meet a serialization
+//! failure: the call runs again. So that calls that keep meeting (sixteen clients PATCHing
+//! one group) converge instead of failing over and over, each realm has a write lock: every
+//! transaction holds it shared from its first write, and a call that runs again takes it
+//! whole before its snapshot begins (a session lock, taken before BEGIN), so it runs alone
+//! among the realm's writers and wins.
 
 use super::*;
 
@@ -25,13 +32,22 @@ pub struct PostgresTransaction {
     writing_since: Option<std::time::Instant>,
     /// The organization lookups are bound to, if any.
     pub(super) organization: Option<String>,
+    /// Whether the call runs alone among the realm's writers (a call run again).
+    alone: bool,
+}
+
+/// The key of a realm's write lock (an advisory lock of this store's own).
+fn realm_lock_key(realm: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("scim-host writes {realm}"));
+    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
 /// The deepest nesting of savepoints a call may open.
 const MAX_SAVEPOINTS: usize = 32;
 
 impl PostgresTransaction {
-    pub(super) fn new(store: &PostgresStore, realm: &str, _access: Access, request_id: &str) -> Self {
+    pub(super) fn new(store: &PostgresStore, realm: &str, access: Access, request_id: &str) -> Self {
         PostgresTransaction {
             conn: None,
             store: store.clone(),
@@ -42,6 +58,7 @@ impl PostgresTransaction {
             deadline: None,
             writing_since: None,
             organization: None,
+            alone: access == Access::Write,
         }
     }
 
@@ -55,7 +72,18 @@ impl PostgresTransaction {
             }
             let mut conn = self.store.checkout(remaining.unwrap_or(CHECKOUT_TIMEOUT).min(CHECKOUT_TIMEOUT))?;
             let timeout = remaining.map_or(0, |r| r.as_millis().max(1));
-            conn.begin(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ; SET LOCAL statement_timeout = {timeout}"))?;
+            let begin = format!("BEGIN ISOLATION LEVEL REPEATABLE READ; SET LOCAL statement_timeout = {timeout}");
+            if self.alone {
+                // The realm's write lock, whole, before the snapshot: waited for until the
+                // deadline, held by the session until the transaction ends.
+                let key = realm_lock_key(&self.realm);
+                conn.realm_lock = Some(key);
+                conn.begin(&format!(
+                    "BEGIN; SET LOCAL statement_timeout = {timeout}; SELECT pg_advisory_lock({key}); COMMIT; {begin}"
+                ))?;
+            } else {
+                conn.begin(&begin)?;
+            }
             self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("just set"))
@@ -70,9 +98,11 @@ impl PostgresTransaction {
             // Statements end at the write hold's cut-off from now on (same round trip).
             let cutoff = self.deadline.map(|d| d.cutoff(Some(now)).saturating_duration_since(now));
             let timeout = cutoff.map_or(0, |c| c.as_millis().max(1)).to_string();
+            let key = realm_lock_key(&realm);
             let found = self.conn()?.query_opt(
-                "SELECT set_config('statement_timeout', $2, TRUE) FROM realms WHERE name = $1",
-                &[&realm, &timeout],
+                "SELECT set_config('statement_timeout', $2, TRUE), pg_advisory_xact_lock_shared($3)
+                 FROM realms WHERE name = $1",
+                &[&realm, &timeout, &key],
             )?;
             if found.is_none() {
                 return Err(DirectoryError::NotFound(format!("realm \"{realm}\"")));
@@ -88,6 +118,17 @@ impl Drop for PostgresTransaction {
     fn drop(&mut self) {
         if let Some(conn) = &mut self.conn {
             conn.rollback();
+            unlock_realm(conn);
+        }
+    }
+}
+
+/// Gives back the realm's write lock the session holds, if it does; a connection that
+/// cannot is not reused (its session's end gives the lock back).
+fn unlock_realm(conn: &mut Connection) {
+    if let Some(key) = conn.realm_lock {
+        if conn.batch(&format!("SELECT pg_advisory_unlock({key})")).is_ok() {
+            conn.realm_lock = None;
         }
     }
 }
@@ -181,7 +222,11 @@ impl Transaction for PostgresTransaction {
             write_events(self.conn()?, &realm, &request_id, &events)?;
         }
         match self.conn.take() {
-            Some(mut conn) => conn.commit(),
+            Some(mut conn) => {
+                let committed = conn.commit();
+                unlock_realm(&mut conn);
+                committed
+            }
             // The call never touched the directory.
             None => Ok(()),
         }
