@@ -126,10 +126,10 @@ impl Drop for PostgresTransaction {
 /// Gives back the realm's write lock the session holds, if it does; a connection that
 /// cannot is not reused (its session's end gives the lock back).
 fn unlock_realm(conn: &mut Connection) {
-    if let Some(key) = conn.realm_lock {
-        if conn.batch(&format!("SELECT pg_advisory_unlock({key})")).is_ok() {
-            conn.realm_lock = None;
-        }
+    if let Some(key) = conn.realm_lock
+        && conn.batch(&format!("SELECT pg_advisory_unlock({key})")).is_ok()
+    {
+        conn.realm_lock = None;
     }
 }
 
