@@ -433,8 +433,8 @@ def markdown(report):
             mark = f" ({fmt(f['non2xx'])} non-2xx)" if f["non2xx"] else ""
             cells.append(f"{fmt(f['rps'])}{mark} | {fmt(f['p50_ms'], 2)} | {fmt(f['p99_ms'], 2)}")
         best = max((report["servers"][p][key]["rps"] for p in peers if key in report["servers"][p]), default=0)
-        ratio = report["servers"]["scim-host"][key]["rps"] / best if best else float("nan")
-        out.append(f"| {label} | " + " | ".join(cells) + f" | {ratio:.1f}× |")
+        ratio = f"{report['servers']['scim-host'][key]['rps'] / best:.1f}×" if best else "–"
+        out.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
     out.append("")
     for n in names:
         s = report["servers"][n]
