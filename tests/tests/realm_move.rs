@@ -121,7 +121,17 @@ async fn realm_moved_from_sqlite_to_postgres_answers_the_same() {
     let url = scratch_postgres::fresh_database();
     let moved_over = tokio::task::spawn_blocking({
         let (data, url) = (sqlite_data.path().to_path_buf(), url.clone());
-        move || moved(&sqlite_in(&data), &postgres_at(&url))
+        move || {
+            let (from, to) = (sqlite_in(&data), postgres_at(&url));
+            let moved = moved(&from, &to);
+            // A copy beside it would share its token ids: refused, and nothing of it kept.
+            let mut lines = Vec::new();
+            dump::export(from.0.as_ref(), from.1.as_ref(), "demo", &mut lines).unwrap();
+            let twice = dump::import(to.0.as_ref(), to.1.as_ref(), lines.as_slice(), Some("demo-2")).unwrap_err();
+            assert!(format!("{twice:#}").contains("a token keeps its id"), "{twice:#}");
+            assert!(to.0.realm("demo-2").unwrap().is_none());
+            moved
+        }
     })
     .await
     .unwrap();
@@ -206,4 +216,8 @@ async fn damaged_or_cut_short_dump_imports_nothing() {
     assert!(into.0.realm("copy").unwrap().is_some());
     let again = dump::import(into.0.as_ref(), into.1.as_ref(), text.as_bytes(), Some("copy")).unwrap_err();
     assert!(format!("{again:#}").contains("already exists"), "{again:#}");
+    // A second copy under another name would share the first's token ids: refused, clearly.
+    let twice = dump::import(into.0.as_ref(), into.1.as_ref(), text.as_bytes(), Some("copy-2")).unwrap_err();
+    assert!(format!("{twice:#}").contains("a token keeps its id"), "{twice:#}");
+    assert!(into.0.realm("copy-2").unwrap().is_none());
 }

@@ -8,6 +8,7 @@
 //! lower-case copies the store derives for comparisons, or the store's own list places:
 //! the importer derives those again, in the order of the dump.
 
+use super::DirectoryError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -271,6 +272,13 @@ pub fn export(
     Ok(Moved { realm: realm.to_string(), rows, modules: history.len() })
 }
 
+fn duplicate_row() -> anyhow::Error {
+    anyhow::anyhow!(
+        "a row of the dump is already in this store (a token keeps its id): import a realm's copy into another \
+         store, or this one once the original is deleted"
+    )
+}
+
 /// Loads a dump from `input` into `store` (and its modules into `modules`), as realm `to`
 /// or else the realm it was exported from. The rows load in one transaction: a dump that
 /// is damaged or cut short loads nothing.
@@ -367,7 +375,13 @@ pub fn import(
         }
     };
     let mut iter = std::iter::from_fn(&mut next_row);
-    store.import_realm(&realm, &mut iter)?;
+    store.import_realm(&realm, &mut iter).map_err(|e| match e {
+        // A unique key other than the realm's: rows keep their ids (tokens' are unique in
+        // the store), so a copy of a realm cannot go where the original is.
+        DirectoryError::Conflict { constraint, .. } if constraint != "realm" => duplicate_row(),
+        DirectoryError::Transient(why) if why.contains("23505") => duplicate_row(),
+        e => anyhow::Error::from(e),
+    })?;
     if !history.is_empty() {
         modules.restore(&realm, &history)?;
     }
