@@ -15,6 +15,7 @@ pub fn follow(app: &Arc<App>) {
     app.store.follow_changes(Arc::new(follower));
 }
 
+#[derive(Clone)]
 struct Follower {
     app: Weak<App>,
     runtime: tokio::runtime::Handle,
@@ -29,7 +30,7 @@ impl ChangeFollower for Follower {
     fn changed(&self, realm: Option<&str>) {
         let Some(app) = self.app.upgrade() else { return };
         let realm = realm.map(str::to_string);
-        let follower = Follower { app: self.app.clone(), runtime: self.runtime.clone() };
+        let follower = self.clone();
         self.runtime.spawn(async move {
             let failed = {
                 // In turn with this host's own admin changes, which change the tenants too.

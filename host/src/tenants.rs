@@ -232,6 +232,12 @@ impl Tenants {
         };
         for (name, realm) in &config.realms {
             store.ensure_realm(name).with_context(|| format!("realm \"{name}\": cannot create it in the store"))?;
+            for org in &realm.organizations {
+                let display = org.name.clone().unwrap_or_else(|| org.alias.clone());
+                store
+                    .ensure_organization(name, &org.alias, &display)
+                    .with_context(|| format!("realm \"{name}\": cannot create organization \"{}\"", org.alias))?;
+            }
             let overrides = stored.get(name).map(Overrides::of).transpose()?.unwrap_or_default();
             place(
                 name,
@@ -255,8 +261,9 @@ impl Tenants {
         self.broken.read().expect("broken realms").clone()
     }
 
-    /// Makes a realm ready to serve: its module (an installed one wins over the spec's),
-    /// its organizations (the spec's are created in the store), its tokens and limits.
+    /// Makes a realm ready to serve, as the store holds it: its module (an installed one
+    /// wins over the spec's), its organizations, its tokens and limits. It writes nothing
+    /// (the configuration's organizations are created once, by [`Tenants::load`]).
     pub fn open(
         spec: RealmSpec,
         overrides: Overrides,
@@ -283,12 +290,6 @@ impl Tenants {
             ),
         };
         let module = runtime.load(&bytes).map_err(|e| unloadable(format!("its module cannot be loaded: {e:?}")))?;
-        for org in spec.organizations {
-            let display = org.name.clone().unwrap_or_else(|| org.alias.clone());
-            store
-                .ensure_organization(name, &org.alias, &display)
-                .with_context(|| format!("realm \"{name}\": cannot create organization \"{}\"", org.alias))?;
-        }
         let organizations = store
             .organizations(name)
             .with_context(|| format!("realm \"{name}\": cannot read its organizations"))?

@@ -228,6 +228,9 @@ pub type Row = Result<(&'static Table, Map<String, Value>), String>;
 /// The rows an importer reads.
 pub type Rows<'a> = dyn Iterator<Item = Row> + 'a;
 
+/// Where an exporter writes each row, with its table.
+pub type Out<'a> = dyn FnMut(&'static Table, Map<String, Value>) -> std::io::Result<()> + 'a;
+
 /// What an export or an import moved.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Moved {

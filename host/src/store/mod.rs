@@ -143,11 +143,7 @@ pub trait Store: Send + Sync + 'static {
     /// only one host opens has no other host's changes to follow.
     fn follow_changes(&self, _follower: std::sync::Arc<dyn ChangeFollower>) {}
     /// Writes every row of a realm from one snapshot, table by table (see [`dump`]).
-    fn export_realm(
-        &self,
-        realm: &str,
-        out: &mut dyn FnMut(&'static dump::Table, serde_json::Map<String, serde_json::Value>) -> std::io::Result<()>,
-    ) -> DirResult<()> {
+    fn export_realm(&self, realm: &str, out: &mut dump::Out) -> DirResult<()> {
         let _ = (realm, out);
         Err(DirectoryError::Unavailable("this store cannot export a realm".into()))
     }

@@ -21,6 +21,12 @@ fn organization_row(r: &pg::Row) -> Organization {
     Organization { id: r.get(0), alias: r.get(1), name: r.get(2) }
 }
 
+const REALM_ROWS: &str = "SELECT name, managed, created_at, limits, settings FROM realms";
+
+fn realm_row(r: &pg::Row) -> StoredRealm {
+    StoredRealm { name: r.get(0), managed: r.get(1), created_at: r.get(2), limits: r.get(3), settings: r.get(4) }
+}
+
 const ORGANIZATION_BY_ALIAS: &str = "SELECT id, alias, name FROM organizations WHERE realm = $1 AND alias = $2";
 
 impl Store for PostgresStore {
@@ -36,19 +42,14 @@ impl Store for PostgresStore {
     }
 
     fn realms(&self) -> DirResult<Vec<StoredRealm>> {
-        let rows = self
-            .checkout(CHECKOUT_TIMEOUT)?
-            .query("SELECT name, managed, created_at, limits, settings FROM realms ORDER BY name", &[])?;
-        Ok(rows
-            .iter()
-            .map(|r| StoredRealm {
-                name: r.get(0),
-                managed: r.get(1),
-                created_at: r.get(2),
-                limits: r.get(3),
-                settings: r.get(4),
-            })
-            .collect())
+        let rows = self.checkout(CHECKOUT_TIMEOUT)?.query(&format!("{REALM_ROWS} ORDER BY name"), &[])?;
+        Ok(rows.iter().map(realm_row).collect())
+    }
+
+    /// By its key: every host reads a realm on each change to it, whatever the realms.
+    fn realm(&self, name: &str) -> DirResult<Option<StoredRealm>> {
+        let row = self.checkout(CHECKOUT_TIMEOUT)?.query_opt(&format!("{REALM_ROWS} WHERE name = $1"), &[&name])?;
+        Ok(row.as_ref().map(realm_row))
     }
 
     fn create_realm(&self, realm: &StoredRealm, event: &OperatorEvent) -> DirResult<()> {
@@ -241,14 +242,7 @@ impl Store for PostgresStore {
         self.write(|c| c.execute("DELETE FROM hosts WHERE id = $1", &[&host]).map(drop))
     }
 
-    fn export_realm(
-        &self,
-        realm: &str,
-        out: &mut dyn FnMut(
-            &'static crate::store::dump::Table,
-            serde_json::Map<String, serde_json::Value>,
-        ) -> std::io::Result<()>,
-    ) -> DirResult<()> {
+    fn export_realm(&self, realm: &str, out: &mut crate::store::dump::Out) -> DirResult<()> {
         self.export(realm, out)
     }
 

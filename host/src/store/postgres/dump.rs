@@ -3,8 +3,8 @@
 //! hears of the new realm at its commit.
 
 use super::*;
-use crate::store::dump::{Column, REALMS, Rows, TABLES, Table};
-use serde_json::{Map, Value};
+use crate::store::dump::{Column, Out, REALMS, Rows, TABLES};
+use serde_json::Value;
 
 fn to_json(row: &pg::Row, i: usize, column: Column) -> Value {
     match column {
@@ -31,11 +31,7 @@ fn to_sql(value: Option<&Value>, column: Column) -> Box<dyn ToSql + Sync> {
 }
 
 impl PostgresStore {
-    pub(super) fn export(
-        &self,
-        realm: &str,
-        out: &mut dyn FnMut(&'static Table, Map<String, Value>) -> std::io::Result<()>,
-    ) -> DirResult<()> {
+    pub(super) fn export(&self, realm: &str, out: &mut Out) -> DirResult<()> {
         let mut conn = self.checkout(CHECKOUT_TIMEOUT)?;
         conn.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
         let tables = std::iter::once((&REALMS, "name = $1", "name"))

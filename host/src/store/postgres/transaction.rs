@@ -89,6 +89,14 @@ impl PostgresTransaction {
         Ok(self.conn.as_mut().expect("just set"))
     }
 
+    /// The `statement_timeout` (milliseconds, as text; 0: none) that ends statements at the
+    /// cut-off of a write hold begun at `since`.
+    fn write_hold_timeout(&self, since: std::time::Instant) -> String {
+        let now = std::time::Instant::now();
+        let left = self.deadline.map(|d| d.cutoff(Some(since)).saturating_duration_since(now));
+        left.map_or(0, |left| left.as_millis().max(1)).to_string()
+    }
+
     /// Marks a write: the first one makes sure the realm still exists, so that a write
     /// does not bring back a realm deleted since the request found it, and starts the
     /// call's write hold (it may hold row locks from now on).
@@ -96,8 +104,7 @@ impl PostgresTransaction {
         if self.writing_since.is_none() {
             let (realm, now) = (self.realm.clone(), std::time::Instant::now());
             // Statements end at the write hold's cut-off from now on (same round trip).
-            let cutoff = self.deadline.map(|d| d.cutoff(Some(now)).saturating_duration_since(now));
-            let timeout = cutoff.map_or(0, |c| c.as_millis().max(1)).to_string();
+            let timeout = self.write_hold_timeout(now);
             let key = realm_lock_key(&realm);
             let found = self.conn()?.query_opt(
                 "SELECT set_config('statement_timeout', $2, TRUE), pg_advisory_xact_lock_shared($3)
@@ -253,9 +260,8 @@ impl PostgresTransaction {
         if undo {
             self.pending_events.truncate(pending);
             // ROLLBACK TO undid the write hold's `statement_timeout` too, if it came after.
-            if let (Some(since), Some(deadline)) = (self.writing_since, self.deadline) {
-                let left = deadline.cutoff(Some(since)).saturating_duration_since(std::time::Instant::now());
-                let timeout = left.as_millis().max(1).to_string();
+            if let (Some(since), Some(_)) = (self.writing_since, self.deadline) {
+                let timeout = self.write_hold_timeout(since);
                 self.conn()?.query("SELECT set_config('statement_timeout', $1, TRUE)", &[&timeout])?;
             }
         }

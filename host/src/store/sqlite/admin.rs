@@ -231,14 +231,7 @@ impl Store for SqliteStore {
         self.writer.register_metrics(registry);
     }
 
-    fn export_realm(
-        &self,
-        realm: &str,
-        out: &mut dyn FnMut(
-            &'static crate::store::dump::Table,
-            serde_json::Map<String, serde_json::Value>,
-        ) -> std::io::Result<()>,
-    ) -> DirResult<()> {
+    fn export_realm(&self, realm: &str, out: &mut crate::store::dump::Out) -> DirResult<()> {
         self.export(realm, out)
     }
 

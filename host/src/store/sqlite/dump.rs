@@ -3,7 +3,7 @@
 //! it holds until the last row.
 
 use super::*;
-use crate::store::dump::{Column, REALMS, Rows, TABLES, Table};
+use crate::store::dump::{Column, Out, REALMS, Rows, TABLES};
 use rusqlite::types::Value as Sql;
 use serde_json::{Map, Value};
 
@@ -25,11 +25,7 @@ fn to_sql(value: Option<&Value>) -> Sql {
 }
 
 impl SqliteStore {
-    pub(super) fn export(
-        &self,
-        realm: &str,
-        out: &mut dyn FnMut(&'static Table, Map<String, Value>) -> std::io::Result<()>,
-    ) -> DirResult<()> {
+    pub(super) fn export(&self, realm: &str, out: &mut Out) -> DirResult<()> {
         let conn = self.checkout(CHECKOUT_TIMEOUT)?;
         conn.execute_batch("BEGIN").map_err(classify)?;
         let exported = (|| {
