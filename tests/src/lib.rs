@@ -346,6 +346,20 @@ impl TestServer {
         self.call(Method::DELETE, url, None).await
     }
 
+    /// Uploads a component as realm `realm`'s module (`PUT /admin/realms/{realm}/module`).
+    pub async fn upload_module(&self, realm: &str, bytes: Vec<u8>) -> Answer {
+        let response = self
+            .client
+            .put(format!("{}/admin/realms/{realm}/module", self.origin))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", "application/wasm")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        Answer::from(response).await
+    }
+
     /// Creates a user in a scope; returns its id.
     pub async fn create_user(&self, scope: Scope, user_name: &str, external_id: &str) -> String {
         self.post(&format!("{}/Users", self.base(scope)), user(user_name, external_id)).await.expect(201).id()

@@ -93,19 +93,6 @@ async fn token_revoked_on_one_host_is_refused_by_the_other_within_a_second() {
     assert!(refused < PROPAGATION, "the other host still accepted a revoked token after {refused:?}");
 }
 
-async fn upload(host: &TestServer, bytes: Vec<u8>) -> Answer {
-    let response = host
-        .client
-        .put(format!("{}/admin/realms/demo/module", host.origin))
-        .bearer_auth(ADMIN_TOKEN)
-        .header("content-type", "application/wasm")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    Answer::from(response).await
-}
-
 /// What the misbehaving guest answers at any path; the stock guest refuses the path.
 async fn anything(host: &TestServer) -> Answer {
     host.call_with(Method::POST, &format!("{}/anything", host.base(Scope::Realm)), None, Some(TOKEN)).await
@@ -115,7 +102,7 @@ async fn anything(host: &TestServer) -> Answer {
 async fn module_uploaded_on_one_host_serves_on_the_other() {
     let (a, b) = two_hosts().await;
     assert_ne!(anything(&b).await.text, "ok", "the stock guest serves first");
-    let uploaded = upload(&a, std::fs::read(MISBEHAVING_GUEST).unwrap()).await.expect(200);
+    let uploaded = a.upload_module("demo", std::fs::read(MISBEHAVING_GUEST).unwrap()).await.expect(200);
     let digest = uploaded.body["digest"].as_str().unwrap().to_string();
     let started = Instant::now();
     while anything(&b).await.text != "ok" {

@@ -7,19 +7,6 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-async fn upload(server: &TestServer, bytes: Vec<u8>) -> Answer {
-    let response = server
-        .client
-        .put(format!("{}/admin/realms/demo/module", server.origin))
-        .bearer_auth(ADMIN_TOKEN)
-        .header("content-type", "application/wasm")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    Answer::from(response).await
-}
-
 async fn rollback(server: &TestServer, body: Option<Value>) -> Answer {
     server
         .call_with(
@@ -71,7 +58,7 @@ async fn swapping_a_module_under_load_fails_no_request_and_rolls_back() {
     };
     eventually("the client's first answers", answers_past(5)).await;
     let started = std::time::Instant::now();
-    let installed = upload(&server, std::fs::read(MISBEHAVING_GUEST).unwrap()).await.expect(200);
+    let installed = server.upload_module("demo", std::fs::read(MISBEHAVING_GUEST).unwrap()).await.expect(200);
     let swap_time = started.elapsed();
     assert_eq!(who_answers(&server).await, "fixture", "the new module serves the next request");
     let after = answered.load(Ordering::Relaxed) + 5;
@@ -109,7 +96,7 @@ async fn a_file_that_is_not_a_scim_component_is_refused_and_the_old_module_keeps
     let server = TestServer::start().await;
     let core_module = b"\0asm\x01\0\0\0".to_vec();
     for bytes in [b"definitely not wasm".to_vec(), core_module] {
-        let answer = upload(&server, bytes).await;
+        let answer = server.upload_module("demo", bytes).await;
         answer.assert_scim_error(400);
         assert!(answer.body["detail"].as_str().unwrap().contains("scim:host"), "{}", answer.text);
         assert_eq!(who_answers(&server).await, "bundled");
@@ -134,7 +121,7 @@ async fn a_file_that_is_not_a_scim_component_is_refused_and_the_old_module_keeps
 #[tokio::test]
 async fn an_installed_module_survives_a_restart() {
     let server = TestServer::start().await;
-    upload(&server, std::fs::read(MISBEHAVING_GUEST).unwrap()).await.expect(200);
+    server.upload_module("demo", std::fs::read(MISBEHAVING_GUEST).unwrap()).await.expect(200);
     let server = server.restart().await;
     assert_eq!(who_answers(&server).await, "fixture");
     rollback(&server, None).await.expect(200);

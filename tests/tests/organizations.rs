@@ -210,16 +210,8 @@ async fn uploaded_module_cannot_read_outside_its_organization() {
     let acme = server.base(Scope::Organization("acme"));
     let own_group = server.post(&format!("{acme}/Groups"), group("Acme", "g-acme", &[&member])).await.expect(201).id();
 
-    let module = std::fs::read(MISBEHAVING_GUEST).unwrap();
-    let uploaded = server
-        .client
-        .put(format!("{}/admin/realms/demo/module", server.origin))
-        .bearer_auth(ADMIN_TOKEN)
-        .body(module)
-        .send()
-        .await
-        .unwrap();
-    assert!(uploaded.status().is_success(), "{:?}", uploaded.status());
+    let uploaded = server.upload_module("demo", std::fs::read(MISBEHAVING_GUEST).unwrap()).await;
+    assert!(uploaded.status.is_success(), "{:?}", uploaded.status);
 
     for (user, username, external_id, group) in
         [(&outsider, "outsider", "x-out", &realm_group), (&rival, "rival", "x-rival", &globex_group)]

@@ -12,16 +12,8 @@ const BADGE: &str = "urn:example:params:scim:schemas:extension:badge:2.0:User";
 async fn the_example_plugin_runs_as_a_tenant_module() {
     let server = TestServer::start().await;
     server.admin(Method::POST, "/admin/realms", Some(json!({ "name": "badges" }))).await.expect(201);
-    let bytes = std::fs::read(EMAIL_USERNAME_GUEST).unwrap();
-    let uploaded = server
-        .client
-        .put(format!("{}/admin/realms/badges/module", server.origin))
-        .bearer_auth(ADMIN_TOKEN)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(uploaded.status().as_u16(), 200, "{}", uploaded.text().await.unwrap());
+    let uploaded = server.upload_module("badges", std::fs::read(EMAIL_USERNAME_GUEST).unwrap()).await;
+    assert_eq!(uploaded.status.as_u16(), 200, "{}", uploaded.text);
     let issued = server.admin(Method::POST, "/admin/realms/badges/tokens", Some(json!({}))).await.expect(201);
     let token = issued.body["token"].as_str().unwrap().to_string();
     let base = format!("{}/realms/badges/scim/v2", server.origin);

@@ -37,16 +37,7 @@ async fn provision(server: &TestServer) {
         .call_with(Method::POST, &format!("{}/admin/realms/demo/tokens", server.origin), Some(token), Some(ADMIN_TOKEN))
         .await
         .expect(201);
-    let module = std::fs::read(EMAIL_USERNAME_GUEST).unwrap();
-    let uploaded = server
-        .client
-        .put(format!("{}/admin/realms/demo/module", server.origin))
-        .bearer_auth(ADMIN_TOKEN)
-        .body(module)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(uploaded.status(), 200);
+    server.upload_module("demo", std::fs::read(EMAIL_USERNAME_GUEST).unwrap()).await.expect(200);
     server.admin(Method::POST, "/admin/realms/demo/module/rollback", None).await.expect(200);
 }
 
