@@ -129,6 +129,7 @@ fn host() -> &'static (tokio::runtime::Runtime, axum::Router) {
         config.admin_tokens = vec![TokenHash::of(ADMIN_TOKEN)];
         let organizations = vec![OrganizationConfig { alias: "acme".into(), name: None }];
         let realm = RealmConfig {
+            store: None,
             module: ModuleSource::Bundled,
             tokens: vec![TokenHash::of(TOKEN)],
             organizations,

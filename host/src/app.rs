@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::modules::{DiskModules, Modules};
 use crate::runtime::{PoolSize, Runtime};
-use crate::store::{PostgresStore, SqliteStore, Store};
+use crate::store::{NamedStore, PlacedStore, PostgresStore, SqliteStore, Store};
 use crate::tenants::Tenants;
 use anyhow::Context as _;
 use std::net::SocketAddr;
@@ -15,10 +15,12 @@ use std::time::Duration;
 /// Everything a request handler needs.
 pub struct App {
     pub config: Config,
-    pub store: Arc<dyn Store>,
+    /// The stores realms are placed in, routed to by realm.
+    pub store: Arc<PlacedStore>,
     pub runtime: Arc<Runtime>,
     pub tenants: Tenants,
-    /// Modules installed through the admin API, and each realm's history of them.
+    /// Modules installed through the admin API, and each realm's history of them (in the
+    /// realm's store: the same [`PlacedStore`]).
     pub modules: Arc<dyn Modules>,
     pub metrics: crate::metrics::Metrics,
     /// Set when the server stops: long-lived responses (event streams) end on it, so a
@@ -56,12 +58,12 @@ impl App {
         Self::with_store(config, runtime, store)
     }
 
-    /// The configuration's store: PostgreSQL at its `store` URL, else the embedded one
-    /// under its data directory.
+    /// The configuration's `default` store: PostgreSQL at its `store` URL, else the
+    /// embedded one under its data directory.
     pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         if let Some(url) = &config.store {
             anyhow::ensure!(
-                url.starts_with("postgres://") || url.starts_with("postgresql://"),
+                crate::config::is_postgres_url(url),
                 "the store must be a postgres:// URL (or absent, for SQLite under the data directory)"
             );
             let store = PostgresStore::open(url).context("cannot open the PostgreSQL store")?;
@@ -75,12 +77,32 @@ impl App {
         Ok(Arc::new(store))
     }
 
-    /// An app over a store of the caller's choosing.
-    pub fn with_store(config: Config, runtime: Arc<Runtime>, store: Arc<dyn Store>) -> anyhow::Result<App> {
-        let modules = match store.modules() {
+    /// The configuration's stores, `default` first: `default` is given, the others are
+    /// opened from their URLs.
+    pub fn place_realms(config: &Config, default: Arc<dyn Store>) -> anyhow::Result<PlacedStore> {
+        let modules = match default.modules() {
             Some(modules) => modules,
             None => Arc::new(DiskModules::open(&config.data_dir)?),
         };
+        let mut stores = vec![NamedStore { name: crate::config::DEFAULT_STORE.into(), store: default, modules }];
+        for (name, url) in &config.stores {
+            let store = Arc::new(
+                PostgresStore::open(url).with_context(|| format!("cannot open store \"{name}\" (PostgreSQL)"))?,
+            );
+            stores.push(NamedStore { name: name.clone(), store: store.clone(), modules: store });
+        }
+        let configured = config
+            .realms
+            .iter()
+            .filter_map(|(realm, c)| c.store.as_ref().map(|store| (realm.clone(), store.clone())))
+            .collect();
+        PlacedStore::new(stores, &configured)
+    }
+
+    /// An app whose `default` store is of the caller's choosing.
+    pub fn with_store(config: Config, runtime: Arc<Runtime>, default: Arc<dyn Store>) -> anyhow::Result<App> {
+        let store = Arc::new(Self::place_realms(&config, default)?);
+        let modules: Arc<dyn Modules> = store.clone();
         let hosts = Arc::new(crate::limits::HostCount::default());
         let tenants = Tenants::load(&config, store.as_ref(), &runtime, modules.as_ref(), &hosts)?;
         let closing = tokio::sync::watch::Sender::new(false);

@@ -11,6 +11,7 @@ use crate::http::error::ScimError;
 use crate::limits::Refusal;
 use crate::metrics::{FailureLabels, RealmLabels};
 use crate::runtime::{CallError, CallInput, CallLimits, CallOutcome};
+use crate::store::Store as _;
 use crate::store::{Access, DirectoryError, OrganizationScoped, Transaction};
 use crate::tenants::Tenant;
 use crate::write_plan::Kind;
@@ -60,7 +61,7 @@ pub async fn run(
 
     // A write turn (before the slot: writes waiting for a turn hold no slot from reads),
     // then an instance slot.
-    let turn = match begins_as_write && !app.store.writes_in_parallel() {
+    let turn = match begins_as_write && !app.store.writes_in_parallel(&call.tenant.name) {
         true => {
             let asked = std::time::Instant::now();
             let turn = app.write_turns.take().await;
@@ -125,7 +126,7 @@ impl Running {
         for attempt in 1..=MAX_ATTEMPTS {
             // A store that writes in parallel runs a first attempt beside the realm's other
             // writes, and one run again alone among them (it queues instead of failing).
-            let parallel_first = attempt == 1 && app.store.writes_in_parallel();
+            let parallel_first = attempt == 1 && app.store.writes_in_parallel(&tenant.name);
             let transaction = match self.begin(if parallel_first { Access::Read } else { access }) {
                 Ok(transaction) => transaction,
                 Err(DirectoryError::Transient(why)) => {

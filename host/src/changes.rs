@@ -6,6 +6,7 @@
 
 use crate::app::App;
 use crate::store::ChangeFollower;
+use crate::store::Store as _;
 use crate::tenants::{IssuedToken, Overrides, RealmSpec, Tenants, UnloadableModule};
 use std::sync::{Arc, Weak};
 

@@ -6,11 +6,13 @@
 //! listen = "127.0.0.1:8080"
 //! data_dir = "data"
 //! store = "postgres://scim@db.internal/scim"   # absent: SQLite under data_dir
+//! stores = { pg-eu = "postgres://scim@db-eu.internal/scim" }   # more stores, by name
 //! admin_tokens = ["sha256:…"]
 //! max_module_bytes = 67108864   # the largest component the admin API accepts
 //!
 //! [realms.demo]
 //! module = "bundled"            # or a path to a component
+//! store = "pg-eu"               # absent: the `default` store (`store` above)
 //! tokens = ["sha256:…"]
 //! organizations = [{ alias = "acme", name = "Acme Inc." }]
 //! limits = { memory_mib = 64, deadline_ms = 5000, max_body_bytes = 1048576 }
@@ -52,6 +54,10 @@ pub struct Config {
     /// `scim-host.db` under `data_dir`.
     #[serde(default)]
     pub store: Option<String>,
+    /// More stores realms may be placed in, by name: `postgres://` URLs. `store` above is
+    /// the one named `default`. Each realm lives in one store, whole.
+    #[serde(default)]
+    pub stores: BTreeMap<String, String>,
     /// Hashes of the tokens that may call `/admin`.
     #[serde(default)]
     pub admin_tokens: Vec<TokenHash>,
@@ -85,6 +91,9 @@ pub struct RealmConfig {
     /// `bundled` (the stock guest) or a path to a component file.
     #[serde(default)]
     pub module: ModuleSource,
+    /// The store the realm lives in, by name (see [`Config::stores`]); `default` when absent.
+    #[serde(default)]
+    pub store: Option<String>,
     /// Hashes of the bearer tokens that may call this realm's SCIM endpoints.
     #[serde(default)]
     pub tokens: Vec<TokenHash>,
@@ -278,6 +287,7 @@ impl Config {
             trust_host_header: false,
             durability: Default::default(),
             store: None,
+            stores: BTreeMap::new(),
             admin_tokens: Vec::new(),
             limits: Limits::default(),
             concurrent_calls: default_concurrent_calls(),
@@ -309,8 +319,21 @@ impl Config {
         if !(1024..=1 << 30).contains(&self.max_module_bytes) {
             anyhow::bail!("max_module_bytes = {}: expected 1024 to 1073741824 (1 GiB)", self.max_module_bytes);
         }
+        for (name, url) in &self.stores {
+            check_name("store", name)?;
+            if name == DEFAULT_STORE {
+                anyhow::bail!("stores.{DEFAULT_STORE}: the name is the top-level `store`'s; choose another");
+            }
+            if !is_postgres_url(url) {
+                anyhow::bail!("stores.{name}: expected a postgres:// URL");
+            }
+        }
         for (name, realm) in &self.realms {
             check_name("realm", name)?;
+            if let Some(store) = realm.store.as_deref().filter(|s| *s != DEFAULT_STORE && !self.stores.contains_key(*s))
+            {
+                anyhow::bail!("realms.{name}.store = \"{store}\": no such store (name it under [stores])");
+            }
             if let Some(limits) = &realm.limits {
                 limits.check(&format!("realms.{name}.limits"))?;
             }
@@ -329,6 +352,14 @@ impl Config {
     pub fn limits_of(&self, realm: &RealmConfig) -> Limits {
         realm.limits.unwrap_or(self.limits)
     }
+}
+
+/// The name of the configuration's top-level `store` among its stores.
+pub const DEFAULT_STORE: &str = "default";
+
+/// Whether a store URL names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Checks that a realm name or organization alias can stand in a URL path as it is.

@@ -3,6 +3,7 @@
 //! `limits::HostCount`). A host that stops says so; one that is killed ages out.
 
 use crate::app::App;
+use crate::store::Store as _;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -32,10 +32,10 @@ pub struct RealmModules {
 
 /// Where installed modules are kept.
 pub trait Modules: Send + Sync {
-    /// Keeps a component's bytes under its digest (once).
-    fn keep(&self, digest: &str, bytes: &[u8]) -> std::io::Result<()>;
-    /// The bytes of a kept component.
-    fn bytes(&self, digest: &str) -> std::io::Result<Vec<u8>>;
+    /// Keeps a component's bytes under its digest (once), where `realm` keeps its modules.
+    fn keep(&self, realm: &str, digest: &str, bytes: &[u8]) -> std::io::Result<()>;
+    /// The bytes of a kept component, where `realm` keeps its modules.
+    fn bytes(&self, realm: &str, digest: &str) -> std::io::Result<Vec<u8>>;
     /// A realm's modules, oldest first.
     fn history(&self, realm: &str) -> std::io::Result<Vec<Installed>>;
     /// Records that a realm now runs `digest` (after `previous`, when the history is empty).
@@ -102,7 +102,7 @@ impl DiskModules {
 }
 
 impl Modules for DiskModules {
-    fn keep(&self, digest: &str, bytes: &[u8]) -> std::io::Result<()> {
+    fn keep(&self, _realm: &str, digest: &str, bytes: &[u8]) -> std::io::Result<()> {
         let path = self.path_of(digest)?;
         if path.exists() {
             return Ok(());
@@ -110,7 +110,7 @@ impl Modules for DiskModules {
         self.write_durably(&format!("{digest}.wasm"), &path, bytes)
     }
 
-    fn bytes(&self, digest: &str) -> std::io::Result<Vec<u8>> {
+    fn bytes(&self, _realm: &str, digest: &str) -> std::io::Result<Vec<u8>> {
         std::fs::read(self.path_of(digest)?)
     }
 
@@ -153,10 +153,10 @@ mod tests {
         let (component, bundled) = (crate::runtime::digest_of(b"component"), crate::runtime::digest_of(b"bundled"));
         let dir = tempfile::tempdir().unwrap();
         let store = DiskModules::open(dir.path()).unwrap();
-        store.keep(&component, b"component").unwrap();
+        store.keep("demo", &component, b"component").unwrap();
         store.record("demo", &component, &bundled).unwrap();
         let reopened = DiskModules::open(dir.path()).unwrap();
-        assert_eq!(reopened.bytes(&component).unwrap(), b"component");
+        assert_eq!(reopened.bytes("demo", &component).unwrap(), b"component");
         assert_eq!(reopened.current("demo").unwrap().unwrap().digest, component);
         let digests: Vec<_> = reopened.history("demo").unwrap().into_iter().map(|i| i.digest).collect();
         assert_eq!(digests, [bundled, component]);
@@ -169,8 +169,8 @@ mod tests {
         std::fs::write(dir.path().join("secret.wasm"), b"not a module of this store").unwrap();
         let store = DiskModules::open(&dir.path().join("data")).unwrap();
         for digest in ["../../secret", "../secret", "/etc/passwd", &"A".repeat(64)] {
-            assert_eq!(store.bytes(digest).unwrap_err().kind(), std::io::ErrorKind::InvalidInput, "{digest}");
-            assert!(store.keep(digest, b"x").is_err(), "{digest}");
+            assert_eq!(store.bytes("demo", digest).unwrap_err().kind(), std::io::ErrorKind::InvalidInput, "{digest}");
+            assert!(store.keep("demo", digest, b"x").is_err(), "{digest}");
         }
     }
 }

@@ -3,6 +3,7 @@
 //! under it) stops growing with the age of the server and no write waits long behind it.
 
 use crate::app::App;
+use crate::store::Store as _;
 use std::sync::Arc;
 use std::time::Duration;
 

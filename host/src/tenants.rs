@@ -280,7 +280,7 @@ impl Tenants {
         let bytes = match (installed, &spec.module) {
             (Some(installed), _) => Cow::Owned(
                 modules
-                    .bytes(&installed.digest)
+                    .bytes(name, &installed.digest)
                     .map_err(|e| unloadable(format!("cannot read its installed module {}: {e}", installed.digest)))?,
             ),
             (None, ModuleSource::Bundled) => Cow::Borrowed(BUNDLED_GUEST),

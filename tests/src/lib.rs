@@ -59,8 +59,27 @@ pub enum Scope {
 
 /// The store of a new test server: a scratch PostgreSQL database when the tests run on
 /// PostgreSQL, else none (SQLite under its data directory).
-fn fresh_store() -> Option<String> {
+pub fn fresh_store() -> Option<String> {
     scratch_postgres::selected().then(scratch_postgres::fresh_database)
+}
+
+/// Where a test server's realms live.
+#[derive(Clone, Debug, Default)]
+pub struct Stores {
+    /// The `default` store: a PostgreSQL database's URL, else SQLite under the data directory.
+    pub default: Option<String>,
+    /// More stores realms may be placed in, by name: PostgreSQL databases' URLs.
+    pub named: std::collections::BTreeMap<String, String>,
+    /// The store the configuration places realm `demo` in (`default` when absent).
+    pub demo_in: Option<String>,
+}
+
+impl Stores {
+    /// The store of a new test server (see [`fresh_store`]) and these named ones.
+    pub fn with_named(named: &[(&str, &str)]) -> Stores {
+        let named = named.iter().map(|(name, url)| (name.to_string(), url.to_string())).collect();
+        Stores { default: fresh_store(), named, demo_in: None }
+    }
 }
 
 /// Both scopes, for tests of shared behaviour.
@@ -73,8 +92,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     server: Option<Server>,
     _data: tempfile::TempDir,
-    /// The PostgreSQL database of the server, when the tests run on PostgreSQL.
-    store_url: Option<String>,
+    /// Where its realms live.
+    stores: Stores,
 }
 
 /// An HTTP answer, its body parsed as JSON when it is JSON.
@@ -127,37 +146,48 @@ impl Answer {
 impl TestServer {
     /// Starts a server with its own empty database.
     pub async fn start() -> TestServer {
-        Self::start_in(tempfile::tempdir().expect("a temporary directory"), fresh_store()).await
+        Self::start_placed(Stores::with_named(&[])).await
     }
 
     /// Starts a server whose store is the embedded one seen through `wrap`.
     pub async fn start_with_store(wrap: fn(Arc<dyn Store>) -> Arc<dyn Store>) -> TestServer {
-        Self::start_wrapped(tempfile::tempdir().expect("a temporary directory"), fresh_store(), wrap, |_| {}).await
+        let data = tempfile::tempdir().expect("a temporary directory");
+        Self::start_wrapped(data, Stores::with_named(&[]), wrap, |_| {}).await
     }
 
     /// Starts a server whose configuration `change` alters first.
     pub async fn start_with_config(change: fn(&mut Config)) -> TestServer {
-        Self::start_wrapped(tempfile::tempdir().expect("a temporary directory"), fresh_store(), |store| store, change)
-            .await
+        let data = tempfile::tempdir().expect("a temporary directory");
+        Self::start_wrapped(data, Stores::with_named(&[]), |store| store, change).await
     }
 
     /// Starts a server on a fresh PostgreSQL database, whichever store the other tests run
     /// on: the first of several hosts (see [`TestServer::another_host`]).
     pub async fn start_on_postgres() -> TestServer {
-        let store = Some(scratch_postgres::fresh_database());
-        Self::start_in(tempfile::tempdir().expect("a temporary directory"), store).await
+        Self::start_placed(Stores { default: Some(scratch_postgres::fresh_database()), ..Stores::default() }).await
     }
 
-    /// Starts another host on this server's PostgreSQL database, with the same
-    /// configuration and a data directory of its own: the hosts share nothing else.
+    /// Starts a server whose realms live in these stores.
+    pub async fn start_placed(stores: Stores) -> TestServer {
+        Self::start_in(tempfile::tempdir().expect("a temporary directory"), stores).await
+    }
+
+    /// Starts another host on this server's PostgreSQL database (and named stores), with
+    /// the same configuration and a data directory of its own: the hosts share nothing else.
     pub async fn another_host(&self) -> TestServer {
-        let store = self.store_url.clone().expect("hosts share a PostgreSQL store");
-        Self::start_in(tempfile::tempdir().expect("a temporary directory"), Some(store)).await
+        assert!(self.stores.default.is_some(), "hosts share a PostgreSQL store");
+        Self::start_in(tempfile::tempdir().expect("a temporary directory"), self.stores.clone()).await
     }
 
     /// Starts a server on this data directory and store (`None`: SQLite in the directory).
     pub async fn start_at(data: tempfile::TempDir, store_url: Option<String>) -> TestServer {
-        Self::start_in(data, store_url).await
+        Self::start_in(data, Stores { default: store_url, ..Stores::default() }).await
+    }
+
+    /// Starts a server on this data directory and these stores, or says why it cannot
+    /// (with every cause).
+    pub async fn try_start_at(data: tempfile::TempDir, stores: Stores) -> Result<TestServer, String> {
+        Self::try_start_wrapped(data, stores, |store| store, |_| {}).await
     }
 
     /// The server's data directory.
@@ -165,9 +195,14 @@ impl TestServer {
         self._data.path()
     }
 
-    /// Its PostgreSQL database, when it runs on one.
+    /// Its `default` PostgreSQL database, when it runs on one.
     pub fn store_url(&self) -> Option<&str> {
-        self.store_url.as_deref()
+        self.stores.default.as_deref()
+    }
+
+    /// Where its realms live.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
     }
 
     /// Stops the server, and gives back its data directory.
@@ -178,30 +213,42 @@ impl TestServer {
         self._data
     }
 
-    /// Stops the server and starts a new one on the same data directory.
+    /// Stops the server and starts a new one on the same data directory and stores.
     pub async fn restart(mut self) -> TestServer {
         if let Some(server) = self.server.take() {
             server.stop().await.expect("the server stops cleanly");
         }
-        Self::start_in(self._data, self.store_url.take()).await
+        let stores = std::mem::take(&mut self.stores);
+        Self::start_in(self._data, stores).await
     }
 
-    async fn start_in(data: tempfile::TempDir, store_url: Option<String>) -> TestServer {
-        Self::start_wrapped(data, store_url, |store| store, |_| {}).await
+    async fn start_in(data: tempfile::TempDir, stores: Stores) -> TestServer {
+        Self::start_wrapped(data, stores, |store| store, |_| {}).await
     }
 
     async fn start_wrapped(
         data: tempfile::TempDir,
-        store_url: Option<String>,
+        stores: Stores,
         wrap: fn(Arc<dyn Store>) -> Arc<dyn Store>,
         change: fn(&mut Config),
     ) -> TestServer {
+        Self::try_start_wrapped(data, stores, wrap, change).await.expect("the app starts")
+    }
+
+    async fn try_start_wrapped(
+        data: tempfile::TempDir,
+        stores: Stores,
+        wrap: fn(Arc<dyn Store>) -> Arc<dyn Store>,
+        change: fn(&mut Config),
+    ) -> Result<TestServer, String> {
         let mut config = Config::empty(data.path().to_path_buf());
-        config.store = store_url.clone();
+        config.store = stores.default.clone();
+        config.stores = stores.named.clone();
         config.admin_tokens = vec![TokenHash::of(ADMIN_TOKEN)];
         config.realms.insert(
             "demo".into(),
             RealmConfig {
+                store: stores.demo_in.clone(),
                 module: ModuleSource::Bundled,
                 tokens: vec![TokenHash::of(TOKEN)],
                 organizations: ["acme", "globex"]
@@ -215,6 +262,7 @@ impl TestServer {
         config.realms.insert(
             "misbehaving".into(),
             RealmConfig {
+                store: None,
                 module: ModuleSource::Path(MISBEHAVING_GUEST.into()),
                 tokens: vec![TokenHash::of(MISBEHAVING_TOKEN)],
                 organizations: Vec::new(),
@@ -225,6 +273,7 @@ impl TestServer {
         config.realms.insert(
             "limited".into(),
             RealmConfig {
+                store: None,
                 module: ModuleSource::Path(MISBEHAVING_GUEST.into()),
                 tokens: vec![TokenHash::of(MISBEHAVING_TOKEN)],
                 organizations: Vec::new(),
@@ -245,16 +294,16 @@ impl TestServer {
             App::with_store(config, runtime, store)
         })
         .await
-        .unwrap()
-        .expect("the app starts");
+        .expect("starting the app panicked")
+        .map_err(|e| format!("{e:#}"))?;
         let server = Server::start(app, "127.0.0.1:0".parse().unwrap()).await.expect("the server starts");
-        TestServer {
+        Ok(TestServer {
             origin: format!("http://{}", server.addr),
             client: reqwest::Client::new(),
             server: Some(server),
             _data: data,
-            store_url,
-        }
+            stores,
+        })
     }
 
     /// Stops the server, waiting for requests in flight.
@@ -268,20 +317,8 @@ impl TestServer {
     /// (the query casts what is not text). Its parameters are `$1`, `$2`…, which both
     /// stores read.
     pub fn stored(&self, sql: &str, params: &[&str]) -> Vec<String> {
-        match &self.store_url {
-            Some(url) => {
-                let (url, sql) = (url.clone(), sql.to_string());
-                let params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
-                std::thread::spawn(move || {
-                    let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("the database");
-                    let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                        params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect();
-                    let rows = client.query(&sql, &params).expect("the query runs");
-                    rows.iter().map(|r| r.get::<_, String>(0)).collect()
-                })
-                .join()
-                .expect("the query thread")
-            }
+        match &self.stores.default {
+            Some(url) => scratch_postgres::query(url, sql, params),
             None => {
                 let path = self._data.path().join("scim-host.db");
                 let db = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)

@@ -32,6 +32,22 @@ pub fn fresh_database() -> String {
     format!("{base}/{name}")
 }
 
+/// The first column of the rows a query of database `url` selects, as text.
+pub fn query(url: &str, sql: &str, params: &[&str]) -> Vec<String> {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    let params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
+    // The sync client runs a runtime of its own: keep it off the caller's (async) thread.
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("the database");
+        let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect();
+        let rows = client.query(&sql, &params).expect("the query runs");
+        rows.iter().map(|r| r.get::<_, String>(0)).collect()
+    })
+    .join()
+    .expect("the query thread")
+}
+
 /// Whether the tests run the host on PostgreSQL (`SCIM_TEST_STORE=postgres`) rather than
 /// on its embedded SQLite store.
 pub fn selected() -> bool {

@@ -74,8 +74,8 @@ impl Store for Flaky {
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.inner.register_metrics(registry)
     }
-    fn writes_in_parallel(&self) -> bool {
-        self.inner.writes_in_parallel()
+    fn writes_in_parallel(&self, realm: &str) -> bool {
+        self.inner.writes_in_parallel(realm)
     }
     fn modules(&self) -> Option<std::sync::Arc<dyn scim_host::modules::Modules>> {
         self.inner.modules()

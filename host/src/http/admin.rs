@@ -4,7 +4,7 @@
 use super::RequestId;
 use super::error::ScimError;
 use crate::app::App;
-use crate::store::{DirResult, DirectoryError, EventQuery, OperatorEvent, Store, StoredEvent};
+use crate::store::{DirResult, DirectoryError, EventQuery, OperatorEvent, PlacedStore, Store as _, StoredEvent};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -32,7 +32,7 @@ pub(super) fn not_allowed(method: &Method, allowed: &'static str) -> ScimError {
 /// 404, a refused operation 400, and a failing store 503.
 pub(super) async fn with_store<T: Send + 'static>(
     app: &Arc<App>,
-    operation: impl FnOnce(&dyn Store) -> DirResult<T> + Send + 'static,
+    operation: impl FnOnce(&PlacedStore) -> DirResult<T> + Send + 'static,
 ) -> Result<T, ScimError> {
     let store = app.store.clone();
     tokio::task::spawn_blocking(move || operation(store.as_ref()))

@@ -9,6 +9,7 @@ use super::error::ScimError;
 use crate::app::App;
 use crate::modules::Modules;
 use crate::runtime::Module;
+use crate::store::Store;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -62,8 +63,8 @@ async fn install(
     // Keep both components first: a rollback must always find its bytes.
     let (name, from, to) = (realm.to_string(), current.module.clone(), module.clone());
     with_modules(app, "keeping the module", move |modules| {
-        modules.keep(&from.digest, &from.bytes)?;
-        modules.keep(&to.digest, &to.bytes)?;
+        modules.keep(&name, &from.digest, &from.bytes)?;
+        modules.keep(&name, &to.digest, &to.bytes)?;
         modules.record(&name, &to.digest, &from.digest)
     })
     .await?;
@@ -76,7 +77,7 @@ async fn install(
     let installed = event("MODULE_INSTALLED", &module.digest, details, request_id);
     let name = realm.to_string();
     // The swap has happened; a store that cannot record it is logged, not a failed upload.
-    if let Err(e) = with_store(app, move |store| store.record(&name, &installed)).await {
+    if let Err(e) = with_store(app, move |store| Store::record(store, &name, &installed)).await {
         tracing::error!(realm, request_id = %request_id.0, "the module swap was not recorded as an event: {}", e.detail);
     }
     Ok(Json(json!({ "realm": realm, "digest": module.digest, "previous": previous.module.digest })).into_response())
@@ -151,8 +152,8 @@ pub async fn rollback(
                 || ScimError::new(StatusCode::CONFLICT, format!("realm \"{realm}\" has no earlier module")),
             )?,
         };
-        let wanted = digest.clone();
-        let bytes = with_modules(&app, "reading the module", move |m| m.bytes(&wanted)).await?;
+        let (name, wanted) = (realm.clone(), digest.clone());
+        let bytes = with_modules(&app, "reading the module", move |m| m.bytes(&name, &wanted)).await?;
         let module = compile(&app, bytes).await?;
         install(&app, &realm, module, "rollback", &request_id).await
     }

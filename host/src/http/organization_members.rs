@@ -7,6 +7,7 @@ use super::RequestId;
 use super::admin::{admin_realm, not_allowed, with_store};
 use super::error::ScimError;
 use crate::app::App;
+use crate::store::Store as _;
 use crate::store::{Access, AdminEvent, DirectoryError, EventKind, MembershipType};
 use axum::Extension;
 use axum::extract::{Path, State};

@@ -9,6 +9,7 @@ use super::error::ScimError;
 use crate::app::App;
 use crate::config::{Limits, check_name};
 use crate::limits::RealmLimiter;
+use crate::store::Store as _;
 use crate::store::StoredRealm;
 use crate::tenants::{Overrides, RealmSpec, Tenant, Tenants};
 use axum::extract::{Path, State};
@@ -35,6 +36,7 @@ fn realm_json(app: &App, tenant: &Tenant) -> Value {
     let settings: BTreeMap<_, _> = tenant.guest_config.settings.iter().cloned().collect();
     json!({
         "name": tenant.name,
+        "store": app.store.store_of(&tenant.name),
         "managed": tenant.managed,
         "module": tenant.module.digest,
         "organizations": organizations,
@@ -78,6 +80,9 @@ struct NewRealm {
     limits: Option<Value>,
     #[serde(default)]
     settings: Option<Value>,
+    /// The store to create it in, by name (`default` when absent).
+    #[serde(default)]
+    store: Option<String>,
 }
 
 /// `GET` (list) and `POST` (create) on `/admin/realms`.
@@ -96,8 +101,10 @@ pub async fn realms(
                 Ok(Json(json!({ "realms": realms })).into_response())
             }
             Method::POST => {
-                let wanted: NewRealm =
-                    json_body(&body, r#"{"name": "…", "limits": {…} (optional), "settings": {…} (optional)}"#)?;
+                let wanted: NewRealm = json_body(
+                    &body,
+                    r#"{"name": "…", "limits": {…}, "settings": {…}, "store": "…" (all optional but name)}"#,
+                )?;
                 create_realm(&app, wanted, &request_id).await
             }
             other => Err(not_allowed(&other, "GET, POST")),
@@ -126,7 +133,8 @@ async fn create_realm(app: &Arc<App>, wanted: NewRealm, request_id: &RequestId) 
         settings,
     };
     let created = event("REALM_CREATED", &wanted.name, json!({ "limits": overrides.limits }), request_id);
-    with_store(app, move |store| store.create_realm(&record, &created)).await?;
+    let placed_in = wanted.store.clone();
+    with_store(app, move |store| store.create_realm_in(placed_in.as_deref(), &record, &created)).await?;
     // Loading may compile (or read the compiled bundled module from disk): off the async threads.
     let app2 = app.clone();
     let name = wanted.name.clone();

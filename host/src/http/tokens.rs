@@ -7,6 +7,7 @@ use super::admin::{admin_realm, event, not_allowed, optional_json, unknown_realm
 use super::error::ScimError;
 use crate::app::App;
 use crate::auth::{TokenHash, new_token};
+use crate::store::Store as _;
 use crate::store::StoredToken;
 use crate::tenants::IssuedToken;
 use axum::extract::{Path, State};

@@ -262,7 +262,7 @@ pub fn export(
     let mut written = std::collections::HashSet::new();
     for installed in &history {
         let bytes = match written.insert(installed.digest.clone()) {
-            true => Some(hex::encode(modules.bytes(&installed.digest)?)),
+            true => Some(hex::encode(modules.bytes(realm, &installed.digest)?)),
             false => None,
         };
         write_line(
@@ -356,9 +356,9 @@ pub fn import(
                     if let Some(bytes) = bytes {
                         let kept = hex::decode(&bytes).map_err(|e| format!("module {digest}: {e}")).and_then(|bytes| {
                             match crate::runtime::digest_of(&bytes) == digest {
-                                true => {
-                                    modules.keep(&digest, &bytes).map_err(|e| format!("keeping module {digest}: {e}"))
-                                }
+                                true => modules
+                                    .keep(&realm, &digest, &bytes)
+                                    .map_err(|e| format!("keeping module {digest}: {e}")),
                                 false => Err(format!("module {digest}: its bytes have another digest")),
                             }
                         });

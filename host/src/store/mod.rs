@@ -6,6 +6,7 @@
 
 mod list_cursors;
 mod organization_scope;
+mod placement;
 mod pool;
 mod postgres;
 mod sql_filter;
@@ -15,6 +16,7 @@ pub use organization_scope::OrganizationScoped;
 pub mod dump;
 pub use scim_directory::*;
 
+pub use placement::{NamedStore, PlacedStore};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -129,9 +131,9 @@ pub trait Store: Send + Sync + 'static {
     fn revoke_token(&self, realm: &str, id: &str, event: &OperatorEvent) -> DirResult<bool>;
     /// Adds the store's own metrics to the server's (a store may have none).
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
-    /// Whether calls write in parallel (PostgreSQL), rather than through one writer
+    /// Whether a realm's calls write in parallel (PostgreSQL), rather than through one writer
     /// (SQLite) that write turns keep from being crowded.
-    fn writes_in_parallel(&self) -> bool {
+    fn writes_in_parallel(&self, _realm: &str) -> bool {
         false
     }
     /// Where the store keeps installed modules, if it keeps them (else the data directory does).

@@ -67,6 +67,9 @@ enum RealmCommand {
         /// A guest setting (repeatable).
         #[arg(long = "setting", value_name = "NAME=VALUE")]
         settings: Vec<String>,
+        /// The store to create it in, by name (`default` when absent).
+        #[arg(long)]
+        store: Option<String>,
     },
     /// Changes a realm's limits and guest settings; what is not named stays as it is.
     Set {
@@ -170,8 +173,11 @@ async fn command(client: &Client, command: AdminCommand) -> anyhow::Result<Optio
         AdminCommand::Realm(RealmCommand::Show { realm }) => {
             client.call(Method::GET, &format!("/admin/realms/{realm}"), None).await
         }
-        AdminCommand::Realm(RealmCommand::Create { realm, limits, settings }) => {
+        AdminCommand::Realm(RealmCommand::Create { realm, limits, settings, store }) => {
             let mut body = json!({ "name": realm });
+            if let Some(store) = store {
+                body["store"] = json!(store);
+            }
             if !limits.is_empty() {
                 body["limits"] = limit_values(&limits)?;
             }

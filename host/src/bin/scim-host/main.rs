@@ -179,6 +179,7 @@ fn demo_config() -> Config {
     config.realms.insert(
         "demo".into(),
         RealmConfig {
+            store: None,
             module: ModuleSource::Bundled,
             tokens: vec![TokenHash::of(&realm_token)],
             organizations: vec![OrganizationConfig { alias: "acme".into(), name: Some("Acme".into()) }],

@@ -207,7 +207,7 @@ impl Store for PostgresStore {
         self.register(registry);
     }
 
-    fn writes_in_parallel(&self) -> bool {
+    fn writes_in_parallel(&self, _realm: &str) -> bool {
         true
     }
 

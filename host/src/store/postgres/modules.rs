@@ -10,7 +10,7 @@ fn io(e: DirectoryError) -> std::io::Error {
 }
 
 impl Modules for PostgresStore {
-    fn keep(&self, digest: &str, bytes: &[u8]) -> std::io::Result<()> {
+    fn keep(&self, _realm: &str, digest: &str, bytes: &[u8]) -> std::io::Result<()> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO modules (digest, bytes, kept_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
@@ -21,7 +21,7 @@ impl Modules for PostgresStore {
         .map_err(io)
     }
 
-    fn bytes(&self, digest: &str) -> std::io::Result<Vec<u8>> {
+    fn bytes(&self, _realm: &str, digest: &str) -> std::io::Result<Vec<u8>> {
         let row = self
             .checkout(CHECKOUT_TIMEOUT)
             .and_then(|mut c| c.query_opt("SELECT bytes FROM modules WHERE digest = $1", &[&digest]))

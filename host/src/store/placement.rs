@@ -1,0 +1,351 @@
+//! Realms placed across several stores: the configuration names stores (`default`, and
+//! those under `[stores]`), each realm lives whole in one of them, and one host serves
+//! realms from all at once. [`PlacedStore`] is the [`Store`] (and the [`Modules`]) the
+//! rest of the host sees: every operation names its realm, and goes to the store that
+//! holds it. Every table of both backends is keyed by realm first, so nothing ever spans
+//! two stores.
+//!
+//! Where a realm lives is what the stores hold, not a map kept beside them: a host learns
+//! it at start from each store's realms, and again whenever a realm it does not know of
+//! is named (created through another host, or imported).
+
+use super::*;
+use crate::modules::{Installed, Modules};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// One of the stores realms are placed in.
+pub struct NamedStore {
+    /// `default`, or its name under `[stores]`.
+    pub name: String,
+    pub store: Arc<dyn Store>,
+    /// Where the store's realms keep their modules.
+    pub modules: Arc<dyn Modules>,
+}
+
+/// The stores of a configuration, routed to by realm.
+pub struct PlacedStore {
+    /// The `default` store first.
+    stores: Vec<NamedStore>,
+    /// The store the configuration places each of its realms in (absent: `default`).
+    configured: HashMap<String, usize>,
+    /// The store each realm known to live somewhere lives in.
+    found: RwLock<HashMap<String, usize>>,
+}
+
+impl PlacedStore {
+    /// Places realms across `stores` (`default` first); `configured` names the store each
+    /// realm of the configuration lives in, when it names one.
+    pub fn new(stores: Vec<NamedStore>, configured: &HashMap<String, String>) -> anyhow::Result<PlacedStore> {
+        anyhow::ensure!(!stores.is_empty(), "no store to place realms in");
+        let mut placed = PlacedStore { stores, configured: HashMap::new(), found: RwLock::default() };
+        for (realm, store) in configured {
+            let index = placed.index_named(store).map_err(|e| anyhow::anyhow!("realm \"{realm}\": {e}"))?;
+            placed.configured.insert(realm.clone(), index);
+        }
+        Ok(placed)
+    }
+
+    /// The names of the stores, `default` first.
+    pub fn names(&self) -> Vec<&str> {
+        self.stores.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// Whether realms may be placed in more than one store.
+    pub fn several(&self) -> bool {
+        self.stores.len() > 1
+    }
+
+    /// The name of the store a realm lives in (or would be created in).
+    pub fn store_of(&self, realm: &str) -> &str {
+        &self.stores[self.index_of(realm)].name
+    }
+
+    /// Creates a realm through the admin API in the store named (else where the
+    /// configuration places it, else `default`). A realm whose data a store still holds is
+    /// taken over there, with its data; naming another store for it is a conflict.
+    pub fn create_realm_in(&self, store: Option<&str>, realm: &StoredRealm, event: &OperatorEvent) -> DirResult<()> {
+        let wanted = store.map(|name| self.index_named(name)).transpose()?;
+        let index = match (self.holding(&realm.name)?, wanted) {
+            (Some(held), Some(wanted)) if held != wanted => {
+                return Err(DirectoryError::Conflict {
+                    constraint: "realm-store".into(),
+                    detail: format!(
+                        "realm \"{}\" already has data in store \"{}\": move it with `scim-host realm export` and `realm import`",
+                        realm.name, self.stores[held].name
+                    ),
+                });
+            }
+            (Some(held), _) => held,
+            (None, Some(wanted)) => wanted,
+            (None, None) => self.index_of(&realm.name),
+        };
+        self.stores[index].store.create_realm(realm, event)?;
+        self.found.write().expect("placements").insert(realm.name.clone(), index);
+        Ok(())
+    }
+
+    /// Checks that every store answers; names the first that does not.
+    pub fn check_every_store(&self) -> DirResult<()> {
+        let query = EventQuery { limit: 1, ..Default::default() };
+        for named in &self.stores {
+            named.store.events("", &query).map_err(|e| match self.several() {
+                true => DirectoryError::Unavailable(format!("store \"{}\": {e}", named.name)),
+                false => e,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn index_named(&self, name: &str) -> DirResult<usize> {
+        self.stores.iter().position(|s| s.name == name).ok_or_else(|| {
+            DirectoryError::Invalid(format!(
+                "no store is named \"{name}\"; the stores are: {}",
+                self.names().join(", ")
+            ))
+        })
+    }
+
+    /// Where a realm is routed: the store found holding it, else the one the configuration
+    /// places it in, else `default`.
+    fn index_of(&self, realm: &str) -> usize {
+        if let Some(&index) = self.found.read().expect("placements").get(realm) {
+            return index;
+        }
+        self.configured.get(realm).copied().unwrap_or(0)
+    }
+
+    fn of(&self, realm: &str) -> &NamedStore {
+        &self.stores[self.index_of(realm)]
+    }
+
+    /// The store that holds a realm's record, asking each store in turn when the realm
+    /// is not where it was (it moved, or was created through another host).
+    fn holding(&self, realm: &str) -> DirResult<Option<usize>> {
+        let first = self.index_of(realm);
+        let others = (0..self.stores.len()).filter(|&i| i != first && !self.configured.contains_key(realm));
+        for index in std::iter::once(first).chain(others) {
+            if self.stores[index].store.realm(realm)?.is_some() {
+                self.found.write().expect("placements").insert(realm.to_string(), index);
+                return Ok(Some(index));
+            }
+        }
+        self.found.write().expect("placements").remove(realm);
+        Ok(None)
+    }
+}
+
+impl Store for PlacedStore {
+    fn ensure_realm(&self, realm: &str) -> DirResult<()> {
+        self.of(realm).store.ensure_realm(realm)?;
+        let index = self.index_of(realm);
+        self.found.write().expect("placements").insert(realm.to_string(), index);
+        Ok(())
+    }
+
+    /// Every realm of every store. A realm held by two stores (in the middle of a move) is
+    /// served from the one it is placed in; when it is placed in neither, nothing is
+    /// guessed: the answer is an error naming both.
+    fn realms(&self) -> DirResult<Vec<StoredRealm>> {
+        let mut found: HashMap<String, (usize, StoredRealm)> = HashMap::new();
+        for (index, named) in self.stores.iter().enumerate() {
+            for realm in named.store.realms()? {
+                let Some((held, _)) = found.get(&realm.name) else {
+                    found.insert(realm.name.clone(), (index, realm));
+                    continue;
+                };
+                let placed = self
+                    .configured
+                    .get(&realm.name)
+                    .or(self.found.read().expect("placements").get(&realm.name))
+                    .copied();
+                match placed {
+                    Some(placed) if placed == *held => {}
+                    Some(placed) if placed == index => {
+                        found.insert(realm.name.clone(), (index, realm));
+                    }
+                    _ => {
+                        return Err(DirectoryError::Unavailable(format!(
+                            "realm \"{}\" is in two stores, \"{}\" and \"{}\": delete it from one",
+                            realm.name, self.stores[*held].name, named.name
+                        )));
+                    }
+                }
+            }
+        }
+        for (realm, &placed) in &self.configured {
+            if let Some((held, _)) = found.get(realm).filter(|(held, _)| *held != placed) {
+                return Err(DirectoryError::Unavailable(format!(
+                    "realm \"{realm}\" is configured in store \"{}\" but its data is in store \"{}\": \
+                     move it with `scim-host realm export` and `realm import`, or configure it there",
+                    self.stores[placed].name, self.stores[*held].name
+                )));
+            }
+        }
+        *self.found.write().expect("placements") =
+            found.iter().map(|(name, (index, _))| (name.clone(), *index)).collect();
+        let mut realms: Vec<StoredRealm> = found.into_values().map(|(_, realm)| realm).collect();
+        realms.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(realms)
+    }
+
+    fn realm(&self, name: &str) -> DirResult<Option<StoredRealm>> {
+        match self.holding(name)? {
+            Some(index) => self.stores[index].store.realm(name),
+            None => Ok(None),
+        }
+    }
+
+    fn create_realm(&self, realm: &StoredRealm, event: &OperatorEvent) -> DirResult<()> {
+        self.create_realm_in(None, realm, event)
+    }
+
+    fn update_realm(
+        &self,
+        realm: &str,
+        limits: Option<&str>,
+        settings: Option<&str>,
+        event: &OperatorEvent,
+    ) -> DirResult<bool> {
+        self.of(realm).store.update_realm(realm, limits, settings, event)
+    }
+
+    /// Deletes a realm from its store. Where it was stays known (its modules are forgotten
+    /// next, there) until a realm of that name is looked for again.
+    fn delete_realm(&self, realm: &str) -> DirResult<bool> {
+        self.of(realm).store.delete_realm(realm)
+    }
+
+    fn ensure_organization(&self, realm: &str, alias: &str, name: &str) -> DirResult<Organization> {
+        self.of(realm).store.ensure_organization(realm, alias, name)
+    }
+
+    fn organizations(&self, realm: &str) -> DirResult<Vec<Organization>> {
+        self.of(realm).store.organizations(realm)
+    }
+
+    fn create_organization(
+        &self,
+        realm: &str,
+        alias: &str,
+        name: &str,
+        event: &OperatorEvent,
+    ) -> DirResult<Organization> {
+        self.of(realm).store.create_organization(realm, alias, name, event)
+    }
+
+    fn delete_organization(&self, realm: &str, alias: &str, event: &OperatorEvent) -> DirResult<bool> {
+        self.of(realm).store.delete_organization(realm, alias, event)
+    }
+
+    fn record(&self, realm: &str, event: &OperatorEvent) -> DirResult<()> {
+        self.of(realm).store.record(realm, event)
+    }
+
+    fn begin(&self, realm: &str, access: Access, request_id: &str) -> DirResult<Box<dyn Transaction>> {
+        self.of(realm).store.begin(realm, access, request_id)
+    }
+
+    fn events(&self, realm: &str, query: &EventQuery) -> DirResult<Vec<StoredEvent>> {
+        self.of(realm).store.events(realm, query)
+    }
+
+    fn prune_events(&self, before: i64, batch: u32) -> DirResult<u64> {
+        self.stores.iter().map(|s| s.store.prune_events(before, batch)).sum()
+    }
+
+    fn insert_token(&self, token: &StoredToken, event: &OperatorEvent) -> DirResult<()> {
+        self.of(&token.realm).store.insert_token(token, event)
+    }
+
+    fn tokens(&self, realm: &str) -> DirResult<Vec<StoredToken>> {
+        self.of(realm).store.tokens(realm)
+    }
+
+    fn revoke_token(&self, realm: &str, id: &str, event: &OperatorEvent) -> DirResult<bool> {
+        self.of(realm).store.revoke_token(realm, id, event)
+    }
+
+    /// Each store's metrics, labelled with its name when there are several.
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        match &self.stores[..] {
+            [only] => only.store.register_metrics(registry),
+            stores => {
+                for named in stores {
+                    let label = (std::borrow::Cow::Borrowed("store"), std::borrow::Cow::Owned(named.name.clone()));
+                    named.store.register_metrics(registry.sub_registry_with_label(label));
+                }
+            }
+        }
+    }
+
+    fn writes_in_parallel(&self, realm: &str) -> bool {
+        self.of(realm).store.writes_in_parallel(realm)
+    }
+
+    fn follow_changes(&self, follower: Arc<dyn ChangeFollower>) {
+        for named in &self.stores {
+            named.store.follow_changes(follower.clone());
+        }
+    }
+
+    fn export_realm(&self, realm: &str, out: &mut dump::Out) -> DirResult<()> {
+        let index = self.holding(realm)?.unwrap_or_else(|| self.index_of(realm));
+        self.stores[index].store.export_realm(realm, out)
+    }
+
+    /// Loads a realm where the configuration places it (else in `default`); a realm of
+    /// that name in any of the stores is a conflict.
+    fn import_realm(&self, realm: &str, rows: &mut dump::Rows) -> DirResult<()> {
+        if let Some(held) = self.holding(realm)? {
+            return Err(DirectoryError::Conflict {
+                constraint: "realm".into(),
+                detail: format!("realm \"{realm}\" already exists in store \"{}\"", self.stores[held].name),
+            });
+        }
+        let index = self.index_of(realm);
+        self.stores[index].store.import_realm(realm, rows)?;
+        self.found.write().expect("placements").insert(realm.to_string(), index);
+        Ok(())
+    }
+
+    /// The most hosts any store counts: hosts of one deployment share every store, and a
+    /// realm's rate is then divided by no fewer hosts than serve it.
+    fn heartbeat(&self, host: &str, alive: std::time::Duration) -> DirResult<usize> {
+        let mut most = 1;
+        for named in &self.stores {
+            most = most.max(named.store.heartbeat(host, alive)?);
+        }
+        Ok(most)
+    }
+
+    fn heartbeat_stop(&self, host: &str) -> DirResult<()> {
+        self.stores.iter().try_for_each(|s| s.store.heartbeat_stop(host))
+    }
+}
+
+impl Modules for PlacedStore {
+    fn keep(&self, realm: &str, digest: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.of(realm).modules.keep(realm, digest, bytes)
+    }
+
+    fn bytes(&self, realm: &str, digest: &str) -> std::io::Result<Vec<u8>> {
+        self.of(realm).modules.bytes(realm, digest)
+    }
+
+    fn history(&self, realm: &str) -> std::io::Result<Vec<Installed>> {
+        self.of(realm).modules.history(realm)
+    }
+
+    fn record(&self, realm: &str, digest: &str, previous: &str) -> std::io::Result<()> {
+        self.of(realm).modules.record(realm, digest, previous)
+    }
+
+    fn forget(&self, realm: &str) -> std::io::Result<()> {
+        self.of(realm).modules.forget(realm)
+    }
+
+    fn restore(&self, realm: &str, history: &[Installed]) -> std::io::Result<()> {
+        self.of(realm).modules.restore(realm, history)
+    }
+}
