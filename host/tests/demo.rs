@@ -230,3 +230,49 @@ async fn realm_export_and_import_move_a_realm_through_the_cli() {
     assert_eq!(read["meta"]["version"], created["meta"]["version"]);
     moved.stop();
 }
+
+/// Placement through the binary: a configuration names a second store, the admin CLI
+/// creates a realm in it, `realm export` finds the realm there, and `realm import --store`
+/// loads a copy into the store named (a name the configuration does not know is refused).
+#[tokio::test]
+async fn realm_placed_in_a_named_store_through_the_cli() {
+    let data = tempfile::tempdir().unwrap();
+    let eu = support::scratch_postgres::fresh_database();
+    let default_store =
+        support::postgres_store(data.path()).map(|url| format!("store = \"{url}\"\n")).unwrap_or_default();
+    let admin_hash = scim_host::auth::TokenHash::of("admin-secret");
+    let config = data.path().join("scim-host.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = \"data\"\n{default_store}admin_tokens = [\"{admin_hash}\"]\n[stores]\neu = \"{eu}\"\n"),
+    )
+    .unwrap();
+    let server = support::start_configured(&config);
+    let (ok, created, err) = admin(&server.origin, "admin-secret", &["realm", "create", "beta", "--store", "eu"]);
+    assert!(ok, "{err}");
+    assert_eq!(created["store"], "eu");
+    server.stop();
+    let realms_in_eu = || support::scratch_postgres::query(&eu, "SELECT name FROM realms ORDER BY name", &[]);
+    assert_eq!(realms_in_eu(), ["beta"]);
+
+    let cli = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_scim-host"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_remove("SCIM_HOST_STORE")
+            .output()
+            .unwrap();
+        (output.status.success(), String::from_utf8(output.stderr).unwrap())
+    };
+    let file = data.path().join("beta.jsonl");
+    let (ok, err) = cli(&["realm", "export", "beta", "-o", file.to_str().unwrap()]);
+    assert!(ok && err.contains("exported realm beta"), "found in the store that holds it: {err}");
+    let (ok, err) = cli(&["realm", "import", file.to_str().unwrap(), "--as", "gamma", "--store", "eu"]);
+    assert!(ok && err.contains("imported realm gamma"), "{err}");
+    assert_eq!(realms_in_eu(), ["beta", "gamma"]);
+    let (ok, err) = cli(&["realm", "import", file.to_str().unwrap(), "--as", "delta", "--store", "us"]);
+    assert!(!ok && err.contains("default, eu"), "{err}");
+    let (ok, err) = cli(&["realm", "import", file.to_str().unwrap()]);
+    assert!(!ok && err.contains("realm \"beta\" already exists in store \"eu\""), "{err}");
+}

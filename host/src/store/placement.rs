@@ -349,3 +349,99 @@ impl Modules for PlacedStore {
         self.of(realm).modules.restore(realm, history)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::DiskModules;
+    use crate::store::sqlite::test_support::operator_event;
+
+    /// Two SQLite stores, `default` and `b`, and the directories they live in.
+    fn two_stores() -> (Vec<NamedStore>, Vec<tempfile::TempDir>) {
+        let dirs = vec![tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let stores = ["default", "b"]
+            .into_iter()
+            .zip(&dirs)
+            .map(|(name, dir)| NamedStore {
+                name: name.into(),
+                store: Arc::new(SqliteStore::open(&dir.path().join("scim-host.db")).unwrap()),
+                modules: Arc::new(DiskModules::open(dir.path()).unwrap()),
+            })
+            .collect();
+        (stores, dirs)
+    }
+
+    fn realm(name: &str) -> StoredRealm {
+        StoredRealm { name: name.into(), managed: true, created_at: 0, limits: None, settings: None }
+    }
+
+    fn placed(configured: &[(&str, &str)]) -> (PlacedStore, Vec<tempfile::TempDir>) {
+        let (stores, dirs) = two_stores();
+        let configured = configured.iter().map(|(r, s)| (r.to_string(), s.to_string())).collect();
+        (PlacedStore::new(stores, &configured).unwrap(), dirs)
+    }
+
+    #[test]
+    fn a_realm_in_two_stores_is_served_from_the_one_it_is_placed_in_and_else_refused() {
+        for configured in [vec![], vec![("x", "b")]] {
+            let (placed, _dirs) = placed(&configured);
+            for named in &placed.stores {
+                named.store.create_realm(&realm("x"), &operator_event("REALM_CREATED", "x")).unwrap();
+            }
+            match configured.is_empty() {
+                true => {
+                    let e = placed.realms().unwrap_err().to_string();
+                    assert!(e.contains("realm \"x\" is in two stores, \"default\" and \"b\""), "{e}");
+                }
+                false => {
+                    assert_eq!(placed.realms().unwrap().len(), 1);
+                    assert_eq!(placed.store_of("x"), "b");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_realm_created_through_another_host_is_found_where_it_is() {
+        let (placed, _dirs) = placed(&[]);
+        assert!(placed.realms().unwrap().is_empty());
+        placed.stores[1].store.create_realm(&realm("late"), &operator_event("REALM_CREATED", "late")).unwrap();
+        assert_eq!(placed.store_of("late"), "default", "not known yet");
+        assert!(placed.realm("late").unwrap().is_some());
+        assert_eq!(placed.store_of("late"), "b");
+        let mut tx = placed.begin("late", Access::Write, "r").unwrap();
+        tx.create_user(&UserDraft { username: "ada".into(), ..Default::default() }).unwrap();
+        tx.commit().unwrap();
+        let mut in_b = placed.stores[1].store.begin("late", Access::Read, "r").unwrap();
+        assert!(in_b.get_user_by_username("ada").unwrap().is_some(), "the write went to the realm's store");
+        assert!(placed.stores[0].store.realms().unwrap().is_empty(), "and nothing to the other");
+    }
+
+    #[test]
+    fn a_realm_whose_data_is_in_one_store_is_never_created_in_another() {
+        let (placed, _dirs) = placed(&[]);
+        placed.stores[0].store.ensure_realm("left").unwrap();
+        let event = operator_event("REALM_CREATED", "left");
+        let e = placed.create_realm_in(Some("b"), &realm("left"), &event).unwrap_err();
+        assert!(matches!(&e, DirectoryError::Conflict { detail, .. } if detail.contains("store \"default\"")), "{e}");
+        assert!(placed.stores[1].store.realms().unwrap().is_empty());
+        placed.create_realm_in(None, &realm("left"), &event).unwrap();
+        assert!(placed.realms().unwrap()[0].managed, "taken over where its data is");
+        let e = placed.create_realm_in(Some("c"), &realm("new"), &event).unwrap_err();
+        assert!(matches!(&e, DirectoryError::Invalid(why) if why.contains("default, b")), "{e}");
+    }
+
+    #[test]
+    fn a_dump_of_a_realm_another_store_holds_is_not_imported_beside_it() {
+        let (placed, _dirs) = placed(&[("copy", "b")]);
+        placed.create_realm_in(Some("b"), &realm("x"), &operator_event("REALM_CREATED", "x")).unwrap();
+        let mut dump = Vec::new();
+        dump::export(&placed, &placed, "x", &mut dump).unwrap();
+        let e = dump::import(&placed, &placed, &dump[..], None).unwrap_err().to_string();
+        assert!(e.contains("realm \"x\" already exists in store \"b\""), "{e}");
+        dump::import(&placed, &placed, &dump[..], Some("copy")).unwrap();
+        assert_eq!(placed.store_of("copy"), "b", "imported where the configuration places it");
+        let in_b: Vec<_> = placed.stores[1].store.realms().unwrap().into_iter().map(|r| r.name).collect();
+        assert_eq!(in_b, ["copy", "x"]);
+    }
+}

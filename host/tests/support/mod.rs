@@ -39,6 +39,23 @@ pub fn start_on(data_dir: &std::path::Path, env_tokens: Option<(&str, &str)>, st
     if let Some((realm, admin)) = env_tokens {
         command.env("SCIM_HOST_DEMO_TOKEN", realm).env("SCIM_HOST_DEMO_ADMIN_TOKEN", admin);
     }
+    spawn(command)
+}
+
+/// `scim-host serve --config FILE` on an ephemeral port.
+pub fn start_configured(config: &std::path::Path) -> Demo {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scim-host"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .env_remove("SCIM_HOST_STORE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    spawn(command)
+}
+
+/// Starts a `scim-host serve` command and waits until it says where it listens.
+fn spawn(mut command: Command) -> Demo {
     let mut child = command.spawn().expect("scim-host starts");
     let stderr = child.stderr.take().unwrap();
     let mut demo = Demo { child, origin: String::new(), realm_token: String::new(), admin_token: String::new() };
