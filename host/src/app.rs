@@ -105,6 +105,9 @@ impl App {
         let modules: Arc<dyn Modules> = store.clone();
         let hosts = Arc::new(crate::limits::HostCount::default());
         let tenants = Tenants::load(&config, store.as_ref(), &runtime, modules.as_ref(), &hosts)?;
+        for (realm, why) in store.ambiguous() {
+            tenants.set_broken(&realm, why);
+        }
         let closing = tokio::sync::watch::Sender::new(false);
         let mut metrics = crate::metrics::Metrics::default();
         metrics.add_store(store.as_ref());

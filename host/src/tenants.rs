@@ -256,6 +256,11 @@ impl Tenants {
         self.broken.read().expect("broken realms").get(realm).cloned()
     }
 
+    /// Marks a realm as one that cannot start, and why: it answers 503.
+    pub fn set_broken(&self, realm: &str, why: String) {
+        self.broken.write().expect("broken realms").insert(realm.to_string(), why);
+    }
+
     /// Every realm that could not start, and why.
     pub fn all_broken(&self) -> BTreeMap<String, String> {
         self.broken.read().expect("broken realms").clone()

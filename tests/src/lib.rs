@@ -184,6 +184,11 @@ impl TestServer {
         Self::start_in(data, Stores { default: store_url, ..Stores::default() }).await
     }
 
+    /// Starts a server on this data directory and these stores.
+    pub async fn start_at_placed(data: tempfile::TempDir, stores: Stores) -> TestServer {
+        Self::start_in(data, stores).await
+    }
+
     /// Starts a server on this data directory and these stores, or says why it cannot
     /// (with every cause).
     pub async fn try_start_at(data: tempfile::TempDir, stores: Stores) -> Result<TestServer, String> {

@@ -158,3 +158,43 @@ async fn realm_created_in_a_named_store_on_one_host_serves_on_the_other() {
     let on_b = b.admin(Method::GET, "/admin/realms/beta", None).await.expect(200);
     assert_eq!(on_b.body["store"], json!("eu"));
 }
+
+/// A realm found in two stores (a move half done, or one created in each at once through
+/// two hosts) is served from neither, with why; the host starts and its other realms serve.
+#[tokio::test]
+async fn realm_found_in_two_stores_answers_503_and_the_others_serve() {
+    use scim_host::store::{OperatorEvent, PostgresStore, SqliteStore, Store, StoredRealm};
+    let eu = fresh_database();
+    let server = TestServer::start_placed(Stores::with_named(&[("eu", &eu)])).await;
+    let token = realm_with_token(&server, "beta", Some("eu")).await;
+    let stores = server.stores().clone();
+    let data = server.stop_keeping_data().await;
+    // The PostgreSQL client runs a runtime of its own: off the test's.
+    let (url, path) = (stores.default.clone(), data.path().join("scim-host.db"));
+    tokio::task::spawn_blocking(move || {
+        let default: Box<dyn Store> = match url {
+            Some(url) => Box::new(PostgresStore::open(&url).unwrap()),
+            None => Box::new(SqliteStore::open(&path).unwrap()),
+        };
+        let beta = StoredRealm { name: "beta".into(), managed: true, created_at: 0, limits: None, settings: None };
+        let event = OperatorEvent {
+            kind: "REALM_CREATED",
+            resource_id: "beta".into(),
+            details: "{}".into(),
+            request_id: "t".into(),
+        };
+        default.create_realm(&beta, &event).unwrap();
+    })
+    .await
+    .unwrap();
+
+    let server = TestServer::start_at_placed(data, stores).await;
+    let refused = server.call_with(Method::GET, &users_of(&server, "beta"), None, Some(&token)).await;
+    refused.assert_scim_error(503);
+    let ready = server.get(&format!("{}/readyz", server.origin)).await.expect(200);
+    assert_eq!(ready.body["status"], json!("degraded"), "{}", ready.text);
+    let why = ready.body["brokenRealms"]["beta"].as_str().unwrap();
+    assert!(why.contains("two stores, \"default\" and \"eu\""), "{why}");
+    server.get(&format!("{}/Users", server.base(Scope::Realm))).await.expect(200);
+    server.stop().await;
+}

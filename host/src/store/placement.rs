@@ -11,7 +11,7 @@
 
 use super::*;
 use crate::modules::{Installed, Modules};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 /// One of the stores realms are placed in.
@@ -31,6 +31,8 @@ pub struct PlacedStore {
     configured: HashMap<String, usize>,
     /// The store each realm known to live somewhere lives in.
     found: RwLock<HashMap<String, usize>>,
+    /// Realms found in two stores and placed in neither, with why: served from none.
+    ambiguous: RwLock<BTreeMap<String, String>>,
 }
 
 impl PlacedStore {
@@ -38,7 +40,8 @@ impl PlacedStore {
     /// realm of the configuration lives in, when it names one.
     pub fn new(stores: Vec<NamedStore>, configured: &HashMap<String, String>) -> anyhow::Result<PlacedStore> {
         anyhow::ensure!(!stores.is_empty(), "no store to place realms in");
-        let mut placed = PlacedStore { stores, configured: HashMap::new(), found: RwLock::default() };
+        let mut placed =
+            PlacedStore { stores, configured: HashMap::new(), found: RwLock::default(), ambiguous: RwLock::default() };
         for (realm, store) in configured {
             let index = placed.index_named(store).map_err(|e| anyhow::anyhow!("realm \"{realm}\": {e}"))?;
             placed.configured.insert(realm.clone(), index);
@@ -83,6 +86,11 @@ impl PlacedStore {
         self.stores[index].store.create_realm(realm, event)?;
         self.found.write().expect("placements").insert(realm.name.clone(), index);
         Ok(())
+    }
+
+    /// The realms [`Store::realms`] last found in two stores and placed in neither, with why.
+    pub fn ambiguous(&self) -> BTreeMap<String, String> {
+        self.ambiguous.read().expect("ambiguous realms").clone()
     }
 
     /// Checks that every store answers; names the first that does not.
@@ -145,9 +153,12 @@ impl Store for PlacedStore {
 
     /// Every realm of every store. A realm held by two stores (in the middle of a move) is
     /// served from the one it is placed in; when it is placed in neither, nothing is
-    /// guessed: the answer is an error naming both.
+    /// guessed: it is left out, and listed with why in [`PlacedStore::ambiguous`].
+    /// A configured realm whose data is in another store than the configuration's is an
+    /// error: the configuration changed under its data.
     fn realms(&self) -> DirResult<Vec<StoredRealm>> {
         let mut found: HashMap<String, (usize, StoredRealm)> = HashMap::new();
+        let mut ambiguous = BTreeMap::new();
         for (index, named) in self.stores.iter().enumerate() {
             for realm in named.store.realms()? {
                 let Some((held, _)) = found.get(&realm.name) else {
@@ -165,10 +176,12 @@ impl Store for PlacedStore {
                         found.insert(realm.name.clone(), (index, realm));
                     }
                     _ => {
-                        return Err(DirectoryError::Unavailable(format!(
+                        let why = format!(
                             "realm \"{}\" is in two stores, \"{}\" and \"{}\": delete it from one",
                             realm.name, self.stores[*held].name, named.name
-                        )));
+                        );
+                        tracing::error!(realm = %realm.name, "{why}");
+                        ambiguous.insert(realm.name, why);
                     }
                 }
             }
@@ -182,8 +195,10 @@ impl Store for PlacedStore {
                 )));
             }
         }
+        found.retain(|name, _| !ambiguous.contains_key(name));
         *self.found.write().expect("placements") =
             found.iter().map(|(name, (index, _))| (name.clone(), *index)).collect();
+        *self.ambiguous.write().expect("ambiguous realms") = ambiguous;
         let mut realms: Vec<StoredRealm> = found.into_values().map(|(_, realm)| realm).collect();
         realms.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(realms)
@@ -382,7 +397,7 @@ mod tests {
     }
 
     #[test]
-    fn a_realm_in_two_stores_is_served_from_the_one_it_is_placed_in_and_else_refused() {
+    fn a_realm_in_two_stores_is_served_from_the_one_it_is_placed_in_and_else_from_neither() {
         for configured in [vec![], vec![("x", "b")]] {
             let (placed, _dirs) = placed(&configured);
             for named in &placed.stores {
@@ -390,8 +405,9 @@ mod tests {
             }
             match configured.is_empty() {
                 true => {
-                    let e = placed.realms().unwrap_err().to_string();
-                    assert!(e.contains("realm \"x\" is in two stores, \"default\" and \"b\""), "{e}");
+                    assert!(placed.realms().unwrap().is_empty(), "served from neither");
+                    let why = &placed.ambiguous()["x"];
+                    assert!(why.contains("realm \"x\" is in two stores, \"default\" and \"b\""), "{why}");
                 }
                 false => {
                     assert_eq!(placed.realms().unwrap().len(), 1);
