@@ -69,7 +69,8 @@ impl PlacedStore {
     /// taken over there, with its data; naming another store for it is a conflict.
     pub fn create_realm_in(&self, store: Option<&str>, realm: &StoredRealm, event: &OperatorEvent) -> DirResult<()> {
         let wanted = store.map(|name| self.index_named(name)).transpose()?;
-        let index = match (self.holding(&realm.name)?, wanted) {
+        let held = self.holding(&realm.name)?;
+        let index = match (held, wanted) {
             (Some(held), Some(wanted)) if held != wanted => {
                 return Err(DirectoryError::Conflict {
                     constraint: "realm-store".into(),
@@ -84,8 +85,30 @@ impl PlacedStore {
             (None, None) => self.index_of(&realm.name),
         };
         self.stores[index].store.create_realm(realm, event)?;
+        if held.is_none() {
+            // No constraint spans two stores: a realm of that name created in another one
+            // at the same moment (through another host) is found now that ours is
+            // committed, and ours gives way. Both may give way; never both stay.
+            if let Some(other) = self.held_elsewhere(&realm.name, index)? {
+                self.stores[index].store.delete_realm(&realm.name)?;
+                return Err(DirectoryError::Conflict {
+                    constraint: "realm-store".into(),
+                    detail: format!("realm \"{}\" was just created in store \"{other}\"", realm.name),
+                });
+            }
+        }
         self.found.write().expect("placements").insert(realm.name.clone(), index);
         Ok(())
+    }
+
+    /// The name of another store than `index` that holds a realm, if one does.
+    fn held_elsewhere(&self, realm: &str, index: usize) -> DirResult<Option<&str>> {
+        for (i, named) in self.stores.iter().enumerate().filter(|(i, _)| *i != index) {
+            if named.store.realm(realm)?.is_some() {
+                return Ok(Some(&self.stores[i].name));
+            }
+        }
+        Ok(None)
     }
 
     /// The realms [`Store::realms`] last found in two stores and placed in neither, with why.
@@ -445,6 +468,85 @@ mod tests {
         assert!(placed.realms().unwrap()[0].managed, "taken over where its data is");
         let e = placed.create_realm_in(Some("c"), &realm("new"), &event).unwrap_err();
         assert!(matches!(&e, DirectoryError::Invalid(why) if why.contains("default, b")), "{e}");
+    }
+
+    /// A store in which, whenever a realm is created, another host creates the same realm
+    /// in the rival store at that moment.
+    struct Raced {
+        inner: Arc<dyn Store>,
+        rival: Arc<dyn Store>,
+    }
+
+    impl Store for Raced {
+        fn create_realm(&self, realm: &StoredRealm, event: &OperatorEvent) -> DirResult<()> {
+            self.inner.create_realm(realm, event)?;
+            self.rival.create_realm(realm, event)
+        }
+        fn ensure_realm(&self, realm: &str) -> DirResult<()> {
+            self.inner.ensure_realm(realm)
+        }
+        fn realms(&self) -> DirResult<Vec<StoredRealm>> {
+            self.inner.realms()
+        }
+        fn realm(&self, name: &str) -> DirResult<Option<StoredRealm>> {
+            self.inner.realm(name)
+        }
+        fn update_realm(&self, r: &str, l: Option<&str>, s: Option<&str>, e: &OperatorEvent) -> DirResult<bool> {
+            self.inner.update_realm(r, l, s, e)
+        }
+        fn delete_realm(&self, realm: &str) -> DirResult<bool> {
+            self.inner.delete_realm(realm)
+        }
+        fn ensure_organization(&self, realm: &str, alias: &str, name: &str) -> DirResult<Organization> {
+            self.inner.ensure_organization(realm, alias, name)
+        }
+        fn organizations(&self, realm: &str) -> DirResult<Vec<Organization>> {
+            self.inner.organizations(realm)
+        }
+        fn create_organization(&self, r: &str, a: &str, n: &str, e: &OperatorEvent) -> DirResult<Organization> {
+            self.inner.create_organization(r, a, n, e)
+        }
+        fn delete_organization(&self, realm: &str, alias: &str, event: &OperatorEvent) -> DirResult<bool> {
+            self.inner.delete_organization(realm, alias, event)
+        }
+        fn record(&self, realm: &str, event: &OperatorEvent) -> DirResult<()> {
+            self.inner.record(realm, event)
+        }
+        fn begin(&self, realm: &str, access: Access, request_id: &str) -> DirResult<Box<dyn Transaction>> {
+            self.inner.begin(realm, access, request_id)
+        }
+        fn events(&self, realm: &str, query: &EventQuery) -> DirResult<Vec<StoredEvent>> {
+            self.inner.events(realm, query)
+        }
+        fn prune_events(&self, before: i64, batch: u32) -> DirResult<u64> {
+            self.inner.prune_events(before, batch)
+        }
+        fn insert_token(&self, token: &StoredToken, event: &OperatorEvent) -> DirResult<()> {
+            self.inner.insert_token(token, event)
+        }
+        fn tokens(&self, realm: &str) -> DirResult<Vec<StoredToken>> {
+            self.inner.tokens(realm)
+        }
+        fn revoke_token(&self, realm: &str, id: &str, event: &OperatorEvent) -> DirResult<bool> {
+            self.inner.revoke_token(realm, id, event)
+        }
+    }
+
+    #[test]
+    fn a_realm_created_in_two_stores_at_once_stays_in_one_at_most() {
+        let (mut stores, _dirs) = two_stores();
+        let rival = stores[0].store.clone();
+        stores[1].store = Arc::new(Raced { inner: stores[1].store.clone(), rival });
+        let placed = PlacedStore::new(stores, &HashMap::new()).unwrap();
+        let e = placed.create_realm_in(Some("b"), &realm("x"), &operator_event("REALM_CREATED", "x")).unwrap_err();
+        assert!(matches!(&e, DirectoryError::Conflict { detail, .. } if detail.contains("store \"default\"")), "{e}");
+        let names = |i: usize| placed.stores[i].store.realms().unwrap().into_iter().map(|r| r.name).collect::<Vec<_>>();
+        assert_eq!(
+            (names(0), names(1)),
+            (vec!["x".to_string()], vec![]),
+            "the other host's realm stays, ours gave way"
+        );
+        assert!(placed.ambiguous().is_empty());
     }
 
     #[test]
