@@ -18,6 +18,7 @@ mod dump;
 mod modules;
 mod schema;
 mod transaction;
+mod watchdog;
 
 use super::list_cursors::ListCursors;
 use super::pool::{Pool, Pooled, Reusable};
@@ -50,6 +51,8 @@ pub struct PostgresStore {
     pool: Arc<Pool<Connection>>,
     cursors: Arc<ListCursors>,
     metrics: Arc<StoreMetrics>,
+    /// Cancels calls' statements at their cut-offs.
+    watchdog: watchdog::Watchdog,
 }
 
 /// What the store measures for operators: the wait for a pooled connection (the pool
@@ -82,6 +85,7 @@ impl PostgresStore {
             pool: Arc::new(Pool::new(MAX_CONNECTIONS)),
             cursors: Arc::default(),
             metrics: Arc::default(),
+            watchdog: Default::default(),
         };
         let mut conn = store.checkout(CHECKOUT_TIMEOUT)?;
         schema::migrate(&mut conn)?;
@@ -108,6 +112,7 @@ impl PostgresStore {
             in_transaction: false,
             failed: false,
             realm_lock: None,
+            cancelled: false,
         })
     }
 
@@ -163,11 +168,16 @@ pub(super) struct Connection {
     failed: bool,
     /// A realm's write lock this session holds beyond its transaction (see `transaction`).
     pub(super) realm_lock: Option<i64>,
+    /// A cancel was sent to the session, which may still land: it is not reused.
+    pub(super) cancelled: bool,
 }
 
 impl Reusable for Connection {
     fn reusable(&self) -> bool {
-        !self.in_transaction && self.realm_lock.is_none() && self.client.as_ref().is_some_and(|c| !c.is_closed())
+        !self.in_transaction
+            && self.realm_lock.is_none()
+            && !self.cancelled
+            && self.client.as_ref().is_some_and(|c| !c.is_closed())
     }
 }
 
@@ -340,5 +350,29 @@ mod tests {
         conn.batch("ROLLBACK TO s").unwrap();
         conn.commit().unwrap();
         assert!(conn.query_opt("SELECT 1 FROM realms WHERE name = 'kept'", &[]).unwrap().is_some());
+    }
+
+    /// A call's statement begun just before its deadline must not hold its connection (and
+    /// its locks) for as long again: `statement_timeout` alone would let it run 1 s past
+    /// the deadline here; the watchdog ends it at the deadline.
+    #[test]
+    fn statement_begun_just_before_the_deadline_ends_at_it() {
+        use std::time::{Duration, Instant};
+        let store = PostgresStore::open(&scratch_postgres::fresh_database()).unwrap();
+        let mut tx = PostgresTransaction::new(&store, "r", Access::Read, "t");
+        let at = Instant::now() + Duration::from_secs(1);
+        tx.set_deadline(Deadline { at, write_hold: Duration::from_secs(60) });
+        tx.conn().unwrap().query("SELECT 1", &[]).unwrap();
+        std::thread::sleep(at.saturating_duration_since(Instant::now()).saturating_sub(Duration::from_millis(100)));
+        let e = tx.conn().unwrap().query("SELECT pg_sleep(5)", &[]).unwrap_err();
+        let overran = Instant::now().saturating_duration_since(at);
+        assert_eq!(e, DirectoryError::PastDeadline);
+        assert!(overran < Duration::from_millis(500), "the statement ran {overran:?} past the deadline");
+        drop(tx);
+        // The cancelled session is not handed to the next calls: none of them is cancelled.
+        for _ in 0..20 {
+            let mut tx = PostgresTransaction::new(&store, "r", Access::Read, "t");
+            tx.conn().unwrap().query("SELECT pg_sleep(0.01)", &[]).unwrap();
+        }
     }
 }

@@ -34,6 +34,8 @@ pub struct PostgresTransaction {
     pub(super) organization: Option<String>,
     /// Whether the call runs alone among the realm's writers (a call run again).
     alone: bool,
+    /// Cancels the running statement at the call's cut-off (see [`super::watchdog`]).
+    watched: Option<super::watchdog::Watched>,
 }
 
 /// The key of a realm's write lock (an advisory lock of this store's own).
@@ -59,6 +61,7 @@ impl PostgresTransaction {
             writing_since: None,
             organization: None,
             alone: access == Access::Write,
+            watched: None,
         }
     }
 
@@ -71,6 +74,9 @@ impl PostgresTransaction {
                 return Err(DirectoryError::PastDeadline);
             }
             let mut conn = self.store.checkout(remaining.unwrap_or(CHECKOUT_TIMEOUT).min(CHECKOUT_TIMEOUT))?;
+            if let Some(deadline) = self.deadline {
+                self.watched = Some(self.store.watchdog.watch(deadline.at, conn.client().cancel_token()));
+            }
             let timeout = remaining.map_or(0, |r| r.as_millis().max(1));
             let begin = format!("BEGIN ISOLATION LEVEL REPEATABLE READ; SET LOCAL statement_timeout = {timeout}");
             if self.alone {
@@ -78,15 +84,29 @@ impl PostgresTransaction {
                 // deadline, held by the session until the transaction ends.
                 let key = realm_lock_key(&self.realm);
                 conn.realm_lock = Some(key);
-                conn.begin(&format!(
+                let sql = format!(
                     "BEGIN; SET LOCAL statement_timeout = {timeout}; SELECT pg_advisory_lock({key}); COMMIT; {begin}"
-                ))?;
+                );
+                self.begin_or_end(conn, &sql)?;
             } else {
-                conn.begin(&begin)?;
+                self.begin_or_end(conn, &begin)?;
             }
-            self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("just set"))
+    }
+
+    /// Begins the transaction on `conn`, which it then holds; on failure, ends the watch.
+    fn begin_or_end(&mut self, mut conn: Pooled<Connection>, sql: &str) -> DirResult<()> {
+        match conn.begin(sql) {
+            Ok(()) => {
+                self.conn = Some(conn);
+                Ok(())
+            }
+            Err(e) => {
+                end_watch(&mut self.watched, &mut conn);
+                Err(e)
+            }
+        }
     }
 
     /// The `statement_timeout` (milliseconds, as text; 0: none) that ends statements at the
@@ -115,6 +135,12 @@ impl PostgresTransaction {
                 return Err(DirectoryError::NotFound(format!("realm \"{realm}\"")));
             }
             self.writing_since = Some(now);
+            if let (Some(watched), Some(deadline)) = (&self.watched, self.deadline) {
+                let cutoff = deadline.cutoff(Some(now));
+                if cutoff < deadline.at {
+                    watched.also_at(cutoff);
+                }
+            }
             self.store.metrics.write_transactions.inc();
         }
         Ok(())
@@ -126,7 +152,16 @@ impl Drop for PostgresTransaction {
         if let Some(conn) = &mut self.conn {
             conn.rollback();
             unlock_realm(conn);
+            end_watch(&mut self.watched, conn);
         }
+    }
+}
+
+/// Ends a transaction's watch before its connection goes back to the pool: a connection
+/// the watchdog sent a cancel to is closed instead (the cancel may land later).
+fn end_watch(watched: &mut Option<super::watchdog::Watched>, conn: &mut Connection) {
+    if watched.take().is_some_and(|watched| watched.end()) {
+        conn.cancelled = true;
     }
 }
 
@@ -232,6 +267,7 @@ impl Transaction for PostgresTransaction {
             Some(mut conn) => {
                 let committed = conn.commit();
                 unlock_realm(&mut conn);
+                end_watch(&mut self.watched, &mut conn);
                 committed
             }
             // The call never touched the directory.
