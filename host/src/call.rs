@@ -61,7 +61,8 @@ pub async fn run(
 
     // A write turn (before the slot: writes waiting for a turn hold no slot from reads),
     // then an instance slot.
-    let turn = match begins_as_write && !app.store.writes_in_parallel(&call.tenant.name) {
+    let parallel = app.store.writes_in_parallel(&call.tenant.name);
+    let turn = match begins_as_write && !parallel {
         true => {
             let asked = std::time::Instant::now();
             let turn = app.write_turns.take().await;
@@ -86,9 +87,12 @@ pub async fn run(
     };
     let ran = ran.map_err(|e| internal(&request_id, format!("the guest call panicked: {e}")))?;
 
-    // Learning: whether this kind of call writes.
+    // Learning: whether this kind of call is better begun as a write: on one writer, when
+    // it writes; where writes run in parallel, when it meets other writes and runs again
+    // (begun as a write there, it runs alone among the realm's writers from the start).
     if !begins_as_write {
-        ran.tenant.write_plans.ran_as_read(kind, ran.wrote);
+        let better_as_write = if parallel { ran.reran } else { ran.wrote };
+        ran.tenant.write_plans.ran_as_read(kind, better_as_write);
     }
     ran.answer
 }
@@ -109,6 +113,8 @@ struct Ran {
     answer: Result<types::Response, ScimError>,
     /// Whether the call wrote (or tried to, and ran again).
     wrote: bool,
+    /// Whether it met another write and ran again.
+    reran: bool,
 }
 
 impl Running {
@@ -120,20 +126,20 @@ impl Running {
     /// its instance `_slot` until it returns.
     fn attempts(self, mut access: Access, turn: Option<&Turn>, _slot: OwnedSemaphorePermit) -> Ran {
         let Call { app, tenant, request_id, .. } = &self.call;
-        let mut wrote = false;
+        let (mut wrote, mut reran) = (false, false);
         let mut last = String::new();
-        let ran = |answer, wrote| Ran { tenant: tenant.clone(), answer, wrote };
+        let ran = |answer, wrote, reran| Ran { tenant: tenant.clone(), answer, wrote, reran };
         for attempt in 1..=MAX_ATTEMPTS {
-            // A store that writes in parallel runs a first attempt beside the realm's other
-            // writes, and one run again alone among them (it queues instead of failing).
-            let parallel_first = attempt == 1 && app.store.writes_in_parallel(&tenant.name);
-            let transaction = match self.begin(if parallel_first { Access::Read } else { access }) {
+            // A store that writes in parallel runs a call begun as a read beside the realm's
+            // other writes, and one begun as a write (or run again) alone among them: it
+            // queues instead of failing.
+            let transaction = match self.begin(access) {
                 Ok(transaction) => transaction,
                 Err(DirectoryError::Transient(why)) => {
                     last = why;
                     continue;
                 }
-                Err(e) => return ran(Err(begin_failed(tenant, request_id, e)), wrote),
+                Err(e) => return ran(Err(begin_failed(tenant, request_id, e)), wrote, reran),
             };
             let outcome = match self.guest_call(transaction) {
                 Ok(outcome) => outcome,
@@ -143,10 +149,10 @@ impl Running {
                     if access == Access::Read {
                         app.metrics.write_upgrades.inc();
                     }
-                    (wrote, access, last) = (true, Access::Write, why);
+                    (wrote, reran, access, last) = (true, true, Access::Write, why);
                     continue;
                 }
-                Err(e) => return ran(Err(self.failure(e)), wrote),
+                Err(e) => return ran(Err(self.failure(e)), wrote, reran),
             };
             if access == Access::Read && outcome.transaction.writer_since().is_some() {
                 app.metrics.write_upgrades.inc();
@@ -158,7 +164,7 @@ impl Running {
                 tracing::warn!(request_id = %request_id.0, realm = %tenant.name, constraint, detail, "409 conflict");
             }
             if status >= 400 {
-                return ran(Ok(outcome.response), wrote);
+                return ran(Ok(outcome.response), wrote, reran);
             }
             if let Some(turn) = turn {
                 turn.give_back();
@@ -167,16 +173,18 @@ impl Running {
             let committed = outcome.transaction.commit();
             app.metrics.store_commit_seconds.observe(started.elapsed().as_secs_f64());
             match committed {
-                Ok(()) => return ran(Ok(outcome.response), wrote),
+                Ok(()) => return ran(Ok(outcome.response), wrote, reran),
                 Err(DirectoryError::Transient(why)) => {
                     app.metrics.reruns.inc();
-                    (access, last) = (Access::Write, why);
+                    (reran, access, last) = (true, Access::Write, why);
                 }
-                Err(e) => return ran(Err(unavailable(request_id, format!("the store could not commit: {e}"))), wrote),
+                Err(e) => {
+                    return ran(Err(unavailable(request_id, format!("the store could not commit: {e}"))), wrote, reran);
+                }
             }
         }
         let error = unavailable(request_id, format!("the store stayed busy over {MAX_ATTEMPTS} attempts: {last}"));
-        ran(Err(error), wrote)
+        ran(Err(error), wrote, reran)
     }
 
     /// The call's transaction, seen through its organization in organization scope.

@@ -86,13 +86,17 @@ fn reload_all(app: &App) -> Option<(Vec<String>, anyhow::Error)> {
 
 /// Reads a realm's tenant again from the store and serves it (calls already running keep
 /// the tenant they began with). A realm the store no longer holds stops being served,
-/// unless this host's configuration declares it. The realm's rate limiter and write plans
+/// unless this host's configuration declares it; one two stores hold answers 503. The realm's rate limiter and write plans
 /// carry over, unless its limits changed.
 pub fn reload(app: &App, realm: &str) -> anyhow::Result<()> {
     let configured = app.config.realms.contains_key(realm);
     let Some(stored) = app.store.realm(realm)?.filter(|r| r.managed || configured) else {
         if !configured && app.tenants.remove(realm).is_some() {
             tracing::info!(realm, "realm deleted through another host");
+        }
+        // Two stores hold it: no host serves either copy (503 with why, as at start).
+        if let Some(why) = app.store.ambiguous().remove(realm) {
+            app.tenants.set_broken(realm, why);
         }
         return Ok(());
     };

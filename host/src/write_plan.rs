@@ -9,6 +9,12 @@
 //! next ones begin as writes, and one in [`SAMPLE`] still begins as a read to tell when
 //! that changes. Either way the answer is the same; only the path to it differs.
 //!
+//! Where writes run in parallel (PostgreSQL) a call begun as a read writes beside the
+//! realm's other writes, and what it may pay for is meeting one of them on the same rows:
+//! it then runs again, alone among the realm's writers. There the share learned is of
+//! runs that met another write, and a call begun as a write runs alone from the start:
+//! calls that all change one group queue once instead of each running twice.
+//!
 //! A kind of request is its method and the shape of its path (first segment and number
 //! of segments), hashed into a table of fixed size: the host reads no meaning into a path,
 //! and no client can grow the table.
@@ -19,7 +25,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// While a kind of request writes, one in this many still begins as a read.
 pub const SAMPLE: u32 = 8;
 
-/// Per mille of recent runs as reads that wrote, above which calls begin as writes.
+/// Per mille of recent runs as reads that would better have begun as writes, above which
+/// calls begin as writes.
 const WRITE_FIRST_ABOVE: u32 = 500;
 
 /// How far one run moves the share: it follows the last ~`WEIGHT` runs as reads.
@@ -70,9 +77,10 @@ impl WritePlans {
             && !learned.planned.fetch_add(1, Ordering::Relaxed).is_multiple_of(SAMPLE)
     }
 
-    /// What a call begun as a read showed: whether it wrote.
-    pub fn ran_as_read(&self, kind: Kind, wrote: bool) {
-        let target = if wrote { 1000 } else { 0 };
+    /// What a call begun as a read showed: whether it would better have begun as a write
+    /// (it wrote; or, where writes run in parallel, it met another write).
+    pub fn ran_as_read(&self, kind: Kind, better_as_write: bool) {
+        let target = if better_as_write { 1000 } else { 0 };
         // Lossy under races (two updates at once keep one), which only slows the learning.
         let share = &self.kinds[kind.0].wrote;
         let old = share.load(Ordering::Relaxed);

@@ -32,6 +32,18 @@ pub fn fresh_database() -> String {
     format!("{base}/{name}")
 }
 
+/// Drops the database at `url`, ending its sessions (a store that goes away).
+pub fn drop_database(url: &str) {
+    let name = url.rsplit_once('/').expect("a database URL ends in /name").1.to_string();
+    let cluster = cluster().to_string();
+    std::thread::spawn(move || {
+        let mut admin = postgres::Client::connect(&cluster, postgres::NoTls).expect("the test cluster");
+        admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).expect("the database drops");
+    })
+    .join()
+    .expect("dropping a database");
+}
+
 /// The first column of the rows a query of database `url` selects, as text.
 pub fn query(url: &str, sql: &str, params: &[&str]) -> Vec<String> {
     let (url, sql) = (url.to_string(), sql.to_string());

@@ -198,3 +198,20 @@ async fn realm_found_in_two_stores_answers_503_and_the_others_serve() {
     server.get(&format!("{}/Users", server.base(Scope::Realm))).await.expect(200);
     server.stop().await;
 }
+
+/// A store that stops answering takes down its realms alone: the host stays ready
+/// (degraded, naming the store) and serves the realms of its other stores.
+#[tokio::test]
+async fn store_gone_takes_down_only_its_realms() {
+    let eu = fresh_database();
+    let server = TestServer::start_placed(Stores::with_named(&[("eu", &eu)])).await;
+    let token = realm_with_token(&server, "beta", Some("eu")).await;
+    scim_host_e2e::scratch_postgres::drop_database(&eu);
+    let down = server.call_with(Method::GET, &users_of(&server, "beta"), None, Some(&token)).await;
+    down.assert_scim_error(503);
+    let ready = server.get(&format!("{}/readyz", server.origin)).await.expect(200);
+    assert_eq!(ready.body["status"], json!("degraded"), "{}", ready.text);
+    assert!(ready.body["storesDown"]["eu"].is_string(), "{}", ready.text);
+    server.create_user(Scope::Realm, "grace", "x-grace").await;
+    server.stop().await;
+}

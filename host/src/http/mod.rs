@@ -74,21 +74,32 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Ready when every store answers a query. Realms whose module did not load at start-up are
-/// listed with why (`"status": "degraded"`): they answer 503, the others serve.
+/// Ready when a store answers a query. Realms that could not start (their module did not
+/// load, or two stores hold them) and stores that do not answer, when others do, are listed
+/// with why (`"status": "degraded"`): those realms answer 503, the others serve.
 async fn ready(State(app): State<Arc<App>>) -> Response {
     let broken = app.tenants.all_broken();
     let store = app.store.clone();
-    match tokio::task::spawn_blocking(move || store.check_every_store()).await {
-        Ok(Ok(_)) if broken.is_empty() => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
-        Ok(Ok(_)) => axum::Json(serde_json::json!({ "status": "degraded", "brokenRealms": broken })).into_response(),
-        Ok(Err(e)) => {
-            ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store does not answer: {e}")).into_response()
-        }
+    let down = match tokio::task::spawn_blocking(move || store.stores_down()).await {
+        Ok(down) => down,
         Err(e) => {
-            ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the readiness check failed: {e}")).into_response()
+            let why = format!("the readiness check failed: {e}");
+            return ScimError::new(StatusCode::SERVICE_UNAVAILABLE, why).into_response();
         }
+    };
+    if down.len() == app.store.stores().len() {
+        let why: Vec<String> = down.into_iter().map(|(store, e)| format!("{store}: {e}")).collect();
+        let why = format!("the store does not answer: {}", why.join("; "));
+        return ScimError::new(StatusCode::SERVICE_UNAVAILABLE, why).into_response();
     }
+    let mut status = serde_json::json!({ "status": "ready" });
+    if !broken.is_empty() || !down.is_empty() {
+        status = serde_json::json!({ "status": "degraded", "brokenRealms": broken });
+    }
+    if !down.is_empty() {
+        status["storesDown"] = serde_json::json!(down);
+    }
+    axum::Json(status).into_response()
 }
 
 /// Prometheus text exposition.

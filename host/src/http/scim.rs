@@ -89,10 +89,9 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
         .ok_or_else(|| ScimError::not_found(format!("no SCIM endpoint at {}", parts.uri.path())))?;
     let tenant = app.tenants.get(target.realm).ok_or_else(|| match app.tenants.broken(target.realm) {
         // The operator reads why in the log and at /readyz; the client learns only that it is down.
-        Some(_) => ScimError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("realm \"{}\" is unavailable: its module did not load", target.realm),
-        ),
+        Some(_) => {
+            ScimError::new(StatusCode::SERVICE_UNAVAILABLE, format!("realm \"{}\" is unavailable", target.realm))
+        }
         None => ScimError::not_found(format!("realm \"{}\" does not exist", target.realm)),
     })?;
     authenticate(&tenant, target.organization, &parts.headers)?;

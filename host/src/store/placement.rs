@@ -2,12 +2,13 @@
 //! those under `[stores]`), each realm lives whole in one of them, and one host serves
 //! realms from all at once. [`PlacedStore`] is the [`Store`] (and the [`Modules`]) the
 //! rest of the host sees: every operation names its realm, and goes to the store that
-//! holds it. Every table of both backends is keyed by realm first, so nothing ever spans
-//! two stores.
+//! holds it. Every table a realm's data lives in is keyed by realm first, so nothing of a
+//! realm spans two stores (components are kept by digest in each store that runs them).
 //!
-//! Where a realm lives is what the stores hold, not a map kept beside them: a host learns
-//! it at start from each store's realms, and again whenever a realm it does not know of
-//! is named (created through another host, or imported).
+//! Where a realm lives is what the stores hold, not a map kept beside them: a host reads
+//! it from every store at start, and again when it reads a realm's record (a change heard
+//! from another host, a creation, an import or an export). A realm no configuration places
+//! that two stores hold is served from neither, on every host alike: no host guesses.
 
 use super::*;
 use crate::modules::{Installed, Modules};
@@ -23,7 +24,8 @@ pub struct NamedStore {
     pub modules: Arc<dyn Modules>,
 }
 
-/// The stores of a configuration, routed to by realm.
+/// The stores of a configuration, routed to by realm. Hosts beat in each store apart
+/// (see `hosts.rs`), so this store keeps the trait's single-host heartbeat.
 pub struct PlacedStore {
     /// The `default` store first.
     stores: Vec<NamedStore>,
@@ -33,6 +35,14 @@ pub struct PlacedStore {
     found: RwLock<HashMap<String, usize>>,
     /// Realms found in two stores and placed in neither, with why: served from none.
     ambiguous: RwLock<BTreeMap<String, String>>,
+}
+
+/// Where the stores hold a realm's record.
+enum Held {
+    Nowhere,
+    In(usize, StoredRealm),
+    /// In two stores, and placed in neither by the configuration: why.
+    Ambiguous(String),
 }
 
 impl PlacedStore {
@@ -49,14 +59,14 @@ impl PlacedStore {
         Ok(placed)
     }
 
+    /// The stores, `default` first.
+    pub fn stores(&self) -> &[NamedStore] {
+        &self.stores
+    }
+
     /// The names of the stores, `default` first.
     pub fn names(&self) -> Vec<&str> {
         self.stores.iter().map(|s| s.name.as_str()).collect()
-    }
-
-    /// Whether realms may be placed in more than one store.
-    pub fn several(&self) -> bool {
-        self.stores.len() > 1
     }
 
     /// The name of the store a realm lives in (or would be created in).
@@ -64,68 +74,61 @@ impl PlacedStore {
         &self.stores[self.index_of(realm)].name
     }
 
+    /// Why a realm is served from no store, when two hold it.
+    pub fn ambiguous(&self) -> BTreeMap<String, String> {
+        self.ambiguous.read().expect("ambiguous realms").clone()
+    }
+
     /// Creates a realm through the admin API in the store named (else where the
     /// configuration places it, else `default`). A realm whose data a store still holds is
-    /// taken over there, with its data; naming another store for it is a conflict.
+    /// taken over there, with its data; naming another store for it is a conflict. Every
+    /// store must answer: a realm's name is unique across them.
     pub fn create_realm_in(&self, store: Option<&str>, realm: &StoredRealm, event: &OperatorEvent) -> DirResult<()> {
         let wanted = store.map(|name| self.index_named(name)).transpose()?;
-        let held = self.holding(&realm.name)?;
+        let name = &realm.name;
+        let held = match self.holding(name)? {
+            Held::Ambiguous(why) => {
+                return Err(DirectoryError::Conflict { constraint: "realm-store".into(), detail: why });
+            }
+            Held::In(held, _) => Some(held),
+            Held::Nowhere => None,
+        };
         let index = match (held, wanted) {
             (Some(held), Some(wanted)) if held != wanted => {
                 return Err(DirectoryError::Conflict {
                     constraint: "realm-store".into(),
                     detail: format!(
-                        "realm \"{}\" already has data in store \"{}\": move it with `scim-host realm export` and `realm import`",
-                        realm.name, self.stores[held].name
+                        "realm \"{name}\" already has data in store \"{}\": move it with `scim-host realm export` and `realm import`",
+                        self.stores[held].name
                     ),
                 });
             }
             (Some(held), _) => held,
             (None, Some(wanted)) => wanted,
-            (None, None) => self.index_of(&realm.name),
+            (None, None) => self.index_of(name),
         };
+        if held.is_none()
+            && let Some(other) = self.held_in_any(name, None)?
+        {
+            return Err(self.elsewhere(name, other));
+        }
         self.stores[index].store.create_realm(realm, event)?;
         if held.is_none() {
-            // No constraint spans two stores: a realm of that name created in another one
-            // at the same moment (through another host) is found now that ours is
-            // committed, and ours gives way. Both may give way; never both stay.
-            if let Some(other) = self.held_elsewhere(&realm.name, index)? {
-                self.stores[index].store.delete_realm(&realm.name)?;
-                return Err(DirectoryError::Conflict {
-                    constraint: "realm-store".into(),
-                    detail: format!("realm \"{}\" was just created in store \"{other}\"", realm.name),
-                });
-            }
+            self.give_way(name, index)?;
         }
-        self.found.write().expect("placements").insert(realm.name.clone(), index);
+        self.found.write().expect("placements").insert(name.clone(), index);
         Ok(())
     }
 
-    /// The name of another store than `index` that holds a realm, if one does.
-    fn held_elsewhere(&self, realm: &str, index: usize) -> DirResult<Option<&str>> {
-        for (i, named) in self.stores.iter().enumerate().filter(|(i, _)| *i != index) {
-            if named.store.realm(realm)?.is_some() {
-                return Ok(Some(&self.stores[i].name));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The realms [`Store::realms`] last found in two stores and placed in neither, with why.
-    pub fn ambiguous(&self) -> BTreeMap<String, String> {
-        self.ambiguous.read().expect("ambiguous realms").clone()
-    }
-
-    /// Checks that every store answers; names the first that does not.
-    pub fn check_every_store(&self) -> DirResult<()> {
+    /// Checks that the stores answer: the names of those that do not, with why. A host
+    /// serves the realms of the others.
+    pub fn stores_down(&self) -> BTreeMap<String, String> {
         let query = EventQuery { limit: 1, ..Default::default() };
-        for named in &self.stores {
-            named.store.events("", &query).map_err(|e| match self.several() {
-                true => DirectoryError::Unavailable(format!("store \"{}\": {e}", named.name)),
-                false => e,
-            })?;
-        }
-        Ok(())
+        let down = self.stores.iter().filter_map(|named| match named.store.events("", &query) {
+            Ok(_) => None,
+            Err(e) => Some((named.name.clone(), e.to_string())),
+        });
+        down.collect()
     }
 
     fn index_named(&self, name: &str) -> DirResult<usize> {
@@ -150,19 +153,103 @@ impl PlacedStore {
         &self.stores[self.index_of(realm)]
     }
 
-    /// The store that holds a realm's record, asking each store in turn when the realm
-    /// is not where it was (it moved, or was created through another host).
-    fn holding(&self, realm: &str) -> DirResult<Option<usize>> {
-        let first = self.index_of(realm);
-        let others = (0..self.stores.len()).filter(|&i| i != first && !self.configured.contains_key(realm));
-        for index in std::iter::once(first).chain(others) {
-            if self.stores[index].store.realm(realm)?.is_some() {
-                self.found.write().expect("placements").insert(realm.to_string(), index);
+    /// What the stores that hold a realm come to: a configured realm is in its store (or
+    /// nowhere yet); any other is in the one store that holds it, or ambiguous.
+    fn decide(&self, realm: &str, mut holders: Vec<(usize, StoredRealm)>) -> Held {
+        if let Some(&placed) = self.configured.get(realm) {
+            return match holders.into_iter().find(|(index, _)| *index == placed) {
+                Some((index, record)) => Held::In(index, record),
+                None => Held::Nowhere,
+            };
+        }
+        match holders.len() {
+            0 => Held::Nowhere,
+            1 => {
+                let (index, record) = holders.pop().expect("one");
+                Held::In(index, record)
+            }
+            _ => Held::Ambiguous(format!(
+                "realm \"{realm}\" is in two stores, \"{}\" and \"{}\": delete it from one",
+                self.stores[holders[0].0].name, self.stores[holders[1].0].name
+            )),
+        }
+    }
+
+    /// Reads a realm's record from the stores, and routes the realm accordingly from now
+    /// on. A store that does not answer is taken not to hold it when another does (its
+    /// realms are unavailable anyway); when none does, the answer is its error.
+    fn holding(&self, realm: &str) -> DirResult<Held> {
+        let asked: Vec<usize> = match self.configured.get(realm) {
+            Some(&placed) => vec![placed],
+            None => (0..self.stores.len()).collect(),
+        };
+        let (mut holders, mut failed) = (Vec::new(), None);
+        for index in asked {
+            match self.stores[index].store.realm(realm) {
+                Ok(Some(record)) => holders.push((index, record)),
+                Ok(None) => {}
+                Err(e) => failed = Some(e),
+            }
+        }
+        if let (Some(e), true) = (failed, holders.is_empty()) {
+            return Err(e);
+        }
+        let held = self.decide(realm, holders);
+        let (mut found, mut ambiguous) =
+            (self.found.write().expect("placements"), self.ambiguous.write().expect("ambiguous realms"));
+        match &held {
+            Held::In(index, _) => {
+                found.insert(realm.to_string(), *index);
+                ambiguous.remove(realm);
+            }
+            Held::Nowhere => {
+                found.remove(realm);
+                ambiguous.remove(realm);
+            }
+            Held::Ambiguous(why) => {
+                found.remove(realm);
+                ambiguous.insert(realm.to_string(), why.clone());
+            }
+        }
+        Ok(held)
+    }
+
+    /// The store, other than `except`, that holds a realm's record, if one does; every
+    /// store must answer.
+    fn held_in_any(&self, realm: &str, except: Option<usize>) -> DirResult<Option<usize>> {
+        for (index, named) in self.stores.iter().enumerate().filter(|(i, _)| Some(*i) != except) {
+            let answer = named.store.realm(realm).map_err(|e| {
+                DirectoryError::Unavailable(format!("store \"{}\" must answer for a realm's name: {e}", named.name))
+            })?;
+            if answer.is_some() {
                 return Ok(Some(index));
             }
         }
-        self.found.write().expect("placements").remove(realm);
         Ok(None)
+    }
+
+    /// No constraint spans two stores: a realm of that name created or imported in another
+    /// one at the same moment (through another host) is found once ours is committed, and
+    /// ours, just made in store `index`, gives way. Both may give way; never both stay.
+    fn give_way(&self, realm: &str, index: usize) -> DirResult<()> {
+        match self.held_in_any(realm, Some(index)) {
+            Ok(None) => Ok(()),
+            Ok(Some(other)) => {
+                self.stores[index].store.delete_realm(realm)?;
+                Err(self.elsewhere(realm, other))
+            }
+            Err(e) => {
+                self.stores[index].store.delete_realm(realm)?;
+                Err(e)
+            }
+        }
+    }
+
+    fn elsewhere(&self, realm: &str, index: usize) -> DirectoryError {
+        DirectoryError::Conflict {
+            constraint: "realm-store".into(),
+            detail: format!("realm \"{realm}\" exists in store \"{}\"", self.stores[index].name),
+        }
     }
 }
 
@@ -174,63 +261,59 @@ impl Store for PlacedStore {
         Ok(())
     }
 
-    /// Every realm of every store. A realm held by two stores (in the middle of a move) is
-    /// served from the one it is placed in; when it is placed in neither, nothing is
-    /// guessed: it is left out, and listed with why in [`PlacedStore::ambiguous`].
-    /// A configured realm whose data is in another store than the configuration's is an
-    /// error: the configuration changed under its data.
+    /// Every realm of every store, each from the store it is placed in; one that two stores
+    /// hold and none is placed in is left out, with why in [`PlacedStore::ambiguous`]. A
+    /// configured realm whose data is only in another store than the configuration's is an
+    /// error: the configuration moved away from its data.
     fn realms(&self) -> DirResult<Vec<StoredRealm>> {
-        let mut found: HashMap<String, (usize, StoredRealm)> = HashMap::new();
-        let mut ambiguous = BTreeMap::new();
+        let mut holders: BTreeMap<String, Vec<(usize, StoredRealm)>> = BTreeMap::new();
         for (index, named) in self.stores.iter().enumerate() {
-            for realm in named.store.realms()? {
-                let Some((held, _)) = found.get(&realm.name) else {
-                    found.insert(realm.name.clone(), (index, realm));
-                    continue;
-                };
-                let placed = self
-                    .configured
-                    .get(&realm.name)
-                    .or(self.found.read().expect("placements").get(&realm.name))
-                    .copied();
-                match placed {
-                    Some(placed) if placed == *held => {}
-                    Some(placed) if placed == index => {
-                        found.insert(realm.name.clone(), (index, realm));
-                    }
-                    _ => {
-                        let why = format!(
-                            "realm \"{}\" is in two stores, \"{}\" and \"{}\": delete it from one",
-                            realm.name, self.stores[*held].name, named.name
-                        );
-                        tracing::error!(realm = %realm.name, "{why}");
-                        ambiguous.insert(realm.name, why);
-                    }
+            let realms = named.store.realms().map_err(|e| match self.stores.len() {
+                1 => e,
+                _ => DirectoryError::Unavailable(format!("store \"{}\": {e}", named.name)),
+            })?;
+            for realm in realms {
+                holders.entry(realm.name.clone()).or_default().push((index, realm));
+            }
+        }
+        let (mut realms, mut found, mut ambiguous) = (Vec::new(), HashMap::new(), BTreeMap::new());
+        for (name, held) in holders {
+            let stores: Vec<usize> = held.iter().map(|(index, _)| *index).collect();
+            if let Some(&placed) = self.configured.get(&name) {
+                let elsewhere: Vec<&str> =
+                    stores.iter().filter(|&&i| i != placed).map(|&i| self.stores[i].name.as_str()).collect();
+                if !stores.contains(&placed) {
+                    return Err(DirectoryError::Unavailable(format!(
+                        "realm \"{name}\" is configured in store \"{}\" but its data is in store \"{}\": \
+                         move it with `scim-host realm export` and `realm import`, or configure it there",
+                        self.stores[placed].name, elsewhere[0]
+                    )));
+                }
+                if !elsewhere.is_empty() {
+                    tracing::warn!(realm = %name, stores = ?elsewhere, "a copy of a configured realm is left in other stores than its own");
                 }
             }
-        }
-        for (realm, &placed) in &self.configured {
-            if let Some((held, _)) = found.get(realm).filter(|(held, _)| *held != placed) {
-                return Err(DirectoryError::Unavailable(format!(
-                    "realm \"{realm}\" is configured in store \"{}\" but its data is in store \"{}\": \
-                     move it with `scim-host realm export` and `realm import`, or configure it there",
-                    self.stores[placed].name, self.stores[*held].name
-                )));
+            match self.decide(&name, held) {
+                Held::In(index, record) => {
+                    found.insert(name, index);
+                    realms.push(record);
+                }
+                Held::Ambiguous(why) => {
+                    tracing::error!(realm = %name, "{why}");
+                    ambiguous.insert(name, why);
+                }
+                Held::Nowhere => {}
             }
         }
-        found.retain(|name, _| !ambiguous.contains_key(name));
-        *self.found.write().expect("placements") =
-            found.iter().map(|(name, (index, _))| (name.clone(), *index)).collect();
+        *self.found.write().expect("placements") = found;
         *self.ambiguous.write().expect("ambiguous realms") = ambiguous;
-        let mut realms: Vec<StoredRealm> = found.into_values().map(|(_, realm)| realm).collect();
-        realms.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(realms)
     }
 
     fn realm(&self, name: &str) -> DirResult<Option<StoredRealm>> {
         match self.holding(name)? {
-            Some(index) => self.stores[index].store.realm(name),
-            None => Ok(None),
+            Held::In(_, record) => Ok(Some(record)),
+            Held::Nowhere | Held::Ambiguous(_) => Ok(None),
         }
     }
 
@@ -249,7 +332,7 @@ impl Store for PlacedStore {
     }
 
     /// Deletes a realm from its store. Where it was stays known (its modules are forgotten
-    /// next, there) until a realm of that name is looked for again.
+    /// next, there) until the realm's record is read again.
     fn delete_realm(&self, realm: &str) -> DirResult<bool> {
         self.of(realm).store.delete_realm(realm)
     }
@@ -288,8 +371,16 @@ impl Store for PlacedStore {
         self.of(realm).store.events(realm, query)
     }
 
+    /// Prunes every store that answers; one that does not is tried again next time.
     fn prune_events(&self, before: i64, batch: u32) -> DirResult<u64> {
-        self.stores.iter().map(|s| s.store.prune_events(before, batch)).sum()
+        let mut deleted = 0;
+        for named in &self.stores {
+            match named.store.prune_events(before, batch) {
+                Ok(n) => deleted += n,
+                Err(e) => tracing::warn!(store = %named.name, "cannot prune old events: {e}"),
+            }
+        }
+        Ok(deleted)
     }
 
     fn insert_token(&self, token: &StoredToken, event: &OperatorEvent) -> DirResult<()> {
@@ -327,15 +418,21 @@ impl Store for PlacedStore {
         }
     }
 
+    /// Exports a realm from the store that holds it (of two, name one alone with `--store`).
     fn export_realm(&self, realm: &str, out: &mut dump::Out) -> DirResult<()> {
-        let index = self.holding(realm)?.unwrap_or_else(|| self.index_of(realm));
-        self.stores[index].store.export_realm(realm, out)
+        match self.holding(realm)? {
+            Held::In(index, _) => self.stores[index].store.export_realm(realm, out),
+            Held::Ambiguous(why) => {
+                Err(DirectoryError::Unavailable(format!("{why}, or name the store to export from")))
+            }
+            Held::Nowhere => self.of(realm).store.export_realm(realm, out),
+        }
     }
 
     /// Loads a realm where the configuration places it (else in `default`); a realm of
     /// that name in any of the stores is a conflict.
     fn import_realm(&self, realm: &str, rows: &mut dump::Rows) -> DirResult<()> {
-        if let Some(held) = self.holding(realm)? {
+        if let Some(held) = self.held_in_any(realm, None)? {
             return Err(DirectoryError::Conflict {
                 constraint: "realm".into(),
                 detail: format!("realm \"{realm}\" already exists in store \"{}\"", self.stores[held].name),
@@ -343,22 +440,9 @@ impl Store for PlacedStore {
         }
         let index = self.index_of(realm);
         self.stores[index].store.import_realm(realm, rows)?;
+        self.give_way(realm, index)?;
         self.found.write().expect("placements").insert(realm.to_string(), index);
         Ok(())
-    }
-
-    /// The most hosts any store counts: hosts of one deployment share every store, and a
-    /// realm's rate is then divided by no fewer hosts than serve it.
-    fn heartbeat(&self, host: &str, alive: std::time::Duration) -> DirResult<usize> {
-        let mut most = 1;
-        for named in &self.stores {
-            most = most.max(named.store.heartbeat(host, alive)?);
-        }
-        Ok(most)
-    }
-
-    fn heartbeat_stop(&self, host: &str) -> DirResult<()> {
-        self.stores.iter().try_for_each(|s| s.store.heartbeat_stop(host))
     }
 }
 
@@ -438,6 +522,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A host that served a realm from one store, and hears of it after a copy appeared in
+    /// another (an import before the delete of a move), serves neither: a host started
+    /// since would serve neither, and a token revoked in one copy must not open the other.
+    #[test]
+    fn a_realm_copied_into_a_second_store_is_served_from_neither() {
+        let (placed, _dirs) = placed(&[]);
+        placed.create_realm_in(None, &realm("x"), &operator_event("REALM_CREATED", "x")).unwrap();
+        assert!(placed.realm("x").unwrap().is_some());
+        placed.stores[1].store.create_realm(&realm("x"), &operator_event("REALM_CREATED", "x")).unwrap();
+        assert!(placed.realm("x").unwrap().is_none(), "served from neither");
+        assert!(placed.ambiguous()["x"].contains("two stores"));
+        let e = placed.create_realm_in(None, &realm("x"), &operator_event("REALM_CREATED", "x")).unwrap_err();
+        assert!(matches!(e, DirectoryError::Conflict { .. }), "{e}");
+        placed.stores[0].store.delete_realm("x").unwrap();
+        assert!(placed.realm("x").unwrap().is_some(), "the one copy left serves");
+        assert_eq!(placed.store_of("x"), "b");
+        assert!(placed.ambiguous().is_empty());
     }
 
     #[test]
