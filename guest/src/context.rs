@@ -8,6 +8,14 @@ use crate::profile::Profile;
 use crate::settings::{Config, Settings};
 use serde_json::Value;
 
+/// A resource an event is about (see [`Ctx::event_resource`]).
+pub enum Resource<'a> {
+    /// A user, as just written.
+    User(&'a crate::directory::User),
+    /// A group, as just written.
+    Group(&'a crate::directory::Group),
+}
+
 /// Who a request is addressed to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -77,6 +85,22 @@ impl Ctx<'_> {
             details: details.to_string(),
         })?;
         Ok(())
+    }
+
+    /// The resource as SCIM JSON, for an event's `resource` (what the host's webhooks
+    /// deliver): every attribute but the ones derived from elsewhere (a user's `groups`, a
+    /// group's `members`, which member events carry).
+    pub fn event_resource(&mut self, resource: Resource<'_>) -> ScimResult<Value> {
+        let projection = crate::projection::Projection::default();
+        let text = match resource {
+            Resource::User(user) => crate::render::user(self, user, &[], &projection)?,
+            Resource::Group(group) => crate::render::group(self, group, None, &projection),
+        };
+        let mut value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if let Some(doc) = value.as_object_mut() {
+            doc.remove("groups");
+        }
+        Ok(value)
     }
 
     /// The URL of a resource.

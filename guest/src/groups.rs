@@ -2,7 +2,7 @@
 //! states the members a group must have; the handler validates every new member first,
 //! then removes the rest and adds the new, emitting a joined/left event for each change.
 
-use crate::context::{Ctx, Scope, etag, resource_response};
+use crate::context::{Ctx, Resource, Scope, etag, resource_response};
 use crate::directory::{Attribute, Comparator, EventKind, Field, Group, GroupDraft, Member, Query, first_value};
 use crate::error::{ScimError, ScimResult};
 use crate::filter::{AttrPath, CompValue, Filter};
@@ -202,7 +202,13 @@ fn save(
     if !unchanged {
         check_unique(ctx, draft, Some(&existing.id))?;
         let updated = ctx.dir.update_group(&existing.id, draft)?;
-        ctx.emit(EventKind::GroupUpdated, &updated.id, None, json!({"displayName": updated.name}))?;
+        let resource = ctx.event_resource(Resource::Group(&updated))?;
+        ctx.emit(
+            EventKind::GroupUpdated,
+            &updated.id,
+            None,
+            json!({"displayName": updated.name, "resource": resource}),
+        )?;
     }
     let members_changed = reconcile(ctx, &existing.id, current, named, wanted, &joining)?;
     if unchanged && !members_changed {
@@ -236,7 +242,13 @@ pub fn create(ctx: &mut Ctx, body: GroupBody) -> ScimResult<Response> {
             let joining: Vec<&str> = wanted.iter().map(String::as_str).collect();
             validate_joining(ctx, &joining)?;
             let group = ctx.dir.create_group(&draft)?;
-            ctx.emit(EventKind::GroupCreated, &group.id, None, json!({"displayName": group.name}))?;
+            let resource = ctx.event_resource(Resource::Group(&group))?;
+            ctx.emit(
+                EventKind::GroupCreated,
+                &group.id,
+                None,
+                json!({"displayName": group.name, "resource": resource}),
+            )?;
             if reconcile(ctx, &group.id, &[], &[], &wanted, &joining)? {
                 (201, load(ctx, &group.id)?)
             } else {

@@ -6,7 +6,7 @@
 //! the attributes clients filter on (externalId, displayName, e-mail values…) as
 //! attributes of their own, so the store can index and search them.
 
-use crate::context::{Ctx, Scope, resource_response};
+use crate::context::{Ctx, Resource, Scope, resource_response};
 use crate::directory::{EventKind, Field, Query, User, UserDraft, first_value};
 use crate::error::{ScimError, ScimResult};
 use crate::filter::AttrPath;
@@ -219,7 +219,8 @@ fn save(ctx: &mut Ctx, existing: &User, draft: &UserDraft) -> ScimResult<User> {
     }
     check_unique(ctx, draft, Some(&existing.id))?;
     let user = ctx.dir.update_user(&existing.id, draft)?;
-    ctx.emit(EventKind::UserUpdated, &user.id, None, json!({"userName": user.username}))?;
+    let resource = ctx.event_resource(Resource::User(&user))?;
+    ctx.emit(EventKind::UserUpdated, &user.id, None, json!({"userName": user.username, "resource": resource}))?;
     Ok(user)
 }
 
@@ -283,7 +284,8 @@ pub fn create(ctx: &mut Ctx, body: &Value) -> ScimResult<Response> {
             // Unique: the two lookups above, in this same transaction, found no user with
             // this externalId or userName, or `check_unique` did.
             let user = ctx.dir.create_user(&draft)?;
-            ctx.emit(EventKind::UserCreated, &user.id, None, json!({"userName": user.username}))?;
+            let resource = ctx.event_resource(Resource::User(&user))?;
+            ctx.emit(EventKind::UserCreated, &user.id, None, json!({"userName": user.username, "resource": resource}))?;
             (201, user)
         }
     };

@@ -208,6 +208,7 @@ impl Server {
         crate::retention::start(app.clone());
         crate::changes::follow(&app);
         crate::hosts::start(app.clone());
+        crate::webhooks::start(app.clone());
         let header_timeout = app.config.header_read_timeout();
         let task = tokio::spawn(serve(listener, router, header_timeout, app.closing.subscribe()));
         Ok(Server { addr, app, task })

@@ -79,9 +79,56 @@ pub struct Config {
     /// Admin events older than this many days are deleted, in the background.
     #[serde(default = "default_event_retention_days")]
     pub event_retention_days: u32,
+    /// How webhooks are delivered.
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
     /// The tenants, by realm name.
     #[serde(default)]
     pub realms: BTreeMap<String, RealmConfig>,
+}
+
+/// How webhooks are delivered (`[webhooks]`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// How long one attempt may take, in milliseconds (connecting, sending, the answer).
+    #[serde(default = "default_webhook_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The wait after the first failed attempt at an event, in milliseconds; it doubles
+    /// with each failure (with jitter) up to `max_backoff_ms`.
+    #[serde(default = "default_webhook_first_backoff_ms")]
+    pub first_backoff_ms: u64,
+    #[serde(default = "default_webhook_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+    /// An endpoint that has failed for this long, in seconds, is disabled (until an
+    /// operator enables it again).
+    #[serde(default = "default_webhook_disable_after_s")]
+    pub disable_after_s: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            timeout_ms: default_webhook_timeout_ms(),
+            first_backoff_ms: default_webhook_first_backoff_ms(),
+            max_backoff_ms: default_webhook_max_backoff_ms(),
+            disable_after_s: default_webhook_disable_after_s(),
+        }
+    }
+}
+
+fn default_webhook_timeout_ms() -> u64 {
+    10_000
+}
+fn default_webhook_first_backoff_ms() -> u64 {
+    1_000
+}
+fn default_webhook_max_backoff_ms() -> u64 {
+    3_600_000
+}
+// Three days: a receiver down over a long weekend gets its deliveries when it is back.
+fn default_webhook_disable_after_s() -> u64 {
+    3 * 24 * 3600
 }
 
 /// One realm (tenant).
@@ -288,6 +335,7 @@ impl Config {
             durability: Default::default(),
             store: None,
             stores: BTreeMap::new(),
+            webhooks: WebhookSettings::default(),
             admin_tokens: Vec::new(),
             limits: Limits::default(),
             concurrent_calls: default_concurrent_calls(),
@@ -315,6 +363,16 @@ impl Config {
         }
         if self.concurrent_calls == 0 || self.concurrent_calls > 10_000 {
             anyhow::bail!("concurrent_calls = {}: expected 1 to 10000", self.concurrent_calls);
+        }
+        let w = &self.webhooks;
+        if !(100..=600_000).contains(&w.timeout_ms) {
+            anyhow::bail!("webhooks.timeout_ms = {}: expected 100 to 600000", w.timeout_ms);
+        }
+        if w.first_backoff_ms == 0 || w.first_backoff_ms > w.max_backoff_ms {
+            anyhow::bail!("webhooks.first_backoff_ms = {}: expected 1 to max_backoff_ms", w.first_backoff_ms);
+        }
+        if w.disable_after_s == 0 {
+            anyhow::bail!("webhooks.disable_after_s = 0: expected at least 1");
         }
         if !(1024..=1 << 30).contains(&self.max_module_bytes) {
             anyhow::bail!("max_module_bytes = {}: expected 1024 to 1073741824 (1 GiB)", self.max_module_bytes);

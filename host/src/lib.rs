@@ -18,6 +18,7 @@ pub mod retention;
 pub mod runtime;
 pub mod store;
 pub mod tenants;
+pub mod webhooks;
 pub mod write_plan;
 pub mod write_turns;
 

@@ -10,6 +10,7 @@ mod realms;
 mod scim;
 pub mod stream_slots;
 mod tokens;
+mod webhooks;
 
 use crate::app::App;
 use crate::auth::TokenHash;
@@ -61,6 +62,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/admin/realms/{realm}/tokens", any(tokens::tokens))
         .route("/admin/realms/{realm}/tokens/{id}", any(tokens::token))
         .route("/admin/realms/{realm}/module/rollback", any(modules::rollback))
+        .route("/admin/realms/{realm}/webhooks", any(webhooks::webhooks))
+        .route("/admin/realms/{realm}/webhooks/{id}", any(webhooks::webhook))
+        .route("/admin/realms/{realm}/webhooks/{id}/deliveries", any(webhooks::deliveries))
+        .route("/admin/realms/{realm}/webhooks/{id}/test", any(webhooks::test))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

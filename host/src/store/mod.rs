@@ -14,7 +14,9 @@ mod sqlite;
 
 pub use organization_scope::OrganizationScoped;
 pub mod dump;
+mod webhooks;
 pub use scim_directory::*;
+pub use webhooks::*;
 
 pub use placement::{NamedStore, PlacedStore};
 pub use postgres::PostgresStore;
@@ -34,6 +36,8 @@ pub struct StoredEvent {
     pub details: String,
     /// The request that caused it.
     pub request_id: String,
+    /// The organization (its id) whose scope the request was made in, if it was.
+    pub organization: Option<String>,
 }
 
 /// Milliseconds since the Unix epoch: the store's clock.
@@ -167,6 +171,51 @@ pub trait Store: Send + Sync + 'static {
     /// One realm's record.
     fn realm(&self, name: &str) -> DirResult<Option<StoredRealm>> {
         Ok(self.realms()?.into_iter().find(|r| r.name == name))
+    }
+
+    /// Keeps a new webhook subscription, its cursor at the realm's last event: it delivers
+    /// what happens from now on.
+    fn create_webhook(&self, webhook: &StoredWebhook, event: &OperatorEvent) -> DirResult<()> {
+        let _ = (webhook, event);
+        Err(DirectoryError::Unavailable("this store keeps no webhooks".into()))
+    }
+    /// A realm's webhook subscriptions, oldest first.
+    fn webhooks(&self, realm: &str) -> DirResult<Vec<StoredWebhook>> {
+        let _ = realm;
+        Ok(Vec::new())
+    }
+    /// Changes a subscription's `url`, `types`, `organization` and `enabled` (enabling it
+    /// again forgets its failures); false when the realm has no such subscription.
+    fn update_webhook(&self, webhook: &StoredWebhook, event: &OperatorEvent) -> DirResult<bool> {
+        let _ = (webhook, event);
+        Err(DirectoryError::Unavailable("this store keeps no webhooks".into()))
+    }
+    /// Deletes a subscription and its delivery log; false when the realm has no such one.
+    fn delete_webhook(&self, realm: &str, id: &str, event: &OperatorEvent) -> DirResult<bool> {
+        let _ = (realm, id, event);
+        Err(DirectoryError::Unavailable("this store keeps no webhooks".into()))
+    }
+    /// The enabled subscriptions of any realm whose next attempt is due at `now`, each
+    /// leased to `host` for `lease` (no other host delivers it meanwhile), at most `limit`.
+    fn due_webhooks(
+        &self,
+        now: i64,
+        host: &str,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> DirResult<Vec<StoredWebhook>> {
+        let _ = (now, host, lease, limit);
+        Ok(Vec::new())
+    }
+    /// Saves what a round of delivery came to, and gives its lease back.
+    fn webhook_progress(&self, progress: &WebhookProgress) -> DirResult<()> {
+        let _ = progress;
+        Err(DirectoryError::Unavailable("this store keeps no webhooks".into()))
+    }
+    /// The newest attempts of a subscription's delivery log, newest first.
+    fn webhook_attempts(&self, realm: &str, id: &str, limit: u32) -> DirResult<Vec<WebhookAttempt>> {
+        let _ = (realm, id, limit);
+        Ok(Vec::new())
     }
 }
 

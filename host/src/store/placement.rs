@@ -412,6 +412,48 @@ impl Store for PlacedStore {
         self.of(realm).store.writes_in_parallel(realm)
     }
 
+    fn create_webhook(&self, webhook: &StoredWebhook, event: &OperatorEvent) -> DirResult<()> {
+        self.of(&webhook.realm).store.create_webhook(webhook, event)
+    }
+
+    fn webhooks(&self, realm: &str) -> DirResult<Vec<StoredWebhook>> {
+        self.of(realm).store.webhooks(realm)
+    }
+
+    fn update_webhook(&self, webhook: &StoredWebhook, event: &OperatorEvent) -> DirResult<bool> {
+        self.of(&webhook.realm).store.update_webhook(webhook, event)
+    }
+
+    fn delete_webhook(&self, realm: &str, id: &str, event: &OperatorEvent) -> DirResult<bool> {
+        self.of(realm).store.delete_webhook(realm, id, event)
+    }
+
+    /// The due subscriptions of every store that answers, of realms placed in it.
+    fn due_webhooks(
+        &self,
+        now: i64,
+        host: &str,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> DirResult<Vec<StoredWebhook>> {
+        let mut due = Vec::new();
+        for (index, named) in self.stores.iter().enumerate() {
+            match named.store.due_webhooks(now, host, lease, limit) {
+                Ok(webhooks) => due.extend(webhooks.into_iter().filter(|w| self.index_of(&w.realm) == index)),
+                Err(e) => tracing::warn!(store = %named.name, "cannot read the webhooks due: {e}"),
+            }
+        }
+        Ok(due)
+    }
+
+    fn webhook_progress(&self, progress: &WebhookProgress) -> DirResult<()> {
+        self.of(&progress.realm).store.webhook_progress(progress)
+    }
+
+    fn webhook_attempts(&self, realm: &str, id: &str, limit: u32) -> DirResult<Vec<WebhookAttempt>> {
+        self.of(realm).store.webhook_attempts(realm, id, limit)
+    }
+
     fn follow_changes(&self, follower: Arc<dyn ChangeFollower>) {
         for named in &self.stores {
             named.store.follow_changes(follower.clone());

@@ -6,7 +6,7 @@ use super::*;
 /// Records an operator's change among the realm's events.
 /// Numbered under the realm's event lock, as a call's events are (see `write_events`); every
 /// host hears of the change at the commit (see [`changes`]).
-fn insert_event(c: &mut Connection, realm: &str, event: &OperatorEvent) -> DirResult<()> {
+pub(super) fn insert_event(c: &mut Connection, realm: &str, event: &OperatorEvent) -> DirResult<()> {
     c.execute(
         "WITH turn AS (SELECT pg_advisory_xact_lock(hashtext('events ' || $1::TEXT))),
               heard AS (SELECT pg_notify('scim_host_changes', $1::TEXT))
@@ -261,10 +261,38 @@ impl Store for PostgresStore {
         })
     }
 
+    fn create_webhook(&self, webhook: &StoredWebhook, event: &OperatorEvent) -> DirResult<()> {
+        self.insert_webhook(webhook, event)
+    }
+
+    fn webhooks(&self, realm: &str) -> DirResult<Vec<StoredWebhook>> {
+        self.read_webhooks(realm)
+    }
+
+    fn update_webhook(&self, webhook: &StoredWebhook, event: &OperatorEvent) -> DirResult<bool> {
+        self.change_webhook(webhook, event)
+    }
+
+    fn delete_webhook(&self, realm: &str, id: &str, event: &OperatorEvent) -> DirResult<bool> {
+        self.remove_webhook(realm, id, event)
+    }
+
+    fn due_webhooks(&self, now: i64, host: &str, lease: Duration, limit: u32) -> DirResult<Vec<StoredWebhook>> {
+        self.lease_due_webhooks(now, host, lease, limit)
+    }
+
+    fn webhook_progress(&self, progress: &WebhookProgress) -> DirResult<()> {
+        self.save_webhook_progress(progress)
+    }
+
+    fn webhook_attempts(&self, realm: &str, id: &str, limit: u32) -> DirResult<Vec<WebhookAttempt>> {
+        self.read_webhook_attempts(realm, id, limit)
+    }
+
     fn events(&self, realm: &str, query: &EventQuery) -> DirResult<Vec<StoredEvent>> {
         let (since, until) = (query.since.unwrap_or(i64::MIN), query.until.unwrap_or(i64::MAX));
         let rows = self.checkout(CHECKOUT_TIMEOUT)?.query(
-            "SELECT seq, time, kind, resource_id, related_id, details, request_id FROM events
+            "SELECT seq, time, kind, resource_id, related_id, details, request_id, organization FROM events
              WHERE realm = $1 AND seq > $2 AND (cardinality($3::text[]) = 0 OR kind = ANY($3))
                AND time >= $4 AND time < $5
              ORDER BY seq LIMIT $6",
@@ -280,6 +308,7 @@ impl Store for PostgresStore {
                 related_id: r.get(4),
                 details: r.get(5),
                 request_id: r.get(6),
+                organization: r.get(7),
             })
             .collect())
     }

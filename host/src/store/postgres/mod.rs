@@ -19,6 +19,7 @@ mod modules;
 mod schema;
 mod transaction;
 mod watchdog;
+mod webhooks;
 
 use super::list_cursors::ListCursors;
 use super::pool::{Pool, Pooled, Reusable};

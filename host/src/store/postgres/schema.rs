@@ -10,7 +10,7 @@ use super::*;
 
 /// The schema's history, one step a version: the step at index `i` brings a database at
 /// version `i` to `i + 1`. A step is never changed once released.
-const STEPS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4];
+const STEPS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4, SCHEMA_5];
 
 /// The advisory lock the migrations hold (any constant of this store's own).
 const MIGRATION_LOCK: i64 = 0x5c1_4057;
@@ -222,4 +222,42 @@ CREATE TABLE hosts (
     id TEXT COLLATE "C" PRIMARY KEY,
     seen_at BIGINT NOT NULL
 );
+"#;
+
+/// Version 5: webhook subscriptions with their delivery state and log; each event keeps
+/// the organization of the request that made it.
+const SCHEMA_5: &str = r#"
+ALTER TABLE events ADD COLUMN organization TEXT;
+CREATE TABLE webhooks (
+    realm TEXT COLLATE "C" NOT NULL REFERENCES realms (name) ON DELETE CASCADE,
+    id TEXT COLLATE "C" NOT NULL,
+    url TEXT NOT NULL,
+    types TEXT NOT NULL,
+    organization TEXT,
+    secret TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    enabled BOOLEAN NOT NULL,
+    disabled_reason TEXT,
+    cursor BIGINT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    failing_since BIGINT,
+    next_attempt_at BIGINT NOT NULL DEFAULT 0,
+    lease_holder TEXT,
+    lease_until BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (realm, id)
+);
+CREATE INDEX webhooks_due ON webhooks (next_attempt_at) WHERE enabled;
+CREATE TABLE webhook_attempts (
+    n BIGSERIAL PRIMARY KEY,
+    realm TEXT COLLATE "C" NOT NULL,
+    webhook_id TEXT COLLATE "C" NOT NULL,
+    event_seq BIGINT NOT NULL,
+    message_id TEXT NOT NULL,
+    attempted_at BIGINT NOT NULL,
+    status INTEGER,
+    latency_ms BIGINT NOT NULL,
+    response TEXT NOT NULL,
+    FOREIGN KEY (realm, webhook_id) REFERENCES webhooks (realm, id) ON DELETE CASCADE
+);
+CREATE INDEX webhook_attempts_by_webhook ON webhook_attempts (realm, webhook_id, n);
 "#;

@@ -260,8 +260,9 @@ impl Transaction for PostgresTransaction {
     fn commit(mut self: Box<Self>) -> DirResult<()> {
         let events = std::mem::take(&mut self.pending_events);
         if !events.is_empty() {
-            let (realm, request_id) = (self.realm.clone(), self.request_id.clone());
-            write_events(self.conn()?, &realm, &request_id, &events)?;
+            let (realm, request_id, organization) =
+                (self.realm.clone(), self.request_id.clone(), self.organization.clone());
+            write_events(self.conn()?, &realm, &request_id, organization.as_deref(), &events)?;
         }
         match self.conn.take() {
             Some(mut conn) => {
@@ -309,7 +310,13 @@ impl PostgresTransaction {
 /// transactions become visible, or a reader that resumes after the last number it saw (an
 /// event stream) would skip an event numbered before it and committed after: so each
 /// realm's events are numbered under a lock held from here to the commit, a moment.
-fn write_events(conn: &mut Connection, realm: &str, request_id: &str, events: &[(i64, AdminEvent)]) -> DirResult<()> {
+fn write_events(
+    conn: &mut Connection,
+    realm: &str,
+    request_id: &str,
+    organization: Option<&str>,
+    events: &[(i64, AdminEvent)],
+) -> DirResult<()> {
     let times: Vec<i64> = events.iter().map(|(time, _)| *time).collect();
     let kinds: Vec<&str> = events.iter().map(|(_, e)| e.kind.name()).collect();
     let resources: Vec<&str> = events.iter().map(|(_, e)| e.resource_id.as_str()).collect();
@@ -317,12 +324,12 @@ fn write_events(conn: &mut Connection, realm: &str, request_id: &str, events: &[
     let details: Vec<&str> = events.iter().map(|(_, e)| e.details.as_str()).collect();
     conn.execute(
         "WITH turn AS (SELECT pg_advisory_xact_lock(hashtext('events ' || $1::TEXT)))
-         INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id)
-         SELECT $1::TEXT, e.at, e.kind, e.resource_id, e.related_id, e.details, $2::TEXT
+         INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id, organization)
+         SELECT $1::TEXT, e.at, e.kind, e.resource_id, e.related_id, e.details, $2::TEXT, $8::TEXT
          FROM turn, unnest($3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[])
               WITH ORDINALITY AS e(at, kind, resource_id, related_id, details, n)
          ORDER BY e.n",
-        &[&realm, &request_id, &times, &kinds, &resources, &related, &details],
+        &[&realm, &request_id, &times, &kinds, &resources, &related, &details, &organization],
     )
     .map(drop)
 }

@@ -14,7 +14,9 @@ pub(super) fn insert_event(c: &Connection, realm: &str, event: &OperatorEvent) -
 }
 
 /// The tables that hold a realm's rows, children before their parents.
-pub(super) const REALM_TABLES: [&str; 12] = [
+pub(super) const REALM_TABLES: [&str; 14] = [
+    "webhook_attempts",
+    "webhooks",
     "credentials",
     "organization_members",
     "memberships",
@@ -254,6 +256,40 @@ impl Store for SqliteStore {
         })
     }
 
+    fn create_webhook(&self, webhook: &StoredWebhook, event: &OperatorEvent) -> DirResult<()> {
+        self.insert_webhook(webhook, event)
+    }
+
+    fn webhooks(&self, realm: &str) -> DirResult<Vec<StoredWebhook>> {
+        self.read_webhooks(realm)
+    }
+
+    fn update_webhook(&self, webhook: &StoredWebhook, event: &OperatorEvent) -> DirResult<bool> {
+        self.change_webhook(webhook, event)
+    }
+
+    fn delete_webhook(&self, realm: &str, id: &str, event: &OperatorEvent) -> DirResult<bool> {
+        self.remove_webhook(realm, id, event)
+    }
+
+    fn due_webhooks(
+        &self,
+        now: i64,
+        host: &str,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> DirResult<Vec<StoredWebhook>> {
+        self.lease_due_webhooks(now, host, lease, limit)
+    }
+
+    fn webhook_progress(&self, progress: &WebhookProgress) -> DirResult<()> {
+        self.save_webhook_progress(progress)
+    }
+
+    fn webhook_attempts(&self, realm: &str, id: &str, limit: u32) -> DirResult<Vec<WebhookAttempt>> {
+        self.read_webhook_attempts(realm, id, limit)
+    }
+
     fn events(&self, realm: &str, query: &EventQuery) -> DirResult<Vec<StoredEvent>> {
         let conn = self.checkout(CHECKOUT_TIMEOUT)?;
         // The kinds travel as one JSON array, so the statement text (and its cache entry)
@@ -261,7 +297,7 @@ impl Store for SqliteStore {
         let kinds = serde_json::to_string(&query.kinds).expect("strings serialize");
         let mut statement = conn
             .prepare_cached(
-                "SELECT seq, time, kind, resource_id, related_id, details, request_id FROM events
+                "SELECT seq, time, kind, resource_id, related_id, details, request_id, organization FROM events
                  WHERE realm = ?1 AND seq > ?2
                    AND (?3 = '[]' OR kind IN (SELECT value FROM json_each(?3)))
                    AND time >= ?4 AND time < ?5
@@ -279,6 +315,7 @@ impl Store for SqliteStore {
                     related_id: r.get(4)?,
                     details: r.get(5)?,
                     request_id: r.get(6)?,
+                    organization: r.get(7)?,
                 })
             })
             .map_err(classify)?;

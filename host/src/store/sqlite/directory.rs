@@ -359,8 +359,8 @@ impl Directory for SqliteTransaction {
         let _writing = self.writing()?;
         self.conn()?
             .prepare_cached(
-                "INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO events (realm, time, kind, resource_id, related_id, details, request_id, organization)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -370,7 +370,8 @@ impl Directory for SqliteTransaction {
                     event.resource_id,
                     event.related_id,
                     event.details,
-                    self.request_id
+                    self.request_id,
+                    self.organization
                 ])
             })
             .map(drop)

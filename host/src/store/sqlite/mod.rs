@@ -19,6 +19,7 @@ mod paging;
 mod rows;
 mod schema;
 mod transaction;
+mod webhooks;
 
 use super::list_cursors::ListCursors;
 use super::pool::{Pool, Pooled, Reusable};

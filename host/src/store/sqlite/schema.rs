@@ -14,7 +14,45 @@ const STEPS: &[fn(&Connection) -> rusqlite::Result<()>] = &[
         unnumbered(conn)?;
         conn.execute_batch(&list_order_schema())
     },
+    // 2: webhook subscriptions with their delivery state and log; each event keeps the
+    // organization of the request that made it.
+    |conn| conn.execute_batch(WEBHOOKS),
 ];
+
+const WEBHOOKS: &str = r#"
+ALTER TABLE events ADD COLUMN organization TEXT;
+CREATE TABLE webhooks (
+    realm TEXT NOT NULL,
+    id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    types TEXT NOT NULL,
+    organization TEXT,
+    secret TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    enabled INTEGER NOT NULL,
+    disabled_reason TEXT,
+    cursor INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    failing_since INTEGER,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    lease_holder TEXT,
+    lease_until INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (realm, id)
+);
+CREATE INDEX webhooks_due ON webhooks (next_attempt_at) WHERE enabled;
+CREATE TABLE webhook_attempts (
+    realm TEXT NOT NULL,
+    webhook_id TEXT NOT NULL,
+    n INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_seq INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    attempted_at INTEGER NOT NULL,
+    status INTEGER,
+    latency_ms INTEGER NOT NULL,
+    response TEXT NOT NULL
+);
+CREATE INDEX webhook_attempts_by_webhook ON webhook_attempts (realm, webhook_id, n);
+"#;
 
 /// Brings the database up to the schema of this build, step by step, each in a
 /// transaction of its own with its version; refuses a database of a newer schema, which

@@ -30,7 +30,14 @@ mod component {
             enabled: true,
             attributes: Vec::new(),
         };
-        dir::create_user(&draft).expect("the store accepts the ghost");
+        let ghost = dir::create_user(&draft).expect("the store accepts the ghost");
+        let created = dir::AdminEvent {
+            kind: dir::EventKind::UserCreated,
+            resource_id: ghost.id,
+            related_id: None,
+            details: r#"{"userName": "ghost"}"#.into(),
+        };
+        dir::emit(&created).expect("the store records it");
     }
 
     /// What each directory call reached, one `name=what` line each, for the resources of
