@@ -95,6 +95,8 @@ pub struct TestServer {
     _data: tempfile::TempDir,
     /// Where its realms live.
     stores: Stores,
+    /// What it changed in the test configuration (again at a restart).
+    change: fn(&mut Config),
 }
 
 /// An HTTP answer, its body parsed as JSON when it is JSON.
@@ -225,7 +227,7 @@ impl TestServer {
             server.stop().await.expect("the server stops cleanly");
         }
         let stores = std::mem::take(&mut self.stores);
-        Self::start_in(self._data, stores).await
+        Self::start_wrapped(self._data, stores, |store| store, self.change).await
     }
 
     async fn start_in(data: tempfile::TempDir, stores: Stores) -> TestServer {
@@ -309,6 +311,7 @@ impl TestServer {
             server: Some(server),
             _data: data,
             stores,
+            change,
         })
     }
 

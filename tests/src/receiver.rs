@@ -30,6 +30,11 @@ struct Shared {
     status: AtomicU16,
     /// How long it waits before it answers, in milliseconds.
     delay_ms: AtomicU64,
+    /// Refuses (500) the first delivery of each message, then accepts it again.
+    refuse_first: std::sync::atomic::AtomicBool,
+    /// The message ids seen, and how many deliveries were refused.
+    seen: Mutex<std::collections::HashSet<String>>,
+    refused: AtomicU64,
 }
 
 /// A running receiver.
@@ -74,6 +79,17 @@ impl Receiver {
         self.shared.delay_ms.store(delay.as_millis() as u64, Ordering::Relaxed);
     }
 
+    /// Refuses the first delivery of every message from now on (a flaky receiver): each
+    /// is accepted when sent again.
+    pub fn refuse_first_attempts(&self) {
+        self.shared.refuse_first.store(true, Ordering::Relaxed);
+    }
+
+    /// How many deliveries it refused.
+    pub fn refused(&self) -> u64 {
+        self.shared.refused.load(Ordering::Relaxed)
+    }
+
     /// Every delivery received so far, in the order received.
     pub fn received(&self) -> Vec<Delivery> {
         self.shared.received.lock().unwrap().clone()
@@ -111,7 +127,14 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    let status = StatusCode::from_u16(shared.status.load(Ordering::Relaxed)).unwrap_or(StatusCode::OK);
+    let mut status = StatusCode::from_u16(shared.status.load(Ordering::Relaxed)).unwrap_or(StatusCode::OK);
+    let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    if shared.refuse_first.load(Ordering::Relaxed) && shared.seen.lock().unwrap().insert(id) {
+        status = StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    if !status.is_success() {
+        shared.refused.fetch_add(1, Ordering::Relaxed);
+    }
     // Kept only when accepted: a refused delivery is one the sender must send again.
     if status.is_success() {
         shared.received.lock().unwrap().push(Delivery { headers, body });
