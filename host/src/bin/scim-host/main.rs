@@ -129,23 +129,29 @@ fn serve(
     runtime.block_on(async move {
         let listen = config.listen;
         let app = tokio::task::spawn_blocking(move || App::new(config)).await??;
+        // Listening for SIGTERM before saying where it listens: a supervisor that stops the
+        // server as soon as it is up gets a clean stop, not the signal's default death.
+        let stopped = shutdown_signal()?;
         let mut server = Server::start(app, listen).await?;
         eprintln!("scim-host listening on http://{}", server.addr);
-        shutdown_signal().await?;
+        stopped.await?;
         eprintln!("scim-host: stopping");
         server.trigger_stop();
         server.wait().await
     })
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() -> anyhow::Result<()> {
+/// Ctrl-C or SIGTERM, listened for from the call on.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = anyhow::Result<()>>> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result?,
-        _ = terminate.recv() => {}
-    }
-    Ok(())
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        Ok(())
+    })
 }
 
 /// Compiles a component and checks its world, as an upload would.
