@@ -274,6 +274,15 @@ fn backoff(settings: &WebhookSettings, attempts: u32) -> Duration {
 mod tests {
     use super::*;
 
+    /// Receivers are HTTPS endpoints: the client speaks TLS (a refused connection, not
+    /// an unsupported scheme).
+    #[tokio::test]
+    async fn deliveries_reach_https_endpoints() {
+        let client = client(&WebhookSettings::default()).unwrap();
+        let e = client.post("https://127.0.0.1:9/hook").send().await.unwrap_err();
+        assert!(e.is_connect(), "{e:?}");
+    }
+
     #[test]
     fn backoff_doubles_with_jitter_up_to_its_ceiling() {
         let settings = WebhookSettings { first_backoff_ms: 1000, max_backoff_ms: 60_000, ..Default::default() };
