@@ -22,7 +22,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts"))
 from realms import free_port, rss_mib  # noqa: E402  (shared with the realms script)
@@ -154,8 +156,8 @@ class ScimHostPostgres(ScimHost):
     (`scripts/postgres-scratch`, started once for the run)."""
     cluster = None
 
-    def __init__(self):
-        super().__init__("scim-host (PostgreSQL)")
+    def __init__(self, name="scim-host (PostgreSQL)", binary=SCIM_HOST):
+        super().__init__(name, binary)
 
     def store_line(self):
         if ScimHostPostgres.cluster is None:
@@ -171,6 +173,47 @@ class ScimHostPostgres(ScimHost):
 
     def database_mib(self):
         return float("nan")
+
+
+class SlowReceiver:
+    """A webhook receiver that answers each delivery after a second."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            time.sleep(1)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    def __init__(self):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), SlowReceiver.Handler)
+        self.deliveries_url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class ScimHostWebhooked(ScimHost):
+    """scim-host with a webhook subscription on realm `bench` (every event type) to a
+    receiver that answers each delivery in a second: what a subscription costs SCIM."""
+
+    def __init__(self):
+        super().__init__("scim-host (webhook, 1 s receiver)")
+
+    def start(self):
+        super().start()
+        self.receiver = SlowReceiver()
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        connection.request("POST", "/admin/realms/bench/webhooks", body=json.dumps({"url": self.receiver.deliveries_url}),
+                           headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"})
+        response = connection.getresponse()
+        if response.status != 201:
+            raise RuntimeError(f"{self.name}: subscribing: {response.status} {response.read()[:300]!r}")
+
+    def stop(self):
+        super().stop()
+        self.receiver.server.shutdown()
 
 
 class Scim2Server(Server):
@@ -342,7 +385,7 @@ def side_by_side(servers, args):
             seeded = time.time() - started
             figures = {"seed_seconds": seeded, "closes_connections": server.closes_connections}
             scenarios = SCENARIOS + (HOST_SCENARIOS if isinstance(server, ScimHost) else [])
-            for key, label, _ in scenarios:
+            for key, label, _ in [s for s in scenarios if not args.scenarios or s[0] in args.scenarios]:
                 figures[key] = wrk(server, key, data_dir, args.duration, args.connections)
                 print(f"   {label}: {figures[key]['rps']:.0f} req/s, p99 {figures[key]['p99_ms']:.2f} ms"
                       f" ({figures[key]['non2xx']} non-2xx)", flush=True)
@@ -424,6 +467,8 @@ def markdown(report):
     out.append("|---|" + "---:|---:|---:|" * len(names) + "---:|")
     resync = ("resync", "re-sync of 10,000 users (probe, then POST or PUT; 10 connections)", "")
     for key, label, _ in SCENARIOS + HOST_SCENARIOS + [resync]:
+        if not any(key in report["servers"][n] for n in names):
+            continue
         cells = []
         for n in names:
             f = report["servers"][n].get(key)
@@ -433,7 +478,8 @@ def markdown(report):
             mark = f" ({fmt(f['non2xx'])} non-2xx)" if f["non2xx"] else ""
             cells.append(f"{fmt(f['rps'])}{mark} | {fmt(f['p50_ms'], 2)} | {fmt(f['p99_ms'], 2)}")
         best = max((report["servers"][p][key]["rps"] for p in peers if key in report["servers"][p]), default=0)
-        ratio = f"{report['servers']['scim-host'][key]['rps'] / best:.1f}×" if best else "–"
+        ours = report["servers"].get("scim-host", {}).get(key)
+        ratio = f"{ours['rps'] / best:.1f}×" if best and ours else "–"
         out.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
     out.append("")
     for n in names:
@@ -504,7 +550,7 @@ def charts(report, results):
         fig, ax = plt.subplots(figsize=(12, 5.5))
         width = 0.8 / len(names)
         for i, n in enumerate(names):
-            values = [max(report["servers"][n][k][metric], 1e-3) for k in keys]
+            values = [max(report["servers"][n].get(k, {}).get(metric, 1e-3), 1e-3) for k in keys]
             ax.bar([x + i * width for x in range(len(keys))], values, width, label=n)
         ax.set_yscale("log")
         ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(keys))])
@@ -565,13 +611,18 @@ def main():
     parser.add_argument("--realms", default="1,100,1000", type=lambda s: [int(x) for x in s.split(",") if x])
     parser.add_argument("--baseline", help="another scim-host binary (an earlier commit's) run side by side, "
                         "before this one; the ratio column then compares with it")
+    parser.add_argument("--baseline-store", default="sqlite", choices=["sqlite", "postgres"],
+                        help="the baseline's store")
+    parser.add_argument("--scenarios", type=lambda s: [x for x in s.split(",") if x],
+                        help="only these scenarios (comma-separated keys; all when absent)")
     parser.add_argument("--results", default=RESULTS, help="where the results go")
     args = parser.parse_args()
-    known = {"scim-host": ScimHost, "scim-host-postgres": ScimHostPostgres, "scim2-server": Scim2Server,
-             "scimmy": Scimmy}
+    known = {"scim-host": ScimHost, "scim-host-postgres": ScimHostPostgres, "scim-host-webhook": ScimHostWebhooked,
+             "scim2-server": Scim2Server, "scimmy": Scimmy}
     servers = [known[n]() for n in args.servers.split(",")]
     if args.baseline:
-        servers.insert(0, ScimHost("scim-host (baseline)", os.path.abspath(args.baseline)))
+        baseline = {"sqlite": ScimHost, "postgres": ScimHostPostgres}[args.baseline_store]
+        servers.insert(0, baseline(f"scim-host (baseline, {args.baseline_store})", os.path.abspath(args.baseline)))
     results = args.results
     os.makedirs(results, exist_ok=True)
     report = {"machine": machine(), "settings": {"duration": args.duration, "connections": args.connections,

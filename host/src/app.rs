@@ -33,6 +33,8 @@ pub struct App {
     pub hosts: Arc<crate::limits::HostCount>,
     /// Write calls wait for a turn before they run.
     pub write_turns: crate::write_turns::WriteTurns,
+    /// The failed SCIM requests of each realm, and its identity providers' counts.
+    pub diagnostics: crate::diagnostics::Diagnostics,
     /// The admin event streams open now.
     pub event_streams: Arc<crate::http::stream_slots::StreamSlots>,
     /// Held by every guest call while it runs: a stopping server waits for the calls
@@ -124,6 +126,7 @@ impl App {
             write_turns: crate::write_turns::WriteTurns::per_core(),
             public_base: std::sync::OnceLock::new(),
             event_streams: Arc::default(),
+            diagnostics: Default::default(),
             calls_running: Arc::default(),
         })
     }

@@ -9,6 +9,7 @@ pub mod call;
 pub mod changes;
 pub mod config;
 pub mod credentials;
+pub mod diagnostics;
 pub mod hosts;
 pub mod http;
 pub mod limits;

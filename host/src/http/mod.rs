@@ -7,6 +7,7 @@ pub mod error;
 mod modules;
 mod organization_members;
 mod realms;
+mod requests;
 mod scim;
 pub mod stream_slots;
 mod tokens;
@@ -62,6 +63,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/admin/realms/{realm}/tokens", any(tokens::tokens))
         .route("/admin/realms/{realm}/tokens/{id}", any(tokens::token))
         .route("/admin/realms/{realm}/module/rollback", any(modules::rollback))
+        .route("/admin/realms/{realm}/requests", any(requests::requests))
         .route("/admin/realms/{realm}/webhooks", any(webhooks::webhooks))
         .route("/admin/realms/{realm}/webhooks/{id}", any(webhooks::webhook))
         .route("/admin/realms/{realm}/webhooks/{id}/deliveries", any(webhooks::deliveries))

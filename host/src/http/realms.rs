@@ -255,6 +255,7 @@ async fn delete_realm(app: &Arc<App>, tenant: &Tenant, request_id: &RequestId) -
     with_store(app, move |store| store.delete_realm(&name)).await?;
     let name = realm.clone();
     super::modules::with_modules(app, "forgetting the realm's modules", move |m| m.forget(&name)).await?;
+    app.diagnostics.forget(&realm);
     tracing::info!(realm, request_id = %request_id.0, "realm deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

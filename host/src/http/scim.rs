@@ -66,24 +66,84 @@ fn base_url(app: &App, headers: &HeaderMap, base: &str) -> String {
     }
 }
 
+/// The longest user agent kept for diagnostics.
+const USER_AGENT_KEPT: usize = 256;
+/// The largest request body copied for diagnostics (a larger one is kept by its size).
+const BODY_COPIED: usize = 64 << 10;
+/// The largest error answer read back for diagnostics.
+const ANSWER_READ: usize = 64 << 10;
+
 /// Every request under `/realms/{realm}/scim/v2`.
 pub async fn endpoint(State(app): State<Arc<App>>, request: Request) -> Response {
     let request_id = request.extensions().get::<RequestId>().cloned().unwrap_or_default();
     let method = request.method().clone();
-    // Only known realms become label values, so random paths cannot grow the series.
-    let realm = target(request.uri().path())
-        .map(|t| t.realm.to_string())
-        .filter(|r| app.tenants.get(r).is_some())
-        .unwrap_or_else(|| "-".into());
-    let response = match serve(&app, request, &request_id).await {
+    // Only known realms become label values (and diagnostics), so random paths cannot
+    // grow the series.
+    let known = target(request.uri().path()).filter(|t| app.tenants.get(t.realm).is_some());
+    let realm = known.as_ref().map_or_else(|| "-".to_string(), |t| t.realm.to_string());
+    let organization = known.as_ref().and_then(|t| t.organization.map(str::to_string));
+    let path = known.as_ref().map(|t| match request.uri().query() {
+        Some(query) => format!("{}?{query}", t.path),
+        None => t.path.clone(),
+    });
+    let user_agent: String = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(USER_AGENT_KEPT)
+        .collect();
+    let body = std::sync::OnceLock::new();
+    let response = match serve(&app, request, &request_id, &body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
-    app.metrics.request(&realm, method.as_str(), response.status().as_u16());
-    response
+    let status = response.status().as_u16();
+    app.metrics.request(&realm, method.as_str(), status);
+    let Some(path) = path else { return response };
+    app.diagnostics.count(&realm, &user_agent, status);
+    if status < 400 {
+        return response;
+    }
+    // A failure: kept with what the client sent and what it was told.
+    let (parts, answer) = response.into_parts();
+    let answer = axum::body::to_bytes(answer, ANSWER_READ).await.unwrap_or_default();
+    let told: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
+    let text = |name: &str| told.get(name).and_then(|v| v.as_str()).map(|s| s.chars().take(1024).collect());
+    let failed = crate::diagnostics::FailedRequest {
+        at: crate::store::now_millis(),
+        method: method.to_string(),
+        path,
+        organization,
+        status,
+        scim_type: text("scimType"),
+        detail: text("detail"),
+        identity_provider: crate::diagnostics::identity_provider(&user_agent),
+        user_agent,
+        request_id: request_id.0.clone(),
+        body: body.get().and_then(|(size, copy)| kept_body(*size, copy.as_deref())),
+    };
+    app.diagnostics.keep(&realm, failed);
+    Response::from_parts(parts, Body::from(answer))
 }
 
-async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Result<Response, ScimError> {
+/// A request body as diagnostics keep it (see `diagnostics::redacted_body`).
+fn kept_body(size: usize, copy: Option<&[u8]>) -> Option<String> {
+    match copy {
+        Some(body) => crate::diagnostics::redacted_body(body),
+        None => Some(format!("({size} bytes, not kept)")),
+    }
+}
+
+/// Serves a SCIM request; the size of the body it read goes to `read`, with a copy when
+/// small enough to keep for diagnostics.
+async fn serve(
+    app: &Arc<App>,
+    request: Request,
+    request_id: &RequestId,
+    read: &std::sync::OnceLock<(usize, Option<Vec<u8>>)>,
+) -> Result<Response, ScimError> {
     let (parts, body) = request.into_parts();
     let target = target(parts.uri.path())
         .ok_or_else(|| ScimError::not_found(format!("no SCIM endpoint at {}", parts.uri.path())))?;
@@ -104,6 +164,7 @@ async fn serve(app: &Arc<App>, request: Request, request_id: &RequestId) -> Resu
     let call = Call { app: app.clone(), tenant: tenant.clone(), request_id: request_id.clone(), scope };
     let request = async {
         let body = read_body(body, tenant.limits.max_body_bytes).await?;
+        let _ = read.set((body.len(), (body.len() <= BODY_COPIED).then(|| body.clone())));
         Ok(types::Request {
             method: parts.method.as_str().to_string(),
             query: parts

@@ -35,6 +35,9 @@ enum AdminCommand {
     /// The component a realm runs: show, upload, roll back.
     #[command(subcommand)]
     Module(ModuleCommand),
+    /// Webhook subscriptions of a realm: list, create, show, change, delete, deliveries, test.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// A realm's admin events, oldest first.
     Events {
         realm: String,
@@ -152,6 +155,56 @@ enum ModuleCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum WebhookCommand {
+    List {
+        realm: String,
+    },
+    /// Subscribes an endpoint and prints its signing secret (the only time it is shown).
+    Create {
+        realm: String,
+        url: String,
+        /// An event type to deliver (repeatable; every type when left out).
+        #[arg(long = "type")]
+        types: Vec<String>,
+        /// Only the changes made in this organization's scope.
+        #[arg(long)]
+        organization: Option<String>,
+    },
+    /// A subscription with its recent deliveries.
+    Show {
+        realm: String,
+        id: String,
+    },
+    /// Changes a subscription; what is not named stays as it is.
+    Set {
+        realm: String,
+        id: String,
+        #[arg(long)]
+        url: Option<String>,
+        /// The event types to deliver (repeatable): they replace the current ones.
+        #[arg(long = "type")]
+        types: Vec<String>,
+        /// Enables a subscription again (after failures disabled it), or disables it.
+        #[arg(long)]
+        enabled: Option<bool>,
+    },
+    Delete {
+        realm: String,
+        id: String,
+    },
+    /// The delivery log: the last attempts, newest first.
+    Deliveries {
+        realm: String,
+        id: String,
+    },
+    /// Sends one signed test message now and prints what the endpoint answered.
+    Test {
+        realm: String,
+        id: String,
+    },
+}
+
 /// Runs one admin command and prints its answer.
 pub fn run(args: AdminArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -164,6 +217,43 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         None => {}
     }
     Ok(())
+}
+
+async fn webhook(client: &Client, command: WebhookCommand) -> anyhow::Result<Option<Value>> {
+    let at = |realm: &str, id: &str| format!("/admin/realms/{realm}/webhooks/{id}");
+    match command {
+        WebhookCommand::List { realm } => {
+            client.call(Method::GET, &format!("/admin/realms/{realm}/webhooks"), None).await
+        }
+        WebhookCommand::Create { realm, url, types, organization } => {
+            let mut body = json!({ "url": url, "organization": organization });
+            if !types.is_empty() {
+                body["types"] = json!(types);
+            }
+            client.call(Method::POST, &format!("/admin/realms/{realm}/webhooks"), Some(Body::Json(body))).await
+        }
+        WebhookCommand::Show { realm, id } => client.call(Method::GET, &at(&realm, &id), None).await,
+        WebhookCommand::Set { realm, id, url, types, enabled } => {
+            let mut change = Map::new();
+            if let Some(url) = url {
+                change.insert("url".into(), json!(url));
+            }
+            if !types.is_empty() {
+                change.insert("types".into(), json!(types));
+            }
+            if let Some(enabled) = enabled {
+                change.insert("enabled".into(), json!(enabled));
+            }
+            client.call(Method::PATCH, &at(&realm, &id), Some(Body::Json(Value::Object(change)))).await
+        }
+        WebhookCommand::Delete { realm, id } => client.call(Method::DELETE, &at(&realm, &id), None).await,
+        WebhookCommand::Deliveries { realm, id } => {
+            client.call(Method::GET, &format!("{}/deliveries", at(&realm, &id)), None).await
+        }
+        WebhookCommand::Test { realm, id } => {
+            client.call(Method::POST, &format!("{}/test", at(&realm, &id)), None).await
+        }
+    }
 }
 
 async fn command(client: &Client, command: AdminCommand) -> anyhow::Result<Option<Value>> {
@@ -244,6 +334,7 @@ async fn command(client: &Client, command: AdminCommand) -> anyhow::Result<Optio
         AdminCommand::Token(TokenCommand::Revoke { realm, id }) => {
             client.call(Method::DELETE, &format!("/admin/realms/{realm}/tokens/{id}"), None).await
         }
+        AdminCommand::Webhook(command) => webhook(client, command).await,
         AdminCommand::Module(ModuleCommand::Show { realm }) => {
             client.call(Method::GET, &format!("/admin/realms/{realm}/module"), None).await
         }
