@@ -276,3 +276,31 @@ async fn realm_placed_in_a_named_store_through_the_cli() {
     let (ok, err) = cli(&["realm", "import", file.to_str().unwrap()]);
     assert!(!ok && err.contains("realm \"beta\" already exists in store \"eu\""), "{err}");
 }
+
+/// `scim-host admin webhook …`: a subscription created from the command line shows its
+/// secret once, lists without it, sends a test message, and is deleted.
+#[tokio::test]
+async fn admin_webhook_commands_drive_a_running_server() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = start(data.path(), Some(("realm-secret", "admin-secret")));
+    let run = |args: &[&str]| admin(&demo.origin, "admin-secret", args);
+    let url = "http://127.0.0.1:9/hook";
+    let (ok, created, err) = run(&["webhook", "create", "demo", url, "--type", "USER_CREATED"]);
+    assert!(ok, "{err}");
+    let (id, secret) = (created["id"].as_str().unwrap(), created["secret"].as_str().unwrap());
+    assert!(secret.starts_with("whsec_"), "{created}");
+    assert_eq!(created["types"], serde_json::json!(["USER_CREATED"]));
+    let (ok, listed, err) = run(&["webhook", "list", "demo"]);
+    assert!(ok && !listed.to_string().contains(secret), "{err} {listed}");
+    let (ok, tested, err) = run(&["webhook", "test", "demo", id]);
+    assert!(ok && tested["status"].is_null(), "nothing listens there: {err} {tested}");
+    let (ok, changed, err) = run(&["webhook", "set", "demo", id, "--enabled", "false"]);
+    assert!(ok && changed["enabled"] == false, "{err} {changed}");
+    let (ok, _, err) = run(&["webhook", "create", "demo", url, "--type", "NOT_A_TYPE"]);
+    assert!(!ok && err.contains("NOT_A_TYPE"), "{err}");
+    let (ok, _, err) = run(&["webhook", "delete", "demo", id]);
+    assert!(ok, "{err}");
+    let (_, listed, _) = run(&["webhook", "list", "demo"]);
+    assert_eq!(listed["webhooks"], serde_json::json!([]));
+    demo.stop();
+}
