@@ -8,6 +8,9 @@
 
 use crate::store::{self, DirectoryError, Transaction};
 
+/// The longest `details` of an event a guest records.
+const MAX_EVENT_DETAILS_BYTES: usize = 64 << 10;
+
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "scim-handler",
@@ -406,6 +409,11 @@ impl wit::Host for CallState {
     }
 
     fn emit(&mut self, event: wit::AdminEvent) -> Result<(), DirectoryError> {
+        // Kept for the event retention and delivered by webhooks: bounded like a resource.
+        if event.details.len() > MAX_EVENT_DETAILS_BYTES {
+            let why = format!("an event's details are longer than {MAX_EVENT_DETAILS_BYTES} bytes");
+            return Err(DirectoryError::Invalid(why));
+        }
         let event = store::AdminEvent {
             kind: event_kind(event.kind),
             resource_id: event.resource_id,

@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 /// How often a host looks for due subscriptions.
 const TICK: Duration = Duration::from_millis(200);
-/// How long a host holds a subscription it delivers; a round ends well before.
+/// How long a host holds a subscription it delivers, at least; a round stops before an
+/// attempt that could outlast half of it (see [`lease`]).
 const LEASE: Duration = Duration::from_secs(120);
 /// Subscriptions leased at once by one host.
 const DUE_AT_ONCE: u32 = 64;
@@ -31,9 +32,15 @@ const EVENTS_PER_ROUND: u32 = 100;
 /// The most of a receiver's answer kept in the delivery log.
 const RESPONSE_KEPT: usize = 1024;
 
+/// The lease of a round: long enough for several attempts of the longest time one may take.
+fn lease(settings: &WebhookSettings) -> Duration {
+    LEASE.max(Duration::from_millis(settings.timeout_ms) * 4)
+}
+
 /// Starts delivering, until the server stops.
 pub fn start(app: Arc<App>) {
     let host = uuid::Uuid::new_v4().to_string();
+    let lease = lease(&app.config.webhooks);
     let client = match client(&app.config.webhooks) {
         Ok(client) => client,
         Err(e) => {
@@ -44,12 +51,15 @@ pub fn start(app: Arc<App>) {
     let mut closing = app.closing.subscribe();
     tokio::spawn(async move {
         loop {
-            let (store, me) = (app.store.clone(), host.clone());
-            let due = tokio::task::spawn_blocking(move || store.due_webhooks(now_millis(), &me, LEASE, DUE_AT_ONCE));
+            // Each tick's leases have a name of their own: a round saves only under its own.
+            let (store, holder) = (app.store.clone(), format!("{host}/{}", uuid::Uuid::new_v4().simple()));
+            let leased = holder.clone();
+            let due =
+                tokio::task::spawn_blocking(move || store.due_webhooks(now_millis(), &leased, lease, DUE_AT_ONCE));
             match due.await {
                 Ok(Ok(due)) => {
                     for webhook in due {
-                        tokio::spawn(deliver(app.clone(), client.clone(), webhook));
+                        tokio::spawn(deliver(app.clone(), client.clone(), webhook, holder.clone(), lease));
                     }
                 }
                 Ok(Err(e)) => tracing::warn!("cannot read the webhooks due: {e}"),
@@ -74,35 +84,40 @@ fn client(settings: &WebhookSettings) -> reqwest::Result<reqwest::Client> {
 }
 
 /// One round of a subscription: its events after its cursor, in order, until one fails,
-/// the batch ends or half the lease has gone; then what it came to is saved (and the
-/// lease given back).
-async fn deliver(app: Arc<App>, client: reqwest::Client, webhook: StoredWebhook) {
+/// the batch ends or the next attempt could outlast half the lease; then what it came to
+/// is saved under the round's lease (and the lease given back).
+async fn deliver(app: Arc<App>, client: reqwest::Client, webhook: StoredWebhook, holder: String, lease: Duration) {
     let started = Instant::now();
     let (store, realm, after) = (app.store.clone(), webhook.realm.clone(), webhook.cursor);
     let read = tokio::task::spawn_blocking(move || {
         store.events(&realm, &EventQuery { after, limit: EVENTS_PER_ROUND, ..Default::default() })
     });
+    let mut progress = unchanged(&webhook, holder, 0);
     let events = match read.await {
         Ok(Ok(events)) => events,
         Ok(Err(e)) => {
             tracing::warn!(realm = %webhook.realm, webhook = %webhook.id, "cannot read the events to deliver: {e}");
-            return save(&app, unchanged(&webhook, now_millis() + TICK.as_millis() as i64)).await;
+            progress.next_attempt_at = now_millis() + TICK.as_millis() as i64;
+            return save(&app, progress).await;
         }
         Err(e) => return tracing::warn!("reading the events to deliver panicked: {e}"),
     };
-    let mut progress = unchanged(&webhook, 0);
     let settings = app.config.webhooks;
+    let attempt_takes = Duration::from_millis(settings.timeout_ms);
     for event in &events {
         if !wanted(&webhook, event) {
             progress.cursor = event.seq;
             continue;
+        }
+        if started.elapsed() + attempt_takes > lease / 2 {
+            break;
         }
         let attempt = attempt(&app, &client, &webhook, event, message_id(&webhook, event)).await;
         let accepted = attempt.status.is_some_and(|s| (200..300).contains(&s));
         progress.log.push(attempt);
         if !accepted {
             let now = now_millis();
-            progress.attempts = webhook.attempts + 1;
+            progress.attempts += 1;
             let failing_since = *progress.failing_since.get_or_insert(now);
             progress.next_attempt_at = now + backoff(&settings, progress.attempts).as_millis() as i64;
             if now - failing_since >= (settings.disable_after_s * 1000) as i64 {
@@ -113,20 +128,17 @@ async fn deliver(app: Arc<App>, client: reqwest::Client, webhook: StoredWebhook)
             return save(&app, progress).await;
         }
         (progress.cursor, progress.attempts, progress.failing_since) = (event.seq, 0, None);
-        if started.elapsed() > LEASE / 2 {
-            return save(&app, progress).await;
-        }
     }
     // Due again at once: the store leases a subscription only when events wait after its cursor.
-    progress.next_attempt_at = 0;
     save(&app, progress).await
 }
 
-/// The state of a subscription as it was, due again at `next_attempt_at`.
-fn unchanged(webhook: &StoredWebhook, next_attempt_at: i64) -> WebhookProgress {
+/// The state of a subscription as it was, under the round's lease, due at `next_attempt_at`.
+fn unchanged(webhook: &StoredWebhook, lease: String, next_attempt_at: i64) -> WebhookProgress {
     WebhookProgress {
         realm: webhook.realm.clone(),
         id: webhook.id.clone(),
+        lease,
         cursor: webhook.cursor,
         attempts: webhook.attempts,
         failing_since: webhook.failing_since,
@@ -140,18 +152,30 @@ async fn save(app: &Arc<App>, progress: WebhookProgress) {
     let store = app.store.clone();
     let (realm, id) = (progress.realm.clone(), progress.id.clone());
     match tokio::task::spawn_blocking(move || store.webhook_progress(&progress)).await {
-        Ok(Ok(())) => {}
-        // The lease runs out, and the round is delivered again (at least once).
+        Ok(Ok(true)) => {}
+        // Changed or deleted meanwhile, or the lease ran out: the round's events go out again.
+        Ok(Ok(false)) => {
+            tracing::info!(%realm, webhook = %id, "a delivery round's lease was lost; its events go out again")
+        }
         Ok(Err(e)) => tracing::warn!(%realm, webhook = %id, "cannot save a webhook's progress: {e}"),
         Err(e) => tracing::warn!("saving a webhook's progress panicked: {e}"),
     }
 }
 
-/// Whether a subscription wants an event: one of its types (any, when it names none),
-/// and of its organization's requests when it names one.
+/// Whether a subscription wants an event: one of its types (when it names none, any
+/// directory change: not the operator's own changes, such as a token issued),
+/// and, when it names an organization, made in that organization's scope or a change of
+/// its members (through any scope, the admin API's included).
 fn wanted(webhook: &StoredWebhook, event: &StoredEvent) -> bool {
-    let of_type = webhook.types.is_empty() || webhook.types.contains(&event.kind);
-    let of_organization = webhook.organization.is_none() || webhook.organization == event.organization;
+    let of_type = match webhook.types.is_empty() {
+        true => crate::store::EventKind::from_name(&event.kind).is_some(),
+        false => webhook.types.contains(&event.kind),
+    };
+    let membership = event.kind.starts_with("ORGANIZATION_MEMBER_");
+    let of_organization = match &webhook.organization {
+        None => true,
+        Some(org) => event.organization.as_ref() == Some(org) || (membership && event.related_id.as_ref() == Some(org)),
+    };
     of_type && of_organization
 }
 
@@ -164,8 +188,10 @@ pub fn message_id(webhook: &StoredWebhook, event: &StoredEvent) -> String {
 /// What a delivery carries: the event's type, realm and organization, the resource (as
 /// SCIM JSON when the module recorded it), and the request that made it.
 pub fn payload(app: &App, webhook: &StoredWebhook, event: &StoredEvent) -> Value {
-    let details: Value = serde_json::from_str(&event.details).unwrap_or(Value::Null);
-    let resource = details.get("resource").cloned().unwrap_or_else(|| json!({ "id": event.resource_id }));
+    let mut details: Value = serde_json::from_str(&event.details).unwrap_or(Value::Null);
+    // The resource once, as `resource`, not again among the details.
+    let recorded = details.as_object_mut().and_then(|d| d.remove("resource"));
+    let resource = recorded.unwrap_or_else(|| json!({ "id": event.resource_id }));
     let organization = event.organization.as_ref().and_then(|id| {
         let tenant = app.tenants.get(&webhook.realm)?;
         tenant.organizations.values().find(|o| &o.id == id).map(|o| json!({ "id": o.id, "alias": o.alias }))
@@ -226,19 +252,32 @@ async fn attempt(
     match sent {
         Ok(response) => {
             let status = response.status().as_u16();
-            let text = response.text().await.unwrap_or_default();
-            let excerpt: String = text.chars().take(RESPONSE_KEPT).collect();
+            let response = excerpt(response).await;
             WebhookAttempt {
                 event_seq: event.seq,
                 message_id: id,
                 attempted_at,
                 status: Some(status),
                 latency_ms,
-                response: excerpt,
+                response,
             }
         }
-        Err(e) => failed(event, id, attempted_at, latency_ms, format!("no answer: {e}")),
+        // Without the URL, which may hold a credential of the receiver's.
+        Err(e) => failed(event, id, attempted_at, latency_ms, format!("no answer: {}", e.without_url())),
     }
+}
+
+/// The start of a receiver's answer: read until [`RESPONSE_KEPT`] bytes, the rest left
+/// unread (a receiver that streams without end costs no more).
+async fn excerpt(mut response: reqwest::Response) -> String {
+    let mut kept = Vec::new();
+    while kept.len() < RESPONSE_KEPT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => kept.extend_from_slice(&chunk[..chunk.len().min(RESPONSE_KEPT - kept.len())]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
 }
 
 fn failed(event: &StoredEvent, message_id: String, attempted_at: i64, latency_ms: i64, why: String) -> WebhookAttempt {
@@ -281,6 +320,27 @@ mod tests {
         let client = client(&WebhookSettings::default()).unwrap();
         let e = client.post("https://127.0.0.1:9/hook").send().await.unwrap_err();
         assert!(e.is_connect(), "{e:?}");
+    }
+
+    /// A receiver that answers with a body without end costs a kilobyte, not memory.
+    #[tokio::test]
+    async fn receiver_streaming_an_endless_answer_costs_a_kilobyte() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+            socket.write_all(head.as_bytes()).await.unwrap();
+            let chunk = format!("{:x}\r\n{}\r\n", 65536, "x".repeat(65536));
+            while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+        });
+        let client = client(&WebhookSettings::default()).unwrap();
+        let response = client.post(url).send().await.unwrap();
+        let kept = tokio::time::timeout(Duration::from_secs(10), excerpt(response)).await.expect("it stops reading");
+        assert_eq!(kept.len(), RESPONSE_KEPT);
     }
 
     #[test]

@@ -183,15 +183,30 @@ async fn organization_webhook_receives_no_other_organizations_changes() {
     let unknown = subscribe(&server, "demo", &receiver.url, json!({ "organization": "initech" })).await;
     unknown.assert_scim_error(404);
     server.create_user(Scope::Organization("globex"), "globex-user", "x-g").await;
-    server.create_user(Scope::Realm, "realm-user", "x-r").await;
+    let realm_user = server.create_user(Scope::Realm, "realm-user", "x-r").await;
     let acme = server.create_user(Scope::Organization("acme"), "acme-user", "x-a").await;
-    receiver.wait_for(1).await;
+    // The operator adds the realm's user to acme: acme's own membership change.
+    let member = format!("/admin/realms/demo/organizations/acme/members/{realm_user}");
+    server.admin(Method::PUT, &member, None).await;
+    let globex_member = format!("/admin/realms/demo/organizations/globex/members/{acme}");
+    server.admin(Method::PUT, &globex_member, None).await;
+    receiver.wait_for(3).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let received: Vec<_> = receiver.received().iter().map(|d| d.json()).collect();
-    assert!(received.iter().all(|p| p["data"]["resourceId"] == json!(acme)), "{received:?}");
+    let seen: Vec<_> =
+        received.iter().map(|p| (p["type"].as_str().unwrap(), p["data"]["resourceId"].clone())).collect();
+    assert_eq!(
+        seen,
+        [
+            ("USER_CREATED", json!(acme)),
+            ("ORGANIZATION_MEMBER_JOINED", json!(acme)),
+            ("ORGANIZATION_MEMBER_JOINED", json!(realm_user)),
+        ],
+        "{received:?}"
+    );
     let users: Vec<_> = received.iter().filter_map(|p| p["data"]["resource"]["userName"].as_str()).collect();
     assert_eq!(users, ["acme-user"], "{received:?}");
-    assert!(received.iter().all(|p| p["data"]["organization"]["alias"] == json!("acme")), "{received:?}");
+    assert_eq!(received[0]["data"]["organization"]["alias"], json!("acme"), "{received:?}");
     server.stop().await;
 }
 

@@ -58,9 +58,11 @@ fn checked_url(url: &str) -> Result<String, ScimError> {
     Ok(url.to_string())
 }
 
+/// The types a subscription names; none (kept as every type, those to come included) when
+/// left out.
 fn checked_types(types: Option<Vec<String>>) -> Result<Vec<String>, ScimError> {
     let every = || EventKind::ALL.iter().map(|k| k.name().to_string()).collect::<Vec<_>>();
-    let Some(mut types) = types else { return Ok(every()) };
+    let Some(mut types) = types else { return Ok(Vec::new()) };
     if let Some(unknown) = types.iter().find(|t| EventKind::from_name(t).is_none()) {
         return Err(bad(format!("types: \"{unknown}\" is not an event type; the types are {}", every().join(", "))));
     }
@@ -87,13 +89,22 @@ fn checked_organization(tenant: &Tenant, given: Option<&Value>) -> Result<Option
     }
 }
 
+/// Where a URL points, without its path and query (which may hold a receiver's
+/// credential): what the realm's event log records of it.
+fn origin(url: &str) -> String {
+    let Ok(uri) = url.parse::<axum::http::Uri>() else { return String::new() };
+    let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+    format!("{}://{}{port}", uri.scheme_str().unwrap_or("?"), uri.host().unwrap_or(""))
+}
+
 /// A subscription as the API shows it: never its secret.
 fn shown(tenant: &Tenant, w: &StoredWebhook) -> Value {
     let alias = w.organization.as_ref().and_then(|id| tenant.organizations.values().find(|o| &o.id == id));
+    let every = || EventKind::ALL.iter().map(|k| k.name().to_string()).collect::<Vec<_>>();
     json!({
         "id": w.id,
         "url": w.url,
-        "types": w.types,
+        "types": if w.types.is_empty() { every() } else { w.types.clone() },
         "organization": alias.map(|o| o.alias.clone()),
         "enabled": w.enabled,
         "disabledReason": w.disabled_reason,
@@ -155,7 +166,7 @@ pub async fn webhooks(
                     failing_since: None,
                     next_attempt_at: 0,
                 };
-                let details = json!({ "url": webhook.url, "types": webhook.types });
+                let details = json!({ "endpoint": origin(&webhook.url), "types": webhook.types });
                 let created = event("WEBHOOK_CREATED", &webhook.id, details, &request_id);
                 let record = webhook.clone();
                 with_store(&app, move |store| store.create_webhook(&record, &created)).await?;
@@ -216,7 +227,8 @@ pub async fn webhook(
                 if let Some(enabled) = change.enabled {
                     webhook.enabled = enabled;
                 }
-                let details = json!({ "url": webhook.url, "types": webhook.types, "enabled": webhook.enabled });
+                let details =
+                    json!({ "endpoint": origin(&webhook.url), "types": webhook.types, "enabled": webhook.enabled });
                 let changed = event("WEBHOOK_UPDATED", &webhook.id, details, &request_id);
                 let record = webhook.clone();
                 if !with_store(&app, move |store| store.update_webhook(&record, &changed)).await? {
@@ -226,7 +238,7 @@ pub async fn webhook(
                 Ok(Json(shown(&tenant, &webhook)).into_response())
             }
             Method::DELETE => {
-                let deleted = event("WEBHOOK_DELETED", &id, json!({ "url": webhook.url }), &request_id);
+                let deleted = event("WEBHOOK_DELETED", &id, json!({ "endpoint": origin(&webhook.url) }), &request_id);
                 let (name, wanted) = (realm.clone(), id.clone());
                 with_store(&app, move |store| store.delete_webhook(&name, &wanted, &deleted)).await?;
                 Ok(StatusCode::NO_CONTENT.into_response())

@@ -195,20 +195,23 @@ pub trait Store: Send + Sync + 'static {
         let _ = (realm, id, event);
         Err(DirectoryError::Unavailable("this store keeps no webhooks".into()))
     }
-    /// The enabled subscriptions of any realm whose next attempt is due at `now`, each
-    /// leased to `host` for `lease` (no other host delivers it meanwhile), at most `limit`.
+    /// The enabled subscriptions of any realm with events to deliver whose next attempt is
+    /// due at `now`, at most `limit`, each leased for `lease` under the name `holder` (unique
+    /// to the caller's round): nothing else delivers it meanwhile.
     fn due_webhooks(
         &self,
         now: i64,
-        host: &str,
+        holder: &str,
         lease: std::time::Duration,
         limit: u32,
     ) -> DirResult<Vec<StoredWebhook>> {
-        let _ = (now, host, lease, limit);
+        let _ = (now, holder, lease, limit);
         Ok(Vec::new())
     }
-    /// Saves what a round of delivery came to, and gives its lease back.
-    fn webhook_progress(&self, progress: &WebhookProgress) -> DirResult<()> {
+    /// Saves what a round of delivery came to and gives its lease back, if the round still
+    /// holds it (false, and nothing saved, when its lease ran out or an operator changed or
+    /// deleted the subscription meanwhile: its events are then delivered again).
+    fn webhook_progress(&self, progress: &WebhookProgress) -> DirResult<bool> {
         let _ = progress;
         Err(DirectoryError::Unavailable("this store keeps no webhooks".into()))
     }

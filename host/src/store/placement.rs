@@ -439,14 +439,20 @@ impl Store for PlacedStore {
         let mut due = Vec::new();
         for (index, named) in self.stores.iter().enumerate() {
             match named.store.due_webhooks(now, host, lease, limit) {
-                Ok(webhooks) => due.extend(webhooks.into_iter().filter(|w| self.index_of(&w.realm) == index)),
+                Ok(webhooks) => {
+                    // A realm served from neither of two stores delivers from neither either.
+                    let ambiguous = self.ambiguous.read().expect("ambiguous realms");
+                    let placed_here =
+                        |w: &StoredWebhook| self.index_of(&w.realm) == index && !ambiguous.contains_key(&w.realm);
+                    due.extend(webhooks.into_iter().filter(placed_here));
+                }
                 Err(e) => tracing::warn!(store = %named.name, "cannot read the webhooks due: {e}"),
             }
         }
         Ok(due)
     }
 
-    fn webhook_progress(&self, progress: &WebhookProgress) -> DirResult<()> {
+    fn webhook_progress(&self, progress: &WebhookProgress) -> DirResult<bool> {
         self.of(&progress.realm).store.webhook_progress(progress)
     }
 

@@ -51,11 +51,14 @@ pub struct WebhookAttempt {
     pub response: String,
 }
 
-/// What one round of delivery came to, saved in one transaction.
+/// What one round of delivery came to, saved in one transaction, if the round still holds
+/// the subscription's lease.
 #[derive(Clone, Debug)]
 pub struct WebhookProgress {
     pub realm: String,
     pub id: String,
+    /// The lease the round was delivered under (see [`crate::store::Store::due_webhooks`]).
+    pub lease: String,
     /// The cursor it moves to.
     pub cursor: i64,
     pub attempts: u32,

@@ -254,8 +254,11 @@ impl Store for PostgresStore {
         self.write(|c| {
             // The oldest events first, by the primary key, without a scan for their time.
             c.execute(
+                // Kept while an enabled webhook subscription of their realm has yet to
+                // deliver them (until it does, or fails long enough to be disabled).
                 "DELETE FROM events WHERE seq IN
-                    (SELECT seq FROM (SELECT seq, time FROM events ORDER BY seq LIMIT $1) oldest WHERE time < $2)",
+                    (SELECT seq FROM (SELECT seq, time FROM events ORDER BY seq LIMIT $1) oldest WHERE time < $2)
+                  AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.realm = events.realm AND w.enabled AND w.cursor < events.seq)",
                 &[&i64::from(batch), &before],
             )
         })
@@ -281,7 +284,7 @@ impl Store for PostgresStore {
         self.lease_due_webhooks(now, host, lease, limit)
     }
 
-    fn webhook_progress(&self, progress: &WebhookProgress) -> DirResult<()> {
+    fn webhook_progress(&self, progress: &WebhookProgress) -> DirResult<bool> {
         self.save_webhook_progress(progress)
     }
 

@@ -34,13 +34,14 @@ impl PostgresStore {
         self.write(|c| {
             // From the realm's last event on: a subscription delivers what happens after it.
             // The realm's events lock orders it among the realm's commits.
+            // The lock first, in a statement of its own: the INSERT's snapshot then sees every
+            // event committed before it was granted.
+            c.execute("SELECT pg_advisory_xact_lock(hashtext('events ' || $1::TEXT))", &[&w.realm])?;
             c.execute(
                 &format!(
-                    "WITH turn AS (SELECT pg_advisory_xact_lock(hashtext('events ' || $2::TEXT)))
-                     INSERT INTO webhooks ({WEBHOOK_COLUMNS})
+                    "INSERT INTO webhooks ({WEBHOOK_COLUMNS})
                      SELECT $1, $2, $3, $4, $5, $6, $7, $8, NULL,
-                            (SELECT coalesce(max(seq), 0) FROM events WHERE realm = $2), 0, NULL, 0
-                     FROM turn"
+                            (SELECT coalesce(max(seq), 0) FROM events WHERE realm = $2), 0, NULL, 0"
                 ),
                 &[&w.id, &w.realm, &w.url, &types, &w.organization, &w.secret, &w.created_at, &w.enabled],
             )?;
@@ -66,7 +67,8 @@ impl PostgresStore {
                      disabled_reason = CASE WHEN $6 THEN NULL ELSE disabled_reason END,
                      attempts = CASE WHEN $6 AND NOT enabled THEN 0 ELSE attempts END,
                      failing_since = CASE WHEN $6 AND NOT enabled THEN NULL ELSE failing_since END,
-                     next_attempt_at = CASE WHEN $6 AND NOT enabled THEN 0 ELSE next_attempt_at END
+                     next_attempt_at = CASE WHEN $6 AND NOT enabled THEN 0 ELSE next_attempt_at END,
+                     lease_holder = NULL, lease_until = 0
                  WHERE realm = $1 AND id = $2",
                 &[&w.realm, &w.id, &w.url, &types, &w.organization, &w.enabled],
             )? > 0;
@@ -95,6 +97,16 @@ impl PostgresStore {
         limit: u32,
     ) -> DirResult<Vec<StoredWebhook>> {
         let until = now + lease.as_millis() as i64;
+        // Most ticks find nothing due: a read first, and a write only then.
+        let due = self.checkout(CHECKOUT_TIMEOUT)?.query_opt(
+            "SELECT 1 FROM webhooks WHERE enabled AND next_attempt_at <= $1 AND lease_until <= $1
+                 AND EXISTS (SELECT 1 FROM events e WHERE e.realm = webhooks.realm AND e.seq > webhooks.cursor)
+             LIMIT 1",
+            &[&now],
+        )?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         self.write(|c| {
             // SKIP LOCKED: hosts leasing at once take different subscriptions.
             let rows = c.query(
@@ -113,16 +125,19 @@ impl PostgresStore {
         })
     }
 
-    pub(super) fn save_webhook_progress(&self, p: &WebhookProgress) -> DirResult<()> {
+    pub(super) fn save_webhook_progress(&self, p: &WebhookProgress) -> DirResult<bool> {
         let attempts = p.attempts.min(i32::MAX as u32) as i32;
         self.write(|c| {
-            c.execute(
+            let held = c.execute(
                 "UPDATE webhooks SET cursor = $3, attempts = $4, failing_since = $5, next_attempt_at = $6,
                      enabled = enabled AND $7::TEXT IS NULL, disabled_reason = coalesce($7, disabled_reason),
                      lease_holder = NULL, lease_until = 0
-                 WHERE realm = $1 AND id = $2",
-                &[&p.realm, &p.id, &p.cursor, &attempts, &p.failing_since, &p.next_attempt_at, &p.disabled],
-            )?;
+                 WHERE realm = $1 AND id = $2 AND lease_holder = $8",
+                &[&p.realm, &p.id, &p.cursor, &attempts, &p.failing_since, &p.next_attempt_at, &p.disabled, &p.lease],
+            )? > 0;
+            if !held {
+                return Ok(false);
+            }
             for a in &p.log {
                 let status = a.status.map(i32::from);
                 c.execute(
@@ -147,8 +162,8 @@ impl PostgresStore {
                      SELECT n FROM webhook_attempts WHERE realm = $1 AND webhook_id = $2
                      ORDER BY n DESC LIMIT 1 OFFSET $3)",
                 &[&p.realm, &p.id, &ATTEMPTS_KEPT],
-            )
-            .map(drop)
+            )?;
+            Ok(true)
         })
     }
 

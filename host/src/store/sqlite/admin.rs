@@ -252,7 +252,14 @@ impl Store for SqliteStore {
             let Some(last) = oldest.iter().take_while(|(_, time)| *time < before).map(|(seq, _)| *seq).last() else {
                 return Ok(0);
             };
-            c.prepare_cached("DELETE FROM events WHERE seq <= ?1")?.execute(params![last]).map(|n| n as u64)
+            // Kept while an enabled webhook subscription of their realm has yet to deliver
+            // them (until it delivers them, or fails long enough to be disabled).
+            c.prepare_cached(
+                "DELETE FROM events WHERE seq <= ?1 AND NOT EXISTS (SELECT 1 FROM webhooks w
+                     WHERE w.realm = events.realm AND w.enabled AND w.cursor < events.seq)",
+            )?
+            .execute(params![last])
+            .map(|n| n as u64)
         })
     }
 
@@ -282,7 +289,7 @@ impl Store for SqliteStore {
         self.lease_due_webhooks(now, host, lease, limit)
     }
 
-    fn webhook_progress(&self, progress: &WebhookProgress) -> DirResult<()> {
+    fn webhook_progress(&self, progress: &WebhookProgress) -> DirResult<bool> {
         self.save_webhook_progress(progress)
     }
 

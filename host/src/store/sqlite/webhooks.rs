@@ -69,7 +69,8 @@ impl SqliteStore {
                      disabled_reason = CASE WHEN ?6 THEN NULL ELSE disabled_reason END,
                      attempts = CASE WHEN ?6 AND NOT enabled THEN 0 ELSE attempts END,
                      failing_since = CASE WHEN ?6 AND NOT enabled THEN NULL ELSE failing_since END,
-                     next_attempt_at = CASE WHEN ?6 AND NOT enabled THEN 0 ELSE next_attempt_at END
+                     next_attempt_at = CASE WHEN ?6 AND NOT enabled THEN 0 ELSE next_attempt_at END,
+                     lease_holder = NULL, lease_until = 0
                  WHERE realm = ?1 AND id = ?2",
                 params![w.realm, w.id, w.url, types_to_text(&w.types), w.organization, w.enabled],
             )? > 0;
@@ -124,15 +125,18 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn save_webhook_progress(&self, p: &WebhookProgress) -> DirResult<()> {
+    pub(super) fn save_webhook_progress(&self, p: &WebhookProgress) -> DirResult<bool> {
         self.write(|c| {
-            c.execute(
+            let held = c.execute(
                 "UPDATE webhooks SET cursor = ?3, attempts = ?4, failing_since = ?5, next_attempt_at = ?6,
                      enabled = enabled AND ?7 IS NULL, disabled_reason = coalesce(?7, disabled_reason),
                      lease_holder = NULL, lease_until = 0
-                 WHERE realm = ?1 AND id = ?2",
-                params![p.realm, p.id, p.cursor, p.attempts, p.failing_since, p.next_attempt_at, p.disabled],
-            )?;
+                 WHERE realm = ?1 AND id = ?2 AND lease_holder = ?8",
+                params![p.realm, p.id, p.cursor, p.attempts, p.failing_since, p.next_attempt_at, p.disabled, p.lease],
+            )? > 0;
+            if !held {
+                return Ok(false);
+            }
             let mut insert = c.prepare_cached(
                 "INSERT INTO webhook_attempts
                      (realm, webhook_id, event_seq, message_id, attempted_at, status, latency_ms, response)
@@ -156,8 +160,8 @@ impl SqliteStore {
                      SELECT n FROM webhook_attempts WHERE realm = ?1 AND webhook_id = ?2
                      ORDER BY n DESC LIMIT 1 OFFSET ?3)",
                 params![p.realm, p.id, ATTEMPTS_KEPT],
-            )
-            .map(drop)
+            )?;
+            Ok(true)
         })
     }
 
@@ -182,5 +186,84 @@ impl SqliteStore {
             })
             .map_err(classify)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(classify)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::test_support::*;
+
+    fn subscription(id: &str) -> StoredWebhook {
+        StoredWebhook {
+            id: id.into(),
+            realm: "r".into(),
+            url: "http://127.0.0.1:9/hook".into(),
+            types: Vec::new(),
+            organization: None,
+            secret: "whsec_c2VjcmV0".into(),
+            created_at: 0,
+            enabled: true,
+            disabled_reason: None,
+            cursor: 0,
+            attempts: 0,
+            failing_since: None,
+            next_attempt_at: 0,
+        }
+    }
+
+    fn progress(webhook: &StoredWebhook, lease: &str, cursor: i64) -> WebhookProgress {
+        WebhookProgress {
+            realm: webhook.realm.clone(),
+            id: webhook.id.clone(),
+            lease: lease.into(),
+            cursor,
+            attempts: 0,
+            failing_since: None,
+            next_attempt_at: 0,
+            disabled: None,
+            log: Vec::new(),
+        }
+    }
+
+    /// A round that lost its lease (it ran out and another round took the subscription, or
+    /// an operator changed it) must not move the cursor back, or forward past what the
+    /// other round delivers: it saves nothing.
+    #[test]
+    fn a_round_that_lost_its_lease_saves_nothing() {
+        let (_dir, store) = store();
+        let webhook = subscription("w");
+        store.create_webhook(&webhook, &operator_event("WEBHOOK_CREATED", "w")).unwrap();
+        store.record("r", &operator_event("TOKEN_ISSUED", "t")).unwrap();
+        let lease = std::time::Duration::from_secs(60);
+        let first = store.due_webhooks(now_millis(), "first", lease, 10).unwrap();
+        assert_eq!(first.len(), 1, "events wait after its cursor");
+        assert!(store.due_webhooks(now_millis(), "second", lease, 10).unwrap().is_empty(), "leased");
+        // The lease runs out, and another round takes it.
+        let later = now_millis() + 61_000;
+        assert_eq!(store.due_webhooks(later, "second", lease, 10).unwrap().len(), 1);
+        assert!(!store.webhook_progress(&progress(&webhook, "first", 2)).unwrap(), "the first round's save is refused");
+        assert!(store.webhook_progress(&progress(&webhook, "second", 1)).unwrap());
+        assert_eq!(store.webhooks("r").unwrap()[0].cursor, 1);
+        // An operator's change ends any round's lease.
+        store.record("r", &operator_event("TOKEN_ISSUED", "t2")).unwrap();
+        assert_eq!(store.due_webhooks(later, "third", lease, 10).unwrap().len(), 1);
+        store.update_webhook(&webhook, &operator_event("WEBHOOK_UPDATED", "w")).unwrap();
+        assert!(!store.webhook_progress(&progress(&webhook, "third", 3)).unwrap());
+    }
+
+    /// Events an enabled subscription has yet to deliver outlive their retention; once it
+    /// is disabled (it failed too long), they go.
+    #[test]
+    fn events_a_subscription_has_yet_to_deliver_are_not_pruned() {
+        let (_dir, store) = store();
+        let mut webhook = subscription("w");
+        store.create_webhook(&webhook, &operator_event("WEBHOOK_CREATED", "w")).unwrap();
+        store.record("r", &operator_event("TOKEN_ISSUED", "t")).unwrap();
+        let future = now_millis() + 60_000;
+        assert_eq!(store.prune_events(future, 100).unwrap(), 0, "all of them after its cursor");
+        webhook.enabled = false;
+        store.update_webhook(&webhook, &operator_event("WEBHOOK_UPDATED", "w")).unwrap();
+        assert_eq!(store.prune_events(future, 100).unwrap(), 3, "disabled, it holds none");
     }
 }
