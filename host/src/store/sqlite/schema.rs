@@ -16,12 +16,22 @@ const STEPS: &[fn(&Connection) -> rusqlite::Result<()>] = &[
     },
     // 2: webhook subscriptions with their delivery state and log; each event keeps the
     // organization of the request that made it.
-    |conn| conn.execute_batch(WEBHOOKS),
+    |conn| {
+        // Written to apply over any database step 1 leaves, as step 1 is.
+        let has_organization: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('events') WHERE name = 'organization')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_organization {
+            conn.execute_batch("ALTER TABLE events ADD COLUMN organization TEXT")?;
+        }
+        conn.execute_batch(WEBHOOKS)
+    },
 ];
 
 const WEBHOOKS: &str = r#"
-ALTER TABLE events ADD COLUMN organization TEXT;
-CREATE TABLE webhooks (
+CREATE TABLE IF NOT EXISTS webhooks (
     realm TEXT NOT NULL,
     id TEXT NOT NULL,
     url TEXT NOT NULL,
@@ -39,8 +49,8 @@ CREATE TABLE webhooks (
     lease_until INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (realm, id)
 );
-CREATE INDEX webhooks_due ON webhooks (next_attempt_at) WHERE enabled;
-CREATE TABLE webhook_attempts (
+CREATE INDEX IF NOT EXISTS webhooks_due ON webhooks (next_attempt_at) WHERE enabled;
+CREATE TABLE IF NOT EXISTS webhook_attempts (
     realm TEXT NOT NULL,
     webhook_id TEXT NOT NULL,
     n INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -51,7 +61,7 @@ CREATE TABLE webhook_attempts (
     latency_ms INTEGER NOT NULL,
     response TEXT NOT NULL
 );
-CREATE INDEX webhook_attempts_by_webhook ON webhook_attempts (realm, webhook_id, n);
+CREATE INDEX IF NOT EXISTS webhook_attempts_by_webhook ON webhook_attempts (realm, webhook_id, n);
 "#;
 
 /// Brings the database up to the schema of this build, step by step, each in a
