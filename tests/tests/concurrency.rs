@@ -102,4 +102,9 @@ async fn sixteen_clients_patching_one_group_all_succeed() {
     }
     let members = member_ids(&server.get(&url).await.expect(200).body);
     assert_eq!(members.len(), 64, "every member is in");
+    if scim_host_e2e::scratch_postgres::selected() {
+        // Where writes run in parallel, calls that keep meeting learn to begin alone.
+        let alone_first = server.metric("scim_host_calls_begun_as_writes_total").await;
+        assert!(alone_first > 0.0, "no PATCH began alone among the group's writers");
+    }
 }

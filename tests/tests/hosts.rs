@@ -145,16 +145,18 @@ async fn sse_stream_on_one_host_sees_writes_through_the_other() {
     }
     let mut seen = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !created.iter().all(|id| seen.contains(id.as_str())) {
+    // (An event names its resource in `resourceId`, and again within the resource itself.)
+    let named = |id: &String| format!("\"resourceId\":\"{id}\"");
+    while !created.iter().all(|id| seen.contains(&named(id))) {
         let chunk =
             tokio::time::timeout_at(deadline, stream.chunk()).await.expect("the events arrive").unwrap().unwrap();
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     // Each once, in the order they were written.
-    let places: Vec<usize> = created.iter().map(|id| seen.find(id.as_str()).unwrap()).collect();
+    let places: Vec<usize> = created.iter().map(|id| seen.find(&named(id)).unwrap()).collect();
     assert!(places.windows(2).all(|w| w[0] < w[1]), "in order: {seen}");
     for id in &created {
-        assert_eq!(seen.matches(id.as_str()).count(), 1, "{id} once: {seen}");
+        assert_eq!(seen.matches(&named(id)).count(), 1, "{id} once: {seen}");
     }
 }
 
