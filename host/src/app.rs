@@ -137,6 +137,15 @@ impl App {
     }
 }
 
+/// Waits `period` before a background task's next round: true, or false as soon as the
+/// server stops (the task then ends).
+pub(crate) async fn next_round(closing: &mut tokio::sync::watch::Receiver<bool>, period: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(period) => true,
+        () = async { drop(closing.wait_for(|closing| *closing).await) } => false,
+    }
+}
+
 /// Accepts connections until `closing`, then lets the requests in flight finish. Served by
 /// hyper directly, not `axum::serve`, for the header read timeout (it needs a timer): a
 /// client that trickles its headers, or sends none, is disconnected after `header_timeout`.

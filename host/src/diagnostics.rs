@@ -111,12 +111,19 @@ pub fn identity_provider(user_agent: &str) -> &'static str {
 
 impl Diagnostics {
     /// Counts an answered request of `realm` (a known realm: names are bounded by them).
+    /// Every request comes here: names are copied only the first time they are counted.
     pub fn count(&self, realm: &str, user_agent: &str, status: u16) {
         let mut kept = self.kept.lock().expect("diagnostics");
-        let log = kept.realms.entry(realm.to_string()).or_default();
+        if !kept.realms.contains_key(realm) {
+            kept.realms.insert(realm.to_string(), RealmLog::default());
+        }
+        let log = kept.realms.get_mut(realm).expect("present");
         let known = log.agents.contains_key(user_agent) || log.agents.len() < AGENTS_PER_REALM;
         let agent = if known { user_agent } else { "other" };
-        let counts = log.agents.entry(agent.to_string()).or_default();
+        if !log.agents.contains_key(agent) {
+            log.agents.insert(agent.to_string(), Counts::default());
+        }
+        let counts = log.agents.get_mut(agent).expect("present");
         counts.requests += 1;
         match status {
             400..=499 => counts.client_errors += 1,

@@ -40,9 +40,8 @@ pub fn start(app: Arc<App>) {
                     Ok(Err(e)) => tracing::warn!(store = %app.store.stores()[index].name, "the heartbeat failed: {e}"),
                     Err(e) => tracing::warn!("the heartbeat panicked: {e}"),
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(HEARTBEAT) => {}
-                    () = async { drop(closing.wait_for(|closing| *closing).await) } => break,
+                if !crate::app::next_round(&mut closing, HEARTBEAT).await {
+                    break;
                 }
             }
             let stopping = store();

@@ -22,9 +22,8 @@ pub fn start(app: Arc<App>) {
                 Ok(n) => tracing::info!(events = n, "pruned admin events past their retention"),
                 Err(e) => tracing::warn!("pruning admin events failed: {e}"),
             }
-            tokio::select! {
-                _ = tokio::time::sleep(EVERY) => {}
-                () = async { drop(closing.wait_for(|closing| *closing).await) } => return,
+            if !crate::app::next_round(&mut closing, EVERY).await {
+                return;
             }
         }
     });

@@ -65,9 +65,8 @@ pub fn start(app: Arc<App>) {
                 Ok(Err(e)) => tracing::warn!("cannot read the webhooks due: {e}"),
                 Err(e) => tracing::warn!("reading the webhooks due panicked: {e}"),
             }
-            tokio::select! {
-                _ = tokio::time::sleep(TICK) => {}
-                () = async { drop(closing.wait_for(|closing| *closing).await) } => break,
+            if !crate::app::next_round(&mut closing, TICK).await {
+                break;
             }
         }
     });
@@ -92,7 +91,7 @@ async fn deliver(app: Arc<App>, client: reqwest::Client, webhook: StoredWebhook,
     let read = tokio::task::spawn_blocking(move || {
         store.events(&realm, &EventQuery { after, limit: EVENTS_PER_ROUND, ..Default::default() })
     });
-    let mut progress = unchanged(&webhook, holder, 0);
+    let mut progress = unchanged(&webhook, holder);
     let events = match read.await {
         Ok(Ok(events)) => events,
         Ok(Err(e)) => {
@@ -133,8 +132,8 @@ async fn deliver(app: Arc<App>, client: reqwest::Client, webhook: StoredWebhook,
     save(&app, progress).await
 }
 
-/// The state of a subscription as it was, under the round's lease, due at `next_attempt_at`.
-fn unchanged(webhook: &StoredWebhook, lease: String, next_attempt_at: i64) -> WebhookProgress {
+/// The state of a subscription as it was, under the round's lease, due again at once.
+fn unchanged(webhook: &StoredWebhook, lease: String) -> WebhookProgress {
     WebhookProgress {
         realm: webhook.realm.clone(),
         id: webhook.id.clone(),
@@ -142,7 +141,7 @@ fn unchanged(webhook: &StoredWebhook, lease: String, next_attempt_at: i64) -> We
         cursor: webhook.cursor,
         attempts: webhook.attempts,
         failing_since: webhook.failing_since,
-        next_attempt_at,
+        next_attempt_at: 0,
         disabled: None,
         log: Vec::new(),
     }
@@ -181,13 +180,13 @@ fn wanted(webhook: &StoredWebhook, event: &StoredEvent) -> bool {
 
 /// The `webhook-id` of an event's message to a subscription: the same on every attempt,
 /// so that a receiver can tell a retry from a new message.
-pub fn message_id(webhook: &StoredWebhook, event: &StoredEvent) -> String {
+fn message_id(webhook: &StoredWebhook, event: &StoredEvent) -> String {
     format!("msg_{}_{}", webhook.id, event.seq)
 }
 
 /// What a delivery carries: the event's type, realm and organization, the resource (as
 /// SCIM JSON when the module recorded it), and the request that made it.
-pub fn payload(app: &App, webhook: &StoredWebhook, event: &StoredEvent) -> Value {
+fn payload(app: &App, webhook: &StoredWebhook, event: &StoredEvent) -> Value {
     let mut details: Value = serde_json::from_str(&event.details).unwrap_or(Value::Null);
     // The resource once, as `resource`, not again among the details.
     let recorded = details.as_object_mut().and_then(|d| d.remove("resource"));
@@ -285,7 +284,7 @@ fn failed(event: &StoredEvent, message_id: String, attempted_at: i64, latency_ms
 }
 
 /// The `webhook-signature` of a message (Standard Webhooks 1.0, by its own library).
-pub fn sign(secret: &str, message_id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
+fn sign(secret: &str, message_id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
     let signer = standardwebhooks::Webhook::new(secret).map_err(|e| format!("the signing secret is damaged: {e}"))?;
     signer.sign(message_id, timestamp, body).map_err(|e| format!("cannot sign: {e}"))
 }

@@ -68,8 +68,8 @@ fn base_url(app: &App, headers: &HeaderMap, base: &str) -> String {
 
 /// The longest user agent kept for diagnostics.
 const USER_AGENT_KEPT: usize = 256;
-/// The largest request body copied for diagnostics (a larger one is kept by its size).
-const BODY_COPIED: usize = 64 << 10;
+/// The largest request body diagnostics read (a larger one is kept by its size).
+const BODY_KEPT: usize = 64 << 10;
 /// The largest error answer read back for diagnostics.
 const ANSWER_READ: usize = 64 << 10;
 
@@ -79,30 +79,20 @@ pub async fn endpoint(State(app): State<Arc<App>>, request: Request) -> Response
     let method = request.method().clone();
     // Only known realms become label values (and diagnostics), so random paths cannot
     // grow the series.
-    let known = target(request.uri().path()).filter(|t| app.tenants.get(t.realm).is_some());
-    let realm = known.as_ref().map_or_else(|| "-".to_string(), |t| t.realm.to_string());
-    let organization = known.as_ref().and_then(|t| t.organization.map(str::to_string));
-    let path = known.as_ref().map(|t| match request.uri().query() {
-        Some(query) => format!("{}?{query}", t.path),
-        None => t.path.clone(),
-    });
-    let user_agent: String = request
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(USER_AGENT_KEPT)
-        .collect();
+    // Shared, not copied: what diagnostics need of the request is made text only for a failure.
+    let (uri, agent) = (request.uri().clone(), request.headers().get(header::USER_AGENT).cloned());
+    let known = target(uri.path()).filter(|t| app.tenants.get(t.realm).is_some());
+    let realm = known.as_ref().map_or("-", |t| t.realm);
     let body = std::sync::OnceLock::new();
     let response = match serve(&app, request, &request_id, &body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
     let status = response.status().as_u16();
-    app.metrics.request(&realm, method.as_str(), status);
-    let Some(path) = path else { return response };
-    app.diagnostics.count(&realm, &user_agent, status);
+    app.metrics.request(realm, method.as_str(), status);
+    let Some(known) = known else { return response };
+    let user_agent = first_chars(agent.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""), USER_AGENT_KEPT);
+    app.diagnostics.count(realm, user_agent, status);
     if status < 400 {
         return response;
     }
@@ -114,35 +104,43 @@ pub async fn endpoint(State(app): State<Arc<App>>, request: Request) -> Response
     let failed = crate::diagnostics::FailedRequest {
         at: crate::store::now_millis(),
         method: method.to_string(),
-        path,
-        organization,
+        path: match uri.query() {
+            Some(query) => format!("{}?{query}", known.path),
+            None => known.path.clone(),
+        },
+        organization: known.organization.map(str::to_string),
         status,
         scim_type: text("scimType"),
         detail: text("detail"),
-        identity_provider: crate::diagnostics::identity_provider(&user_agent),
-        user_agent,
+        identity_provider: crate::diagnostics::identity_provider(user_agent),
+        user_agent: user_agent.to_string(),
         request_id: request_id.0.clone(),
-        body: body.get().and_then(|(size, copy)| kept_body(*size, copy.as_deref())),
+        body: body.get().and_then(|(size, kept)| kept_body(*size, kept.as_deref())),
     };
-    app.diagnostics.keep(&realm, failed);
+    app.diagnostics.keep(realm, failed);
     Response::from_parts(parts, Body::from(answer))
 }
 
+/// At most the first `n` characters of `text`.
+fn first_chars(text: &str, n: usize) -> &str {
+    text.char_indices().nth(n).map_or(text, |(end, _)| &text[..end])
+}
+
 /// A request body as diagnostics keep it (see `diagnostics::redacted_body`).
-fn kept_body(size: usize, copy: Option<&[u8]>) -> Option<String> {
-    match copy {
+fn kept_body(size: usize, body: Option<&[u8]>) -> Option<String> {
+    match body {
         Some(body) => crate::diagnostics::redacted_body(body),
         None => Some(format!("({size} bytes, not kept)")),
     }
 }
 
-/// Serves a SCIM request; the size of the body it read goes to `read`, with a copy when
-/// small enough to keep for diagnostics.
+/// Serves a SCIM request; the size of the body it read goes to `read`, with the body
+/// itself (shared, not copied) when small enough for diagnostics to keep.
 async fn serve(
     app: &Arc<App>,
     request: Request,
     request_id: &RequestId,
-    read: &std::sync::OnceLock<(usize, Option<Vec<u8>>)>,
+    read: &std::sync::OnceLock<(usize, Option<bytes::Bytes>)>,
 ) -> Result<Response, ScimError> {
     let (parts, body) = request.into_parts();
     let target = target(parts.uri.path())
@@ -164,7 +162,7 @@ async fn serve(
     let call = Call { app: app.clone(), tenant: tenant.clone(), request_id: request_id.clone(), scope };
     let request = async {
         let body = read_body(body, tenant.limits.max_body_bytes).await?;
-        let _ = read.set((body.len(), (body.len() <= BODY_COPIED).then(|| body.clone())));
+        let _ = read.set((body.len(), (body.len() <= BODY_KEPT).then(|| body.clone())));
         Ok(types::Request {
             method: parts.method.as_str().to_string(),
             query: parts
@@ -178,7 +176,7 @@ async fn serve(
                 .filter(|(name, _)| !WITHHELD_HEADERS.contains(name))
                 .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
                 .collect(),
-            body,
+            body: body.to_vec(),
             base_url: base_url(app, &parts.headers, &target.base),
             path: target.path,
         })
@@ -201,8 +199,8 @@ fn authenticate(tenant: &Tenant, organization: Option<&str>, headers: &HeaderMap
     })
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ScimError> {
-    axum::body::to_bytes(body, limit).await.map(|b| b.to_vec()).map_err(|e| {
+async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ScimError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
         let too_large = caused_by::<http_body_util::LengthLimitError>(&e);
         let too_slow = caused_by::<super::body_deadline::BodyTooSlow>(&e);
         if too_slow {

@@ -58,13 +58,20 @@ fn checked_url(url: &str) -> Result<String, ScimError> {
     Ok(url.to_string())
 }
 
+/// Every event type a subscription may name: the directory's changes.
+fn every_type() -> Vec<String> {
+    EventKind::ALL.iter().map(|k| k.name().to_string()).collect()
+}
+
 /// The types a subscription names; none (kept as every type, those to come included) when
 /// left out.
 fn checked_types(types: Option<Vec<String>>) -> Result<Vec<String>, ScimError> {
-    let every = || EventKind::ALL.iter().map(|k| k.name().to_string()).collect::<Vec<_>>();
     let Some(mut types) = types else { return Ok(Vec::new()) };
     if let Some(unknown) = types.iter().find(|t| EventKind::from_name(t).is_none()) {
-        return Err(bad(format!("types: \"{unknown}\" is not an event type; the types are {}", every().join(", "))));
+        return Err(bad(format!(
+            "types: \"{unknown}\" is not an event type; the types are {}",
+            every_type().join(", ")
+        )));
     }
     types.sort();
     types.dedup();
@@ -100,11 +107,10 @@ fn origin(url: &str) -> String {
 /// A subscription as the API shows it: never its secret.
 fn shown(tenant: &Tenant, w: &StoredWebhook) -> Value {
     let alias = w.organization.as_ref().and_then(|id| tenant.organizations.values().find(|o| &o.id == id));
-    let every = || EventKind::ALL.iter().map(|k| k.name().to_string()).collect::<Vec<_>>();
     json!({
         "id": w.id,
         "url": w.url,
-        "types": if w.types.is_empty() { every() } else { w.types.clone() },
+        "types": if w.types.is_empty() { every_type() } else { w.types.clone() },
         "organization": alias.map(|o| o.alias.clone()),
         "enabled": w.enabled,
         "disabledReason": w.disabled_reason,

@@ -107,8 +107,10 @@ impl PlacedStore {
             (None, Some(wanted)) => wanted,
             (None, None) => self.index_of(name),
         };
+        // `holding` asked every store, but only its own for a configured realm: ask the rest.
         if held.is_none()
-            && let Some(other) = self.held_in_any(name, None)?
+            && let Some(&placed) = self.configured.get(name)
+            && let Some(other) = self.held_in_any(name, Some(placed))?
         {
             return Err(self.elsewhere(name, other));
         }
