@@ -20,7 +20,8 @@ pub fn fresh_database() -> String {
     let url = cluster().to_string();
     let name = format!("scim_{}", uuid_like());
     // The sync client runs a runtime of its own: keep it off the caller's (async) thread.
-    let create = format!("CREATE DATABASE {name}");
+    // FILE_COPY: a copy of the small template, not its every page written to the WAL.
+    let create = format!("CREATE DATABASE {name} STRATEGY = FILE_COPY");
     std::thread::spawn(move || {
         let mut admin = postgres::Client::connect(&url, postgres::NoTls)
             .unwrap_or_else(|e| panic!("cannot reach the test cluster {url}: {e}"));
@@ -28,6 +29,7 @@ pub fn fresh_database() -> String {
     })
     .join()
     .expect("creating a scratch database");
+    drop_at_exit(&name);
     let (base, _) = cluster().rsplit_once('/').expect("a database URL ends in /name");
     format!("{base}/{name}")
 }
@@ -38,7 +40,7 @@ pub fn drop_database(url: &str) {
     let cluster = cluster().to_string();
     std::thread::spawn(move || {
         let mut admin = postgres::Client::connect(&cluster, postgres::NoTls).expect("the test cluster");
-        admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).expect("the database drops");
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).expect("the database drops");
     })
     .join()
     .expect("dropping a database");
@@ -87,6 +89,32 @@ fn start_cluster() -> String {
     // SAFETY: registers a plain function to run at process exit.
     unsafe { libc::atexit(stop_cluster) };
     url
+}
+
+/// Databases this process made, dropped when it exits: a whole test run opens hundreds of
+/// stores, and a cluster that kept them all would fill a small disk.
+static MADE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn drop_at_exit(name: &str) {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    MADE.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_string());
+    // SAFETY: registers a plain function to run at process exit.
+    REGISTER.call_once(|| unsafe {
+        libc::atexit(drop_made);
+    });
+}
+
+extern "C" fn drop_made() {
+    let names = std::mem::take(&mut *MADE.lock().unwrap_or_else(|e| e.into_inner()));
+    let cluster = cluster().to_string();
+    // Best effort: a cluster already gone has nothing left to drop.
+    let _ = std::thread::spawn(move || {
+        let Ok(mut admin) = postgres::Client::connect(&cluster, postgres::NoTls) else { return };
+        for name in names {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    })
+    .join();
 }
 
 static STOP_URL: OnceLock<String> = OnceLock::new();
