@@ -108,6 +108,8 @@ pub struct EventsParams {
     since: Option<String>,
     /// RFC 3339 date-time or milliseconds since the epoch.
     until: Option<String>,
+    /// `newest`: the newest `limit` events, newest first.
+    order: Option<String>,
 }
 
 fn default_limit() -> u32 {
@@ -144,6 +146,14 @@ impl EventsParams {
             since: self.since.as_deref().map(|t| millis("since", t)).transpose()?,
             until: self.until.as_deref().map(|t| millis("until", t)).transpose()?,
             limit: self.limit.clamp(1, MAX_EVENTS),
+            newest_first: match self.order.as_deref() {
+                None | Some("oldest") => false,
+                Some("newest") => true,
+                Some(other) => {
+                    let why = format!("order: \"{other}\" is neither \"oldest\" nor \"newest\"");
+                    return Err(ScimError::new(StatusCode::BAD_REQUEST, why));
+                }
+            },
         })
     }
 }
@@ -199,7 +209,7 @@ pub async fn events(
         let query = event_request(&app, &method, &headers, &realm, params)?;
         let after = query.after;
         let events = read_events(&app, &realm, query).await?;
-        let next = events.last().map(|e| e.seq).unwrap_or(after);
+        let next = events.iter().map(|e| e.seq).max().unwrap_or(after);
         let events: Vec<_> = events.into_iter().map(event_json).collect();
         Ok::<_, ScimError>(Json(json!({ "events": events, "next": next })).into_response())
     }
@@ -221,6 +231,10 @@ pub async fn event_stream(
     params: Result<Query<EventsParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let query = match event_request(&app, &method, &headers, &realm, params) {
+        Ok(query) if query.newest_first => {
+            let why = "a stream runs oldest first: read the newest with GET …/events?order=newest, then stream after them";
+            return ScimError::new(StatusCode::BAD_REQUEST, why).into_response();
+        }
         Ok(query) => query,
         Err(e) => return e.into_response(),
     };

@@ -3,6 +3,7 @@
 
 mod admin;
 pub mod body_deadline;
+mod console;
 pub mod error;
 mod modules;
 mod organization_members;
@@ -68,6 +69,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/admin/realms/{realm}/webhooks/{id}", any(webhooks::webhook))
         .route("/admin/realms/{realm}/webhooks/{id}/deliveries", any(webhooks::deliveries))
         .route("/admin/realms/{realm}/webhooks/{id}/test", any(webhooks::test))
+        .route("/console", get(console::page))
+        .route("/console/", get(console::page))
+        .route("/console/app.js", get(console::script))
+        .route("/console/app.css", get(console::style))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

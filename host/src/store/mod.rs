@@ -353,6 +353,9 @@ pub struct EventQuery {
     pub until: Option<i64>,
     /// The most events returned.
     pub limit: u32,
+    /// The newest `limit` events, newest first (a console's view of what just happened),
+    /// rather than the oldest after `after`.
+    pub newest_first: bool,
 }
 
 /// A bearer token issued through the admin API. Only its hash is kept.

@@ -294,11 +294,14 @@ impl Store for PostgresStore {
 
     fn events(&self, realm: &str, query: &EventQuery) -> DirResult<Vec<StoredEvent>> {
         let (since, until) = (query.since.unwrap_or(i64::MIN), query.until.unwrap_or(i64::MAX));
+        let order = if query.newest_first { "DESC" } else { "" };
         let rows = self.checkout(CHECKOUT_TIMEOUT)?.query(
-            "SELECT seq, time, kind, resource_id, related_id, details, request_id, organization FROM events
-             WHERE realm = $1 AND seq > $2 AND (cardinality($3::text[]) = 0 OR kind = ANY($3))
-               AND time >= $4 AND time < $5
-             ORDER BY seq LIMIT $6",
+            &format!(
+                "SELECT seq, time, kind, resource_id, related_id, details, request_id, organization FROM events
+                 WHERE realm = $1 AND seq > $2 AND (cardinality($3::text[]) = 0 OR kind = ANY($3))
+                   AND time >= $4 AND time < $5
+                 ORDER BY seq {order} LIMIT $6"
+            ),
             &[&realm, &query.after, &query.kinds, &since, &until, &i64::from(query.limit)],
         )?;
         Ok(rows

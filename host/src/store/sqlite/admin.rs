@@ -302,14 +302,15 @@ impl Store for SqliteStore {
         // The kinds travel as one JSON array, so the statement text (and its cache entry)
         // stays the same whatever the filter.
         let kinds = serde_json::to_string(&query.kinds).expect("strings serialize");
+        let order = if query.newest_first { "DESC" } else { "" };
         let mut statement = conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT seq, time, kind, resource_id, related_id, details, request_id, organization FROM events
                  WHERE realm = ?1 AND seq > ?2
                    AND (?3 = '[]' OR kind IN (SELECT value FROM json_each(?3)))
                    AND time >= ?4 AND time < ?5
-                 ORDER BY seq LIMIT ?6",
-            )
+                 ORDER BY seq {order} LIMIT ?6"
+            ))
             .map_err(classify)?;
         let (since, until) = (query.since.unwrap_or(i64::MIN), query.until.unwrap_or(i64::MAX));
         let rows = statement
