@@ -61,7 +61,17 @@
   }
 
   // One admin API call: JSON in and out; a SCIM error's `detail` becomes the error's message.
+  // A refused token signs the console out.
   async function api(method, path, body, contentType) {
+    try {
+      return await call(method, path, body, contentType);
+    } catch (e) {
+      if (e.status === 401) signOut('The server refused the admin token: sign in again.');
+      throw e;
+    }
+  }
+
+  async function call(method, path, body, contentType) {
     const headers = { Authorization: 'Bearer ' + token() };
     let payload;
     if (contentType) {
@@ -83,10 +93,6 @@
       json = text ? JSON.parse(text) : null;
     } catch (_) {
       json = null;
-    }
-    if (response.status === 401) {
-      signOut('The server refused the admin token: sign in again.');
-      throw new ApiError(401, 'not signed in');
     }
     if (!response.ok) {
       throw new ApiError(response.status, (json && json.detail) || text || response.statusText);
@@ -246,7 +252,7 @@
       event.preventDefault();
       sessionStorage.setItem(TOKEN_KEY, input.value.trim());
       try {
-        await api('GET', '/admin/realms');
+        await call('GET', '/admin/realms');
         say('Signed in.');
         if (!location.hash.startsWith('#/') || location.hash === '#/sign-in') location.hash = '#/realms';
         else route();
@@ -525,7 +531,7 @@
           h('p', { class: 'once' }, 'The token is shown this once; only its hash is kept.'),
           takeAway('Token', answer.token, 'new-token'),
           takeAway('SCIM base URL', scimBase(realm, answer.organization), 'new-token-base'),
-          h('button', { type: 'button', onclick: () => route() }, 'Done: I have kept it'));
+          h('button', { type: 'button', id: 'token-done', onclick: () => route() }, 'Done: I have kept it'));
         issued.querySelector('#new-token').focus();
       } catch (e) {
         problem(issued, e);
@@ -720,7 +726,7 @@
         created.replaceChildren(
           h('p', { class: 'once' }, 'The signing secret is shown this once: verify deliveries with it (Standard Webhooks).'),
           takeAway('Signing secret', answer.secret, 'webhook-secret'),
-          h('button', { type: 'button', onclick: () => route() }, 'Done: I have kept it'));
+          h('button', { type: 'button', id: 'webhook-done', onclick: () => route() }, 'Done: I have kept it'));
         created.querySelector('#webhook-secret').focus();
       } catch (e) {
         problem(created, e);

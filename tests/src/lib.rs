@@ -19,6 +19,7 @@ use scim_host::{App, Server};
 use serde_json::{Value, json};
 use std::sync::{Arc, OnceLock};
 
+pub mod browser;
 pub mod receiver;
 pub mod scratch_postgres;
 

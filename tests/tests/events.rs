@@ -43,7 +43,8 @@ async fn events_page_and_filter_by_type_and_time() {
 
     let newest = events(&server, "order=newest&limit=2").await.expect(200);
     let seqs: Vec<i64> = newest.body["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
-    let oldest_first: Vec<i64> = all.body["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    let oldest_first: Vec<i64> =
+        all.body["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, [oldest_first[4], oldest_first[3]], "the newest two, newest first: {}", newest.text);
     assert_eq!(newest.body["next"], oldest_first[4], "the stream goes on after the newest");
     events(&server, "order=sideways").await.assert_scim_error(400);

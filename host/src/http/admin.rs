@@ -232,7 +232,8 @@ pub async fn event_stream(
 ) -> Response {
     let query = match event_request(&app, &method, &headers, &realm, params) {
         Ok(query) if query.newest_first => {
-            let why = "a stream runs oldest first: read the newest with GET …/events?order=newest, then stream after them";
+            let why =
+                "a stream runs oldest first: read the newest with GET …/events?order=newest, then stream after them";
             return ScimError::new(StatusCode::BAD_REQUEST, why).into_response();
         }
         Ok(query) => query,
