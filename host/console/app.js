@@ -45,8 +45,13 @@
     return digest ? digest.slice(0, 12) : '—';
   }
 
+  let quiet = null;
   function say(text) {
     statusLine.textContent = text;
+    clearTimeout(quiet);
+    quiet = setTimeout(() => {
+      statusLine.textContent = '';
+    }, 10000);
   }
 
   function token() {
