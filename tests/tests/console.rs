@@ -157,6 +157,34 @@ async fn console_shows_failed_requests_and_webhook_deliveries() {
 }
 
 #[tokio::test]
+async fn console_changes_a_realms_limits_and_settings() {
+    let server = TestServer::start().await;
+    let browser = signed_in(&server).await;
+    open(&browser, &server, "realms/demo", "demo").await;
+    browser.type_into("#limit-requests_per_second", "25").await;
+    browser.type_into("#limit-burst", "").await;
+    browser.click("#limits button[type=submit]").await;
+    browser.wait_for_text("#status", "Saved").await;
+    let realm = server.admin(reqwest::Method::GET, "/admin/realms/demo", None).await.expect(200);
+    assert_eq!(realm.body["limits"]["requests_per_second"], 25.0, "{}", realm.text);
+    assert!(realm.body["limits"]["burst"].is_null(), "an emptied burst is lifted: {}", realm.text);
+    assert_eq!(realm.body["limitsFrom"], "admin");
+
+    browser.type_into("#settings", "a line without its value").await;
+    browser.click("#settings-form button[type=submit]").await;
+    browser.wait_for_text("#settings-form [role=alert]", "has no \"=\"").await;
+    browser.type_into("#settings", "group_patch_response = 200").await;
+    browser.click("#settings-form button[type=submit]").await;
+    eventually("the setting is saved", || async {
+        let realm = server.admin(reqwest::Method::GET, "/admin/realms/demo", None).await.expect(200);
+        realm.body["settings"] == json!({ "group_patch_response": "200" })
+    })
+    .await;
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn console_fits_a_phone_and_follows_the_keyboard() {
     let server = TestServer::start().await;
     let browser = signed_in(&server).await;
