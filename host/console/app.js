@@ -111,21 +111,30 @@
   }
 
   // A button that asks once more before it acts (no modal dialog: the keyboard stays put).
-  function confirmButton(label, confirmLabel, action) {
-    const button = h('button', { type: 'button', class: 'danger' }, label);
-    let armed = false;
+  // `what` names the item it acts on, for a screen reader reading the row's buttons.
+  function confirmButton(label, confirmLabel, action, what) {
+    const button = h('button', { type: 'button', class: 'danger', 'aria-label': what ? label + ' ' + what : null }, label);
+    let armedAt = 0;
+    let disarm = null;
+    const reset = () => {
+      armedAt = 0;
+      clearTimeout(disarm);
+      button.textContent = label;
+      button.classList.remove('armed');
+    };
     button.addEventListener('click', async () => {
-      if (!armed) {
-        armed = true;
+      const now = performance.now();
+      if (!armedAt) {
+        armedAt = now;
         button.textContent = confirmLabel;
         button.classList.add('armed');
-        setTimeout(() => {
-          armed = false;
-          button.textContent = label;
-          button.classList.remove('armed');
-        }, 5000);
+        say(confirmLabel + '.');
+        disarm = setTimeout(reset, 5000);
         return;
       }
+      // A double click or a held key is not a second thought.
+      if (now - armedAt < 700) return;
+      reset();
       button.disabled = true;
       try {
         await action();
@@ -134,6 +143,21 @@
       }
     });
     return button;
+  }
+
+  // A form's submit: the page stays, and its buttons wait for the answer (no double submit).
+  function onSubmit(form, handler) {
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const buttons = [...form.querySelectorAll('button[type=submit]')];
+      if (buttons.some((b) => b.disabled)) return;
+      buttons.forEach((b) => { b.disabled = true; });
+      try {
+        await handler();
+      } finally {
+        buttons.forEach((b) => { b.disabled = false; });
+      }
+    });
   }
 
   async function copy(text) {
@@ -169,12 +193,10 @@
 
   // ---- request and error rates, from the host's /metrics --------------------------------
 
-  let lastSample = null;
-
   async function sampleMetrics() {
     const response = await fetch('/metrics', { cache: 'no-store', credentials: 'omit' });
     const text = await response.text();
-    const totals = {};
+    const totals = Object.create(null);
     for (const line of text.split('\n')) {
       const m = /^scim_host_requests_total\{([^}]*)\} (\S+)/.exec(line);
       if (!m) continue;
@@ -192,17 +214,21 @@
   // second since the previous sample (this host's counters: each host counts its own).
   function followRates(draw) {
     let stopped = false;
+    let lastSample = null;
     const tick = async () => {
       try {
         const sample = await sampleMetrics();
         const before = lastSample;
         lastSample = sample;
-        const rates = {};
+        const rates = Object.create(null);
+        // Behind a load balancer two samples may come from two hosts, and a host that
+        // restarted counts from zero: a rate is never below zero.
+        const per = (now, then, seconds) => Math.max(0, now - then) / seconds;
         if (before && sample.at > before.at) {
           const seconds = (sample.at - before.at) / 1000;
           for (const [realm, t] of Object.entries(sample.totals)) {
             const p = before.totals[realm] || { requests: 0, errors: 0 };
-            rates[realm] = { requests: (t.requests - p.requests) / seconds, errors: (t.errors - p.errors) / seconds };
+            rates[realm] = { requests: per(t.requests, p.requests, seconds), errors: per(t.errors, p.errors, seconds) };
           }
         }
         if (!stopped) draw(before ? rates : null);
@@ -233,6 +259,7 @@
     document.title = title + ' · scim-host console';
     const heading = h('h1', { tabindex: '-1' }, title);
     main.replaceChildren(heading, ...content);
+    main.removeAttribute('aria-busy');
     heading.focus({ preventScroll: true });
     return true;
   }
@@ -249,12 +276,12 @@
     const failure = h('div', {});
     const form = h('form', { id: 'sign-in', class: 'card' },
       h('p', {}, 'Sign in with an admin token (admin_tokens in the configuration; serve --demo prints one). ' +
-        'It is kept in this tab only, until you sign out or close it.'),
+        'This tab keeps it in its session storage until you sign out or close the tab; ' +
+        'signing out here signs out every tab of the console.'),
       h('div', { class: 'field' }, h('label', { for: 'admin-token' }, 'Admin token'), input),
       h('button', { type: 'submit' }, 'Sign in'),
       failure);
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
+    onSubmit(form, async () => {
       sessionStorage.setItem(TOKEN_KEY, input.value.trim());
       try {
         await call('GET', '/admin/realms');
@@ -270,15 +297,28 @@
     input.focus();
   }
 
+  // Signing out in one tab signs out the console's other tabs (a duplicated tab has a copy).
+  const otherTabs = 'BroadcastChannel' in window ? new BroadcastChannel('scim-host-console') : null;
+  if (otherTabs) {
+    otherTabs.onmessage = (event) => {
+      if (event.data === 'sign-out' && token()) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        say('Signed out in another tab.');
+        route();
+      }
+    };
+  }
+
   function signOut(message) {
     sessionStorage.removeItem(TOKEN_KEY);
+    if (otherTabs) otherTabs.postMessage('sign-out');
     say(message);
     route();
   }
 
   async function realmsPage(gen) {
     const { realms } = await api('GET', '/admin/realms');
-    const cells = {};
+    const cells = Object.create(null);
     const rows = realms.map((realm) => {
       cells[realm.name] = { requests: h('td', { class: 'num' }, '…'), errors: h('td', { class: 'num' }, '…') };
       return h('tr', {},
@@ -298,8 +338,7 @@
         h('div', { class: 'field' }, h('label', { for: 'new-realm' }, 'Name'), name),
         h('button', { type: 'submit' }, 'Create realm')),
       failure);
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
+    onSubmit(form, async () => {
       try {
         await api('POST', '/admin/realms', { name: name.value.trim() });
         say('Realm ' + name.value.trim() + ' created.');
@@ -341,8 +380,8 @@
     const pages = {
       '': overview, organizations, tokens, module, events, webhooks, requests,
     };
+    if (!Object.hasOwn(pages, tab)) return notFound(gen);
     const page = pages[tab];
-    if (!page) return notFound(gen);
     const content = await page(realm, rest);
     const title = tab === '' ? realm : realm + ' · ' + TABS.find(([path]) => path === tab)[1];
     if (!draw(gen, title, tabs(realm, tab), content.node)) return;
@@ -376,15 +415,16 @@
           ? h('button', { type: 'button', onclick: () => changeRealm(realm, { limits: null }, limitsFailure) }, 'Back to the configuration\'s limits')
           : null),
       limitsFailure);
-    limitsForm.addEventListener('submit', (event) => {
-      event.preventDefault();
+    onSubmit(limitsForm, async () => {
       const changed = {};
       for (const [name, input] of Object.entries(inputs)) {
         const before = info.limits[name] === null ? '' : String(info.limits[name]);
         if (input.value === before) continue;
         changed[name] = input.value === '' ? null : Number(input.value);
       }
-      changeRealm(realm, { limits: changed }, limitsFailure);
+      // An empty change would pin the current limits as the operator's own.
+      if (!Object.keys(changed).length) return say('Nothing to save: no limit changed.');
+      return changeRealm(realm, { limits: changed }, limitsFailure);
     });
 
     const settingsText = Object.entries(info.settings).map(([k, v]) => k + ' = ' + v).join('\n');
@@ -394,18 +434,21 @@
       h('h2', {}, 'Settings of the handler'),
       h('p', { class: 'hint' }, 'One "name = value" a line (from ' + info.settingsFrom + '). See the README for the stock handler\'s.'),
       h('div', { class: 'field' }, h('label', { for: 'settings' }, 'Settings'), settings),
-      h('button', { type: 'submit' }, 'Save settings'),
+      h('div', { class: 'row' },
+        h('button', { type: 'submit' }, 'Save settings'),
+        info.settingsFrom === 'admin'
+          ? h('button', { type: 'button', onclick: () => changeRealm(realm, { settings: null }, settingsFailure) }, 'Back to the configuration\'s settings')
+          : null),
       settingsFailure);
-    settingsForm.addEventListener('submit', (event) => {
-      event.preventDefault();
-      const parsed = {};
+    onSubmit(settingsForm, async () => {
+      const parsed = new Map();
       for (const line of settings.value.split('\n')) {
         if (!line.trim()) continue;
         const at = line.indexOf('=');
         if (at < 0) return problem(settingsFailure, new Error('"' + line.trim() + '" has no "=": write name = value'));
-        parsed[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+        parsed.set(line.slice(0, at).trim(), line.slice(at + 1).trim());
       }
-      changeRealm(realm, { settings: parsed }, settingsFailure);
+      return changeRealm(realm, { settings: Object.fromEntries(parsed) }, settingsFailure);
     });
 
     const deleteFailure = h('div', {});
@@ -468,7 +511,7 @@
         } catch (e) {
           problem(failure, e);
         }
-      }))));
+      }, 'organization ' + o.alias))));
     const alias = h('input', { id: 'new-organization', required: true, autocomplete: 'off' });
     const name = h('input', { id: 'new-organization-name', autocomplete: 'off' });
     const formFailure = h('div', {});
@@ -479,8 +522,7 @@
         h('div', { class: 'field' }, h('label', { for: 'new-organization-name' }, 'Name (optional)'), name),
         h('button', { type: 'submit' }, 'Create organization')),
       formFailure);
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
+    onSubmit(form, async () => {
       const body = { alias: alias.value.trim() };
       if (name.value.trim()) body.name = name.value.trim();
       try {
@@ -515,7 +557,7 @@
         } catch (e) {
           problem(failure, e);
         }
-      }))));
+      }, 'token ' + (t.label || t.id)))));
     const label = h('input', { id: 'token-label', autocomplete: 'off' });
     const issued = h('div', { id: 'issued', 'aria-live': 'polite' });
     const form = h('form', { id: 'issue-token', class: 'card' },
@@ -525,8 +567,7 @@
         h('div', { class: 'field' }, h('label', { for: 'token-label' }, 'Label'), label),
         h('button', { type: 'submit' }, 'Issue token')),
       issued);
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
+    onSubmit(form, async () => {
       const scope = form.querySelector('#token-scope').value;
       const body = { label: label.value.trim() || null };
       if (scope) body.organization = scope;
@@ -566,9 +607,9 @@
     const rows = history.map((installed, i) => h('tr', {},
       h('td', {}, when(installed.installed_at)),
       h('td', {}, h('code', {}, installed.digest)),
-      h('td', {}, installed.digest === info.digest && i === 0
-        ? h('strong', {}, 'running')
-        : h('button', { type: 'button', onclick: () => rollback(installed.digest) }, 'Run this one'))));
+      h('td', {}, installed.digest !== info.digest
+        ? confirmButton('Run this one', 'Press again to run it', () => rollback(installed.digest), short(installed.digest))
+        : i === 0 ? h('strong', {}, 'running') : null)));
     const file = h('input', { id: 'module-file', type: 'file', accept: '.wasm,application/wasm', required: true });
     const form = h('form', { id: 'upload-module', class: 'card' },
       h('h2', {}, 'Upload a component'),
@@ -577,8 +618,7 @@
       h('div', { class: 'row' },
         h('div', { class: 'field' }, h('label', { for: 'module-file' }, 'Component (.wasm)'), file),
         h('button', { type: 'submit' }, 'Upload')));
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
+    onSubmit(form, async () => {
       if (!file.files.length) return;
       failure.replaceChildren(h('p', {}, 'Uploading and compiling…'));
       try {
@@ -596,7 +636,7 @@
         form, failure,
         h('h2', {}, 'History'),
         info.history.length > 1
-          ? h('button', { type: 'button', id: 'rollback', onclick: () => rollback(null) }, 'Roll back to the previous module')
+          ? Object.assign(confirmButton('Roll back to the previous module', 'Press again to roll back', () => rollback(null)), { id: 'rollback' })
           : null,
         table(['Installed', 'Digest', ''], rows, 'The realm runs the module it started with; none was uploaded.')),
     };
@@ -621,7 +661,7 @@
     const base = '/admin/realms/' + enc(realm) + '/events';
     const recent = await api('GET', base + '?order=newest&limit=50');
     const list = h('ol', { id: 'events', class: 'events', reversed: true }, recent.events.map(eventItem));
-    const state = h('p', { id: 'stream-state', class: 'hint' }, 'Connecting…');
+    const state = h('p', { id: 'stream-state', class: 'hint', role: 'status' }, 'Connecting…');
     const controller = new AbortController();
     const start = () => {
       stops.push(() => controller.abort());
@@ -649,7 +689,16 @@
           cache: 'no-store', credentials: 'omit', signal,
         });
         if (response.status === 401) return signOut('The server refused the admin token: sign in again.');
-        if (!response.ok) throw new Error('the stream answered ' + response.status);
+        if (response.status === 429 || response.status >= 500) {
+          const wait = Number(response.headers.get('Retry-After')) || 5;
+          onState('The server is busy (' + response.status + '); trying again in ' + wait + ' s…');
+          await sleep(wait * 1000);
+          continue;
+        }
+        if (!response.ok) {
+          const detail = await response.json().then((j) => j.detail).catch(() => '');
+          return onState('The stream was refused (' + response.status + (detail ? ': ' + detail : '') + ').');
+        }
         onState('Live: new events appear at the top.');
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = '';
@@ -701,11 +750,11 @@
         : 'disabled' + (w.disabledReason ? ': ' + w.disabledReason : '')),
       h('td', { class: 'num' }, String(w.delivered.through)),
       h('td', { class: 'actions' },
-        h('button', { type: 'button', onclick: () => act(() => api('POST', base + '/' + enc(w.id) + '/test'),
+        h('button', { type: 'button', 'aria-label': 'Send a test to ' + w.url, onclick: () => act(() => api('POST', base + '/' + enc(w.id) + '/test'),
           (a) => a.status ? 'Test delivered: ' + a.status + ' in ' + a.latencyMs + ' ms.' : 'Test failed: ' + a.response) }, 'Send test'),
-        h('button', { type: 'button', onclick: () => act(() => api('PATCH', base + '/' + enc(w.id), { enabled: !w.enabled }),
+        h('button', { type: 'button', 'aria-label': (w.enabled ? 'Disable ' : 'Enable ') + w.url, onclick: () => act(() => api('PATCH', base + '/' + enc(w.id), { enabled: !w.enabled }),
           () => (w.enabled ? 'Disabled.' : 'Enabled.')) }, w.enabled ? 'Disable' : 'Enable'),
-        confirmButton('Delete', 'Press again to delete', () => act(() => api('DELETE', base + '/' + enc(w.id)), () => 'Deleted.')))));
+        confirmButton('Delete', 'Press again to delete', () => act(() => api('DELETE', base + '/' + enc(w.id)), () => 'Deleted.'), w.url))));
     const url = h('input', { id: 'webhook-url', type: 'url', required: true, placeholder: 'https://…', autocomplete: 'off' });
     const types = ['USER_CREATED', 'USER_UPDATED', 'USER_DELETED', 'GROUP_CREATED', 'GROUP_UPDATED', 'GROUP_DELETED',
       'MEMBER_JOINED', 'MEMBER_LEFT', 'ORGANIZATION_MEMBER_JOINED', 'ORGANIZATION_MEMBER_LEFT'];
@@ -719,8 +768,7 @@
       h('fieldset', {}, h('legend', {}, 'Event types (none ticked: every type)'), h('div', { class: 'checks' }, boxes)),
       h('button', { type: 'submit' }, 'Subscribe'),
       created);
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
+    onSubmit(form, async () => {
       const body = { url: url.value.trim() };
       const scope = form.querySelector('#webhook-scope').value;
       if (scope) body.organization = scope;
@@ -746,26 +794,36 @@
 
   async function deliveries(realm, id) {
     const base = '/admin/realms/' + enc(realm) + '/webhooks/' + enc(id);
-    const [w, log] = await Promise.all([api('GET', base), api('GET', base + '/deliveries')]);
-    const rows = log.deliveries.map((a) => h('tr', {},
-      h('td', {}, when(a.at)),
-      h('td', { class: 'num' }, a.event ? String(a.event) : 'test'),
-      h('td', { class: a.status && a.status < 300 ? 'ok' : 'bad' }, a.status ? String(a.status) : 'no answer'),
-      h('td', { class: 'num' }, a.latencyMs + ' ms'),
-      h('td', {}, h('code', {}, a.response || '')),
-      h('td', {}, h('code', {}, a.messageId))));
-    const timer = setInterval(() => route(), 10000);
+    const load = () => Promise.all([api('GET', base), api('GET', base + '/deliveries')]);
+    const show = ([w, log]) => [
+      h('dl', { class: 'facts' },
+        h('dt', {}, 'Endpoint'), h('dd', {}, w.url),
+        h('dt', {}, 'State'), h('dd', {}, w.enabled ? 'enabled' : 'disabled' + (w.disabledReason ? ': ' + w.disabledReason : '')),
+        h('dt', {}, 'Delivered through event'), h('dd', {}, String(w.delivered.through)),
+        h('dt', {}, 'Failing since'), h('dd', {}, when(w.delivered.failingSince))),
+      h('h2', {}, 'Delivery log'),
+      table(['Time', 'Event', 'Status', 'Latency', 'Answer', 'Message id'], log.deliveries.map((a) => h('tr', {},
+        h('td', {}, when(a.at)),
+        h('td', { class: 'num' }, a.event ? String(a.event) : 'test'),
+        h('td', { class: a.status && a.status < 300 ? 'ok' : 'bad' }, a.status ? String(a.status) : 'no answer'),
+        h('td', { class: 'num' }, a.latencyMs + ' ms'),
+        h('td', {}, h('code', {}, a.response || '')),
+        h('td', {}, h('code', {}, a.messageId)))), 'No delivery attempts yet.'),
+    ];
+    const log = h('div', { id: 'delivery-log' }, show(await load()));
     return {
-      node: h('div', {},
-        h('p', {}, h('a', { href: '#/realms/' + enc(realm) + '/webhooks' }, '← All subscriptions')),
-        h('dl', { class: 'facts' },
-          h('dt', {}, 'Endpoint'), h('dd', {}, w.url),
-          h('dt', {}, 'State'), h('dd', {}, w.enabled ? 'enabled' : 'disabled' + (w.disabledReason ? ': ' + w.disabledReason : '')),
-          h('dt', {}, 'Delivered through event'), h('dd', {}, String(w.delivered.through)),
-          h('dt', {}, 'Failing since'), h('dd', {}, when(w.delivered.failingSince))),
-        h('h2', {}, 'Delivery log'),
-        table(['Time', 'Event', 'Status', 'Latency', 'Answer', 'Message id'], rows, 'No delivery attempts yet.')),
-      start: () => stops.push(() => clearInterval(timer)),
+      node: h('div', {}, h('p', {}, h('a', { href: '#/realms/' + enc(realm) + '/webhooks' }, '← All subscriptions')), log),
+      // The log is redrawn where it stands, every few seconds: focus stays where it is.
+      start: () => {
+        const timer = setInterval(async () => {
+          try {
+            log.replaceChildren(...show(await load()));
+          } catch (_) {
+            // The next refresh tries again; a refused token has signed the console out.
+          }
+        }, 5000);
+        stops.push(() => clearInterval(timer));
+      },
     };
   }
 
@@ -787,8 +845,7 @@
       h('div', { class: 'field' }, h('label', { for: 'requests-status' }, 'Status'), status),
       h('div', { class: 'field' }, h('label', { for: 'requests-organization' }, 'Scope'), organization),
       h('button', { type: 'submit' }, 'Show'));
-    filter.addEventListener('submit', (event) => {
-      event.preventDefault();
+    onSubmit(filter, async () => {
       const next = new URLSearchParams();
       if (status.value) next.set('status', status.value);
       if (organization.value) next.set('organization', organization.value);
@@ -837,13 +894,23 @@
       return;
     }
     showNav();
-    const [path] = hash.slice(2).split('?');
-    const parts = path.split('/').map((p) => decodeURIComponent(p));
     main.setAttribute('aria-busy', 'true');
     try {
-      if (parts[0] === 'realms' && parts.length === 1) await realmsPage(gen);
-      else if (parts[0] === 'realms' && parts[1]) await realmPage(gen, parts[1], parts[2] || '', parts[3]);
-      else notFound(gen);
+      const decoded = (part) => {
+        try {
+          return decodeURIComponent(part);
+        } catch (_) {
+          return '';
+        }
+      };
+      const parts = hash.slice(2).split('?')[0].split('/').map(decoded);
+      // Realm names and ids as the server makes them: a segment like ".." would point the
+      // page's calls at another resource than the one it names.
+      const named = (part) => /^[A-Za-z0-9._-]{1,64}$/.test(part) && part !== '.' && part !== '..';
+      if (parts.length === 1 && parts[0] === 'realms') await realmsPage(gen);
+      else if (parts[0] === 'realms' && parts.length >= 2 && parts.length <= 4 && parts.slice(1).every(named)) {
+        await realmPage(gen, parts[1], parts[2] || '', parts[3]);
+      } else notFound(gen);
     } catch (e) {
       if (e.status === 401) return;
       draw(gen, e.status === 404 ? 'Not found' : 'Something went wrong',

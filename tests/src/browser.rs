@@ -103,7 +103,15 @@ impl Browser {
         self.find(css).await.click().await.unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
     }
 
-    /// Types `text` into the field `css`, after what it held.
+    /// Clicks a button that asks to be pressed again, and presses it again (not so soon
+    /// that it takes the second press for a double click).
+    pub async fn click_twice(&self, css: &str) {
+        self.click(css).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        self.click(css).await;
+    }
+
+    /// Types `text` into the field `css`, in place of what it held.
     pub async fn type_into(&self, css: &str, text: &str) {
         let field = self.find(css).await;
         field.clear().await.unwrap_or_else(|e| panic!("cannot clear {css}: {e}"));

@@ -101,7 +101,7 @@ async fn console_refuses_a_bad_module_and_rolls_back() {
     browser.wait_for_text("main table", "running").await;
     browser.screenshot("module-history").await;
 
-    browser.click("#rollback").await;
+    browser.click_twice("#rollback").await;
     eventually("the bundled module runs again", || async { browser.text("#module-digest").await == bundled }).await;
     let running = server.admin(reqwest::Method::GET, "/admin/realms/demo/module", None).await.expect(200);
     assert_eq!(running.body["digest"], bundled.as_str());
@@ -296,5 +296,44 @@ async fn console_cannot_be_framed_or_run_inline_script() {
         let body = answer.text().await.unwrap();
         assert!(!absolute(&body), "{asset} fetches nothing from elsewhere");
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn module_cannot_plant_browser_state_on_the_consoles_origin() {
+    let server = TestServer::start().await;
+    let page = server
+        .client
+        .get(format!("{}/realms/misbehaving/scim/v2/page", server.origin))
+        .bearer_auth(MISBEHAVING_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let headers = page.headers();
+    for planted in ["set-cookie", "service-worker-allowed", "clear-site-data", "strict-transport-security"] {
+        assert!(!headers.contains_key(planted), "the module sent {planted}: {headers:?}");
+    }
+    assert_eq!(headers["x-plugin"], "kept", "a module's own headers pass");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let policy: Vec<_> = headers.get_all("content-security-policy").iter().map(|v| v.to_str().unwrap()).collect();
+    assert_eq!(
+        policy,
+        ["sandbox; default-src 'none'; frame-ancestors 'none'"],
+        "its page runs no script on this origin"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn crafted_console_link_cannot_point_the_page_at_another_resource() {
+    let server = TestServer::start().await;
+    let browser = signed_in(&server).await;
+    // "#/realms/../tokens" would have the page call /admin/tokens, under a realm named "..".
+    for crafted in ["realms/%2E%2E/tokens", "realms/demo/constructor", "realms/%E0", "realms/demo/tokens/x/y"] {
+        open(&browser, &server, crafted, "Not").await;
+    }
+    open(&browser, &server, "realms/demo/tokens", "Tokens").await;
+    browser.close().await;
     server.stop().await;
 }

@@ -78,6 +78,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(axum::middleware::map_response(errors_as_scim))
+        .layer(axum::middleware::map_response(inert_in_browsers))
         // JSON bodies of the admin API are read before the token is checked: bounded small.
         // (SCIM bodies and modules are read with their own limits, after authentication.)
         .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_BYTES))
@@ -138,6 +139,22 @@ async fn errors_as_scim(response: Response) -> Response {
         }
     }
     answer
+}
+
+/// No answer of the server but the console's page runs in a browser: a response a module
+/// shaped as a web page (or any JSON a browser was tricked into opening) is sandboxed into
+/// an origin of its own, with no script, no sniffing and no framing, so it can reach
+/// nothing the console keeps on this origin.
+async fn inert_in_browsers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("sandbox; default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
+    response
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {

@@ -233,11 +233,40 @@ fn response(guest: types::Response, request_id: &RequestId) -> Response {
     *response.status_mut() = status;
     let headers = response.headers_mut();
     for (name, value) in guest.headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value))
+            && !withheld(&name)
+        {
             headers.append(name, value);
         }
     }
     response
+}
+
+/// Headers a module may not send: each would change what a browser keeps or allows for the
+/// whole origin, which every realm and the console share (cookies, storage, service
+/// workers, transport security, cross-origin access), or undo what the host sets on every
+/// response (`super::inert_in_browsers`).
+fn withheld(name: &HeaderName) -> bool {
+    const WITHHELD: [&str; 16] = [
+        "set-cookie",
+        "set-cookie2",
+        "clear-site-data",
+        "service-worker-allowed",
+        "content-security-policy",
+        "content-security-policy-report-only",
+        "x-content-type-options",
+        "x-frame-options",
+        "strict-transport-security",
+        "refresh",
+        "link",
+        "alt-svc",
+        "origin-agent-cluster",
+        "permissions-policy",
+        "report-to",
+        "nel",
+    ];
+    let name = name.as_str();
+    WITHHELD.contains(&name) || name.starts_with("access-control-") || name.starts_with("cross-origin-")
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! request: `/trap` panics, `/loop` never returns, `/sleep` sleeps for an hour in WASI,
 //! `/write-then-loop` creates a user and never returns, `/eat` allocates without end,
 //! `/write-then-trap` and `/write-then-500` create a user and then fail, `/count` answers
-//! how many users the realm has, `/probe` tries every directory call on the resources the
+//! how many users the realm has, `/page` answers an HTML page with a script and headers that
+//! would change the browser's state for the whole origin, `/probe` tries every directory call on the resources the
 //! query names and reports what it reached, and anything else answers 200.
 //!
 //! Compiled only for wasm32; on other targets the crate is empty.
@@ -136,6 +137,24 @@ mod component {
         fn handle(scope: Scope, _config: Config, request: Request) -> Response {
             match request.path.as_str() {
                 "/probe" => text(200, &probe(&scope, &request)),
+                // A page for the browser, on the origin the console is served from: its
+                // script would read the console's storage and register a service worker.
+                "/page" => Response {
+                    status: 200,
+                    headers: [
+                        ("content-type", "text/html"),
+                        ("set-cookie", "planted=1; Path=/"),
+                        ("service-worker-allowed", "/"),
+                        ("clear-site-data", "\"storage\""),
+                        ("content-security-policy", "script-src 'unsafe-inline'"),
+                        ("x-content-type-options", "sniff"),
+                        ("strict-transport-security", "max-age=31536000"),
+                        ("x-plugin", "kept"),
+                    ]
+                    .map(|(name, value)| (name.to_string(), value.to_string()))
+                    .to_vec(),
+                    body: b"<script>document.title = sessionStorage.length + ' stolen'</script>".to_vec(),
+                },
                 "/trap" => panic!("asked to trap"),
                 // Teaches the host that this kind of request writes, so that the next
                 // ones begin as writes, in a write turn.
