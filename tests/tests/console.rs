@@ -31,6 +31,8 @@ async fn console_onboards_a_tenant_and_shows_its_first_user_live() {
     let server = TestServer::start().await;
     let browser = signed_in(&server).await;
     browser.wait_for_text("main table", "demo").await;
+    // The rates come from two samples of /metrics, a moment apart.
+    browser.wait_for_text("main table", "/s").await;
     browser.screenshot("realms").await;
 
     browser.type_into("#new-realm", "northwind").await;
