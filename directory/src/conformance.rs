@@ -2,7 +2,7 @@
 //! The in-memory directory and every host store run it, and a new backend passes it
 //! before it serves a request. Each check names the rule it holds an implementation to.
 //!
-//! ```ignore
+//! ```text
 //! scim_directory::conformance::run(&mut MySubject::new());
 //! ```
 
