@@ -178,6 +178,15 @@
       h('div', { class: 'row' }, input, h('button', { type: 'button', onclick: () => copy(value) }, 'Copy')));
   }
 
+  // What the server shows once (a token, a secret), in view until the operator has kept it.
+  function shownOnce(holder, note, fields, doneId) {
+    holder.replaceChildren(
+      h('p', { class: 'once' }, note),
+      ...fields.map(([label, value, id]) => takeAway(label, value, id)),
+      h('button', { type: 'button', id: doneId, onclick: () => route() }, 'Done: I have kept it'));
+    holder.querySelector('#' + fields[0][2]).focus();
+  }
+
   function table(headings, rows, empty) {
     if (!rows.length) return h('p', { class: 'empty' }, empty);
     return h('div', { class: 'table' },
@@ -380,7 +389,8 @@
     const pages = {
       '': overview, organizations, tokens, module, events, webhooks, requests,
     };
-    if (!Object.hasOwn(pages, tab)) return notFound(gen);
+    // Only a webhook has pages of its own (its delivery log).
+    if (!Object.hasOwn(pages, tab) || (rest !== undefined && tab !== 'webhooks')) return notFound(gen);
     const page = pages[tab];
     const content = await page(realm, rest);
     const title = tab === '' ? realm : realm + ' · ' + TABS.find(([path]) => path === tab)[1];
@@ -573,12 +583,10 @@
       if (scope) body.organization = scope;
       try {
         const answer = await api('POST', base + '/tokens', body);
-        issued.replaceChildren(
-          h('p', { class: 'once' }, 'The token is shown this once; only its hash is kept.'),
-          takeAway('Token', answer.token, 'new-token'),
-          takeAway('SCIM base URL', scimBase(realm, answer.organization), 'new-token-base'),
-          h('button', { type: 'button', id: 'token-done', onclick: () => route() }, 'Done: I have kept it'));
-        issued.querySelector('#new-token').focus();
+        shownOnce(issued, 'The token is shown this once; only its hash is kept.', [
+          ['Token', answer.token, 'new-token'],
+          ['SCIM base URL', scimBase(realm, answer.organization), 'new-token-base'],
+        ], 'token-done');
       } catch (e) {
         problem(issued, e);
       }
@@ -776,11 +784,9 @@
       if (ticked.length) body.types = ticked;
       try {
         const answer = await api('POST', base, body);
-        created.replaceChildren(
-          h('p', { class: 'once' }, 'The signing secret is shown this once: verify deliveries with it (Standard Webhooks).'),
-          takeAway('Signing secret', answer.secret, 'webhook-secret'),
-          h('button', { type: 'button', id: 'webhook-done', onclick: () => route() }, 'Done: I have kept it'));
-        created.querySelector('#webhook-secret').focus();
+        shownOnce(created, 'The signing secret is shown this once: verify deliveries with it (Standard Webhooks).', [
+          ['Signing secret', answer.secret, 'webhook-secret'],
+        ], 'webhook-done');
       } catch (e) {
         problem(created, e);
       }

@@ -332,7 +332,13 @@ async fn crafted_console_link_cannot_point_the_page_at_another_resource() {
     let server = TestServer::start().await;
     let browser = signed_in(&server).await;
     // "#/realms/../tokens" would have the page call /admin/tokens, under a realm named "..".
-    for crafted in ["realms/%2E%2E/tokens", "realms/demo/constructor", "realms/%E0", "realms/demo/tokens/x/y"] {
+    for crafted in [
+        "realms/%2E%2E/tokens",
+        "realms/demo/constructor",
+        "realms/%E0",
+        "realms/demo/tokens/x",
+        "realms/demo/webhooks/x/y",
+    ] {
         open(&browser, &server, crafted, "Not").await;
     }
     open(&browser, &server, "realms/demo/tokens", "Tokens").await;
