@@ -134,6 +134,7 @@ fn serve(
         let stopped = shutdown_signal()?;
         let mut server = Server::start(app, listen).await?;
         eprintln!("scim-host listening on http://{}", server.addr);
+        eprintln!("the console: http://{}/console (sign in with an admin token)", server.addr);
         stopped.await?;
         eprintln!("scim-host: stopping");
         server.trigger_stop();
